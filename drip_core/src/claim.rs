@@ -1,0 +1,144 @@
+//! Payment-channel claims: `"CLM\0"` ‖ channel id ‖ drops (u64 big-endian),
+//! signed by the channel's public key.
+//!
+//! Verification is what guards drip's money, so it is strict: Ed25519 with
+//! canonical S and no small-order keys; secp256k1 over SHA-512Half of the
+//! message, strict DER, low S only.
+
+use crate::channel::ChannelId;
+use crate::drops::Drops;
+use crate::hash::prefix;
+use crate::keys::{KeyPair, PublicKey, SignatureError};
+
+/// The 44 bytes a claim signature covers.
+pub fn claim_message(channel: &ChannelId, amount: Drops) -> [u8; 44] {
+    let mut msg = [0u8; 44];
+    let (tag, rest) = msg.split_at_mut(4);
+    let (chan, drops) = rest.split_at_mut(32);
+    tag.copy_from_slice(&prefix::PAYMENT_CHANNEL_CLAIM);
+    chan.copy_from_slice(channel.as_bytes());
+    drops.copy_from_slice(&amount.get().to_be_bytes());
+    msg
+}
+
+/// Sign a claim for `amount` drops on `channel`.
+pub fn sign_claim(key: &KeyPair, channel: &ChannelId, amount: Drops) -> Vec<u8> {
+    key.sign(&claim_message(channel, amount))
+}
+
+/// Check that `signature` is `public_key`'s claim for `amount` on `channel`.
+pub fn verify_claim(
+    public_key: &PublicKey,
+    channel: &ChannelId,
+    amount: Drops,
+    signature: &[u8],
+) -> Result<(), SignatureError> {
+    public_key.verify(&claim_message(channel, amount), signature)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::Hash256;
+    use crate::keys::KeyType;
+    use crate::seed::Seed;
+    use proptest::prelude::*;
+
+    const CHANNEL: &str = "5DB01B7FFED6B67E6B0414DED11E051D2EE2B7619CE0EAA6286D67A3A4D5BDB3";
+
+    fn pair(kt: KeyType) -> KeyPair {
+        Seed::from_entropy([7; 16], kt).key_pair().unwrap()
+    }
+
+    #[test]
+    fn xrpl_org_channel_verify_example() {
+        // The channel_verify example on xrpl.org.
+        let key = PublicKey::from_hex(
+            "023693F15967AE357D0327974AD46FE3C127113B1110D6044FD41E723689F81CC6",
+        )
+        .unwrap();
+        let sig = hex::decode(
+            "304402204EF0AFB78AC23ED1C472E74F4299C0C21F1B21D07EFC0A3838A420F76D783A400220154FB11B6F54320666E4C36CA7F686C16A3A0456800BBC43746F34AF50290064",
+        )
+        .unwrap();
+        let channel: Hash256 = CHANNEL.parse().unwrap();
+        assert_eq!(
+            verify_claim(&key, &channel, Drops::new(1_000_000), &sig),
+            Ok(())
+        );
+        assert_eq!(
+            verify_claim(&key, &channel, Drops::new(1_000_001), &sig),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn message_layout() {
+        let channel: Hash256 = CHANNEL.parse().unwrap();
+        let msg = claim_message(&channel, Drops::new(1_000_000));
+        assert_eq!(
+            hex::encode_upper(msg),
+            format!("434C4D00{CHANNEL}00000000000F4240")
+        );
+    }
+
+    #[test]
+    fn high_s_twin_is_refused() {
+        use k256::elliptic_curve::ops::Neg as _;
+        let key = pair(KeyType::Secp256k1);
+        let channel: Hash256 = CHANNEL.parse().unwrap();
+        let sig = sign_claim(&key, &channel, Drops::new(5));
+        let parsed = k256::ecdsa::Signature::from_der(&sig).unwrap();
+        let (r, s) = parsed.split_scalars();
+        let twin = k256::ecdsa::Signature::from_scalars(r, s.as_ref().neg()).unwrap();
+        let twin = twin.to_der();
+        assert_eq!(
+            verify_claim(key.public_key(), &channel, Drops::new(5), twin.as_bytes()),
+            Err(SignatureError::HighS)
+        );
+    }
+
+    #[test]
+    fn wrong_lengths_are_malformed() {
+        let channel: Hash256 = CHANNEL.parse().unwrap();
+        for kt in [KeyType::Ed25519, KeyType::Secp256k1] {
+            let key = pair(kt);
+            let err = verify_claim(key.public_key(), &channel, Drops::ZERO, &[0; 7]).unwrap_err();
+            assert!(err.is_length(), "{kt}: {err}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn sign_then_verify(amount in any::<u64>(), chan in any::<[u8; 32]>(), ed in any::<bool>()) {
+            let key = pair(if ed { KeyType::Ed25519 } else { KeyType::Secp256k1 });
+            let channel = Hash256(chan);
+            let sig = sign_claim(&key, &channel, Drops::new(amount));
+            prop_assert_eq!(verify_claim(key.public_key(), &channel, Drops::new(amount), &sig), Ok(()));
+            let other = Drops::new(amount ^ 1);
+            prop_assert_eq!(verify_claim(key.public_key(), &channel, other, &sig), Err(SignatureError::Mismatch));
+        }
+
+        #[test]
+        fn garbage_signatures_never_verify(sig in proptest::collection::vec(any::<u8>(), 0..100), ed in any::<bool>()) {
+            let key = pair(if ed { KeyType::Ed25519 } else { KeyType::Secp256k1 });
+            let channel: Hash256 = CHANNEL.parse().unwrap();
+            prop_assert!(verify_claim(key.public_key(), &channel, Drops::new(1), &sig).is_err());
+        }
+
+        #[test]
+        fn garbage_keys_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = PublicKey::from_slice(&bytes);
+        }
+
+        #[test]
+        fn mutated_valid_signatures_never_verify(pos in 0usize..72, bit in 0u8..8, ed in any::<bool>()) {
+            let key = pair(if ed { KeyType::Ed25519 } else { KeyType::Secp256k1 });
+            let channel: Hash256 = CHANNEL.parse().unwrap();
+            let mut sig = sign_claim(&key, &channel, Drops::new(9));
+            let pos = pos % sig.len();
+            sig[pos] ^= 1 << bit;
+            prop_assert!(verify_claim(key.public_key(), &channel, Drops::new(9), &sig).is_err());
+        }
+    }
+}
