@@ -6,9 +6,9 @@
 //! message, strict DER, low S only.
 
 use crate::channel::ChannelId;
-use crate::drops::Drops;
-use crate::hash::prefix;
-use crate::keys::{KeyPair, PublicKey, SignatureError};
+use crate::drops::{Drops, DropsError};
+use crate::hash::{prefix, Hash256, HashError};
+use crate::keys::{KeyError, KeyPair, PublicKey, SignatureError};
 
 /// The 44 bytes a claim signature covers.
 pub fn claim_message(channel: &ChannelId, amount: Drops) -> [u8; 44] {
@@ -36,10 +36,74 @@ pub fn verify_claim(
     public_key.verify(&claim_message(channel, amount), signature)
 }
 
+/// A claim whose inputs are malformed: an error for the caller, as opposed to
+/// a well-formed claim that does not verify (`Ok(false)` from [`check_claim`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimInputError {
+    /// The channel id is not 32 bytes.
+    #[error("invalid channel_id: {0}")]
+    ChannelId(HashError),
+    /// The amount is negative.
+    #[error("invalid amount: {0}")]
+    Amount(DropsError),
+    /// The public key is malformed.
+    #[error("invalid public_key: {0}")]
+    PublicKey(KeyError),
+    /// No signature of the key's type can have this length.
+    #[error("invalid signature: {0}")]
+    Signature(SignatureError),
+}
+
+impl ClaimInputError {
+    /// Which argument was wrong.
+    pub fn argument(&self) -> &'static str {
+        match self {
+            ClaimInputError::ChannelId(_) => "channel_id",
+            ClaimInputError::Amount(_) => "amount",
+            ClaimInputError::PublicKey(_) => "public_key",
+            ClaimInputError::Signature(_) => "signature",
+        }
+    }
+
+    /// What a well-formed value of that argument looks like.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            ClaimInputError::ChannelId(_) => {
+                "A channel id is the 32-byte index of the PayChannel ledger entry."
+            }
+            ClaimInputError::Amount(_) => "Claim amounts are whole drops, zero or more.",
+            ClaimInputError::PublicKey(_) => {
+                "Channel keys are 33 bytes: 0xED then 32 bytes (Ed25519), or a compressed secp256k1 point (0x02/0x03)."
+            }
+            ClaimInputError::Signature(_) => {
+                "Ed25519 signatures are 64 bytes; secp256k1 signatures are DER, 8 to 72 bytes."
+            }
+        }
+    }
+}
+
+/// Check a claim given as raw inputs (as SQL passes them): malformed inputs
+/// are errors; a well-formed claim is `Ok(true)` if the signature verifies
+/// and `Ok(false)` if it does not.
+pub fn check_claim(
+    channel_id: &[u8],
+    amount: i64,
+    signature: &[u8],
+    public_key: &[u8],
+) -> Result<bool, ClaimInputError> {
+    let channel = Hash256::from_slice(channel_id).map_err(ClaimInputError::ChannelId)?;
+    let amount = Drops::from_i64(amount).map_err(ClaimInputError::Amount)?;
+    let key = PublicKey::from_slice(public_key).map_err(ClaimInputError::PublicKey)?;
+    match verify_claim(&key, &channel, amount, signature) {
+        Ok(()) => Ok(true),
+        Err(e) if e.is_length() => Err(ClaimInputError::Signature(e)),
+        Err(_) => Ok(false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::Hash256;
     use crate::keys::KeyType;
     use crate::seed::Seed;
     use proptest::prelude::*;
@@ -106,6 +170,24 @@ mod tests {
             let err = verify_claim(key.public_key(), &channel, Drops::ZERO, &[0; 7]).unwrap_err();
             assert!(err.is_length(), "{kt}: {err}");
         }
+    }
+
+    #[test]
+    fn check_claim_separates_malformed_from_wrong() {
+        let key = pair(KeyType::Ed25519);
+        let channel: Hash256 = CHANNEL.parse().unwrap();
+        let sig = sign_claim(&key, &channel, Drops::new(10));
+        let pk = key.public_key().as_bytes();
+        assert_eq!(check_claim(channel.as_bytes(), 10, &sig, pk), Ok(true));
+        assert_eq!(check_claim(channel.as_bytes(), 11, &sig, pk), Ok(false));
+        let err = check_claim(&[0; 31], 10, &sig, pk).unwrap_err();
+        assert_eq!(err.argument(), "channel_id");
+        let err = check_claim(channel.as_bytes(), -1, &sig, pk).unwrap_err();
+        assert_eq!(err.argument(), "amount");
+        let err = check_claim(channel.as_bytes(), 10, &sig, &pk[..32]).unwrap_err();
+        assert_eq!(err.argument(), "public_key");
+        let err = check_claim(channel.as_bytes(), 10, &sig[..63], pk).unwrap_err();
+        assert_eq!(err.argument(), "signature");
     }
 
     proptest! {

@@ -1,1 +1,56 @@
-//! placeholder
+//! The drip PostgreSQL extension (`CREATE EXTENSION drip`).
+//!
+//! Everything lives in schema `drip`; nothing is created in `public`. Each
+//! `#[pg_extern]` is a thin wrapper over `drip_core`: argument mapping and
+//! error reporting here, rules there.
+
+use pgrx::prelude::*;
+
+mod error;
+
+::pgrx::pg_module_magic!(name, version);
+
+/// The extension's version (the `drip_pg` crate version).
+#[pg_extern(immutable, parallel_safe)]
+fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+/// Whether `signature` is `public_key`'s payment-channel claim for `amount`
+/// drops on `channel_id`. Malformed inputs (wrong lengths, a negative amount,
+/// a key that is not a point) raise SQLSTATE 22023; a well-formed claim that
+/// does not verify is `false`.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn verify_claim(channel_id: &[u8], amount: i64, signature: &[u8], public_key: &[u8]) -> bool {
+    drip_core::claim::check_claim(channel_id, amount, signature, public_key)
+        .unwrap_or_else(|e| error::invalid_parameter(&e.to_string(), e.argument(), e.hint()))
+}
+
+extension_sql!(
+    r#"
+COMMENT ON SCHEMA drip IS 'drip: XRP Ledger payment-channel micropayments';
+COMMENT ON FUNCTION drip.version() IS 'The installed drip extension version.';
+COMMENT ON FUNCTION drip.verify_claim(bytea, bigint, bytea, bytea) IS
+'Whether signature is public_key''s claim for amount drops on channel_id (CLM\0 || channel || u64be drops; Ed25519 strict, secp256k1 strict DER low-S). Malformed inputs raise 22023.';
+"#,
+    name = "comments",
+    requires = [version, verify_claim]
+);
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    // `#[pg_schema]` needs an inline module; the tests live in their own file.
+    include!("tests.rs");
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}
