@@ -42,7 +42,12 @@ fn checksum(data: &[u8]) -> [u8; 4] {
 
 /// Encode `version ‖ payload ‖ checksum`.
 pub fn encode_check(version: &[u8], payload: &[u8]) -> String {
-    let mut data = Vec::with_capacity(version.len() + payload.len() + 4);
+    let mut data = Vec::with_capacity(
+        version
+            .len()
+            .saturating_add(payload.len())
+            .saturating_add(4),
+    );
     data.extend_from_slice(version);
     data.extend_from_slice(payload);
     let sum = checksum(&data);
@@ -61,14 +66,14 @@ pub fn decode_check<const N: usize>(s: &str, version: &[u8]) -> Result<[u8; N], 
         .with_alphabet(bs58::Alphabet::RIPPLE)
         .into_vec()
         .map_err(|_| Base58Error::Alphabet)?;
-    let expected = version.len() + N + 4;
+    let expected = version.len().saturating_add(N).saturating_add(4);
     if data.len() != expected {
         return Err(Base58Error::Length {
             expected,
             got: data.len(),
         });
     }
-    let (body, sum) = data.split_at(expected - 4);
+    let (body, sum) = data.split_at(expected.saturating_sub(4));
     if checksum(body) != sum {
         return Err(Base58Error::Checksum);
     }

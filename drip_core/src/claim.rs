@@ -218,7 +218,7 @@ mod tests {
             let key = pair(if ed { KeyType::Ed25519 } else { KeyType::Secp256k1 });
             let channel: Hash256 = CHANNEL.parse().unwrap();
             let mut sig = sign_claim(&key, &channel, Drops::new(9));
-            let pos = pos % sig.len();
+            let pos = pos.checked_rem(sig.len()).unwrap();
             sig[pos] ^= 1 << bit;
             prop_assert!(verify_claim(key.public_key(), &channel, Drops::new(9), &sig).is_err());
         }

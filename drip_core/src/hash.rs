@@ -35,9 +35,12 @@ pub struct Hash256(pub [u8; 32]);
 /// Why a 256-bit hash could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HashError {
-    /// Not 64 hex digits (or not 32 bytes).
-    #[error("expected 32 bytes (64 hex digits), got {0} characters or bytes")]
+    /// Not 32 bytes.
+    #[error("must be 32 bytes, got {0}")]
     Length(usize),
+    /// Not 64 hex digits.
+    #[error("must be 64 hex digits, got {0}")]
+    HexLength(usize),
     /// A character outside `0-9a-fA-F`.
     #[error("not hexadecimal")]
     NotHex,
@@ -63,7 +66,7 @@ impl FromStr for Hash256 {
     /// Read 64 hex digits, either case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.len() != 64 {
-            return Err(HashError::Length(s.len()));
+            return Err(HashError::HexLength(s.len()));
         }
         let mut out = [0u8; 32];
         hex::decode_to_slice(s, &mut out).map_err(|_| HashError::NotHex)?;
@@ -115,7 +118,7 @@ mod tests {
         let lower = "5db01b7ffed6b67e6b0414ded11e051d2ee2b7619ce0eaa6286d67a3a4d5bdb3";
         let h: Hash256 = lower.parse().unwrap();
         assert_eq!(h.to_string(), lower.to_uppercase());
-        assert_eq!("zz".parse::<Hash256>(), Err(HashError::Length(2)));
+        assert_eq!("zz".parse::<Hash256>(), Err(HashError::HexLength(2)));
         assert_eq!("g".repeat(64).parse::<Hash256>(), Err(HashError::NotHex));
     }
 }

@@ -73,6 +73,8 @@ impl Seed {
 
 /// rippled's secp256k1 derivation: a root key from the seed, then account 0's
 /// key as root secret + an intermediate scalar derived from the root public key.
+// Scalar and point arithmetic is modular: it cannot overflow.
+#[allow(clippy::arithmetic_side_effects)]
 fn secp256k1_account_key(entropy: &[u8; 16]) -> Result<KeyPair, KeyError> {
     use k256::elliptic_curve::sec1::ToEncodedPoint as _;
     use k256::elliptic_curve::PrimeField as _;

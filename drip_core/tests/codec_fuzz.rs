@@ -2,6 +2,9 @@
 //! typed error, never panics, and whatever it accepts re-encodes to the same
 //! bytes (so there is one encoding per object).
 
+// Fixture helpers fail the test on bad fixtures, like the tests themselves.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use drip_core::codec;
 use proptest::prelude::*;
 

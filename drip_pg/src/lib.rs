@@ -37,8 +37,9 @@ COMMENT ON FUNCTION drip.verify_claim(bytea, bigint, bytea, bytea) IS
     requires = [version, verify_claim]
 );
 
-#[cfg(any(test, feature = "pg_test"))]
+#[cfg(feature = "pg_test")]
 #[pg_schema]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     // `#[pg_schema]` needs an inline module; the tests live in their own file.
     include!("tests.rs");
