@@ -1,0 +1,2 @@
+-- Baseline: the cheapest round trip.
+SELECT 1;
