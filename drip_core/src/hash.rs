@@ -102,6 +102,16 @@ impl<'de> serde::Deserialize<'de> for Hash256 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,80}") {
+            if let Ok(h) = s.parse::<Hash256>() {
+                prop_assert_eq!(h.to_string(), s.to_uppercase());
+            }
+        }
+    }
 
     #[test]
     fn sha512_half_is_the_first_half_of_sha512() {

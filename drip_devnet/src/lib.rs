@@ -2,5 +2,7 @@
 //! WebSocket shapes, accounts, fees, reserves and payment-channel rules, with a
 //! close time tests can move.
 //!
-//! Filled by the devnet issue; today it only fixes the crate's place in the
-//! workspace.
+//! [`ledger`] is the ledger itself, pure and synchronous; the server wraps it.
+
+pub mod ledger;
+pub mod ter;
