@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value as Json};
 
 use crate::ledger::chain::{ClosedLedger, TxRecord};
 use crate::ledger::entry::{account_index, flags, AccountRoot, PayChannel};
-use crate::ledger::State;
+use crate::ledger::{Prepared, State, SubmitError};
 use crate::node::{human_time, iso_time, Node};
 use crate::ter::Ter;
 
@@ -171,7 +171,7 @@ pub fn handle(node: &mut Node, method: &str, params: &Json) -> Result<Json> {
         "account_objects" => account_objects(node, params),
         "account_tx" => account_tx(node, params, v),
         "ledger_entry" => ledger_entry(node, params),
-        "submit" => submit(node, params),
+        "submit" => Ok(submit_prepared(node, prepare_submit(params)?)),
         "tx" => tx(node, params, v),
         "channel_authorize" => channel_authorize(params),
         "channel_verify" => channel_verify(params),
@@ -568,25 +568,33 @@ fn ledger_entry(node: &Node, params: &Json) -> Result<Json> {
     Ok(Json::Object(out))
 }
 
-fn submit(node: &mut Node, params: &Json) -> Result<Json> {
+/// The part of `submit` that needs no ledger: read `tx_blob`, decode it and
+/// check its signature (servers run this outside the ledger lock).
+pub fn prepare_submit(params: &Json) -> Result<Prepared> {
     let blob = params
         .get("tx_blob")
         .ok_or_else(|| RpcError::invalid_params("Missing field 'tx_blob'."))?
         .as_str()
         .and_then(|s| hex::decode(s).ok())
         .ok_or_else(|| RpcError::invalid_params("Invalid field 'tx_blob'."))?;
-    let s = node.chain.submit(&blob).map_err(|e| match e {
-        crate::ledger::SubmitError::Signature => {
+    Prepared::new(&blob).map_err(|e| match e {
+        SubmitError::Signature => {
             RpcError::invalid_transaction("fails local checks: Invalid signature.".into())
         }
-        crate::ledger::SubmitError::Decode(d) => RpcError::invalid_transaction(d),
-    })?;
+        SubmitError::Decode(d) => RpcError::invalid_transaction(d),
+    })
+}
+
+/// Apply a prepared `submit` and answer as rippled does.
+pub fn submit_prepared(node: &mut Node, prepared: Prepared) -> Json {
+    let blob = prepared.blob().to_vec();
+    let s = node.chain.submit_prepared(prepared);
     let mut tx_json = codec::to_json(&s.tx);
     if let Some(m) = tx_json.as_object_mut() {
         m.insert("hash".into(), Json::from(s.hash.to_string()));
     }
     let next = s.account_sequence_next.unwrap_or(0);
-    Ok(json!({
+    json!({
         "accepted": s.applied,
         "account_sequence_available": next,
         "account_sequence_next": next,
@@ -601,7 +609,7 @@ fn submit(node: &mut Node, params: &Json) -> Result<Json> {
         "tx_blob": hex::encode_upper(&blob),
         "tx_json": tx_json,
         "validated_ledger_index": node.chain.last_closed().seq,
-    }))
+    })
 }
 
 /// A transaction's metadata as rippled shows it (result token, and

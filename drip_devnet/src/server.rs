@@ -84,11 +84,20 @@ impl Shared {
         self.node.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Run a method, then publish whatever it closed.
+    /// Run a method, then publish whatever it closed. A submitted blob is
+    /// decoded and its signature checked before the ledger lock is taken, so
+    /// concurrent submissions verify in parallel.
     fn call(&self, method: &str, params: &Json) -> Result<Json, RpcError> {
+        let prepared = match method {
+            "submit" => Some(rpc::api_version(params).and_then(|_| rpc::prepare_submit(params))?),
+            _ => None,
+        };
         let (result, published, saved) = {
             let mut node = self.node();
-            let result = rpc::handle(&mut node, method, params);
+            let result = match prepared {
+                Some(p) => Ok(rpc::submit_prepared(&mut node, p)),
+                None => rpc::handle(&mut node, method, params),
+            };
             let events = node.chain.take_events();
             let closed = events.iter().any(|e| matches!(e, Event::LedgerClosed(_)));
             let published: Vec<Published> = events

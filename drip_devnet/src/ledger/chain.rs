@@ -153,6 +153,35 @@ pub struct Submitted {
     pub account_sequence_next: Option<u32>,
 }
 
+/// A blob that decoded and carries a valid signature, ready to apply. Making
+/// one needs no ledger state, so servers do it before taking the ledger lock.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    blob: Vec<u8>,
+    tx: StObject,
+    hash: Hash256,
+    signer: AccountId,
+}
+
+impl Prepared {
+    /// The signed blob.
+    pub fn blob(&self) -> &[u8] {
+        &self.blob
+    }
+
+    /// Decode `blob` and check its signature.
+    pub fn new(blob: &[u8]) -> Result<Prepared, SubmitError> {
+        let tx = codec::decode(blob).map_err(|e| SubmitError::Decode(e.to_string()))?;
+        let key = tx::verify_signature(&tx).map_err(|_| SubmitError::Signature)?;
+        Ok(Prepared {
+            blob: blob.to_vec(),
+            hash: tx::transaction_id(blob),
+            signer: key.account_id(),
+            tx,
+        })
+    }
+}
+
 /// A blob refused before it reached the transaction engine (rippled's
 /// `invalidTransaction` RPC error).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -279,25 +308,34 @@ impl Chain {
 
     /// Decode, check the signature, and apply a blob to the open ledger.
     pub fn submit(&mut self, blob: &[u8]) -> Result<Submitted, SubmitError> {
-        let decoded = codec::decode(blob).map_err(|e| SubmitError::Decode(e.to_string()))?;
-        let key = tx::verify_signature(&decoded).map_err(|_| SubmitError::Signature)?;
-        let hash = tx::transaction_id(blob);
+        Ok(self.submit_prepared(Prepared::new(blob)?))
+    }
+
+    /// Apply a prepared transaction to the open ledger.
+    pub fn submit_prepared(&mut self, prepared: Prepared) -> Submitted {
+        let Prepared {
+            blob,
+            tx: decoded,
+            hash,
+            signer,
+        } = prepared;
+        let blob = blob.as_slice();
         if self.txs.contains_key(&hash) {
             // rippled answers a duplicate from its cache; the sequence is used.
-            return Ok(Submitted {
+            return Submitted {
                 ter: Ter::tefPAST_SEQ,
                 tx: decoded,
                 hash,
                 applied: false,
                 account_sequence_next: None,
-            });
+            };
         }
         let ctx = Context {
             ledger_seq: self.open_seq(),
             parent_close_time: self.last_closed().close_time,
             fees: self.config.fees,
         };
-        let applied = apply::apply(&mut self.open, &decoded, hash, key.account_id(), &ctx);
+        let applied = apply::apply(&mut self.open, &decoded, hash, signer, &ctx);
         let sender = decoded.account("Account");
         if let Some(changes) = applied.changes {
             let index = u32::try_from(self.open_txs.len()).unwrap_or(u32::MAX);
@@ -351,13 +389,13 @@ impl Chain {
         let account_sequence_next = sender
             .and_then(|a| self.open.accounts.get(&a))
             .map(|a| a.sequence);
-        Ok(Submitted {
+        Submitted {
             ter: applied.ter,
             tx: decoded,
             hash,
             applied: applied.ter.is_applied(),
             account_sequence_next,
-        })
+        }
     }
 
     /// Close the open ledger at `now` (Ripple epoch seconds; at least one

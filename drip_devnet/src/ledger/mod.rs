@@ -7,7 +7,7 @@ pub mod entry;
 pub mod state;
 
 pub use apply::Fees;
-pub use chain::{Chain, ClosedLedger, Config, Event, SubmitError, Submitted, TxRecord};
+pub use chain::{Chain, ClosedLedger, Config, Event, Prepared, SubmitError, Submitted, TxRecord};
 pub use entry::{AccountRoot, PayChannel};
 pub use state::State;
 
