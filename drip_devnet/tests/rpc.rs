@@ -474,3 +474,45 @@ async fn state_survives_a_restart() {
     d.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn accounts_subscription_gets_only_that_accounts_transactions_in_v2_shape() {
+    let d = start().await;
+    let alice = key(7, KeyType::Ed25519);
+    let bob = key(8, KeyType::Ed25519);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&d.ws_url).await.unwrap();
+    let sub = json!({"id": 1, "command": "subscribe", "accounts": [alice.account_id().to_address()], "api_version": 2});
+    ws.send(Message::text(sub.to_string())).await.unwrap();
+    let next = async |ws: &mut tokio_tungstenite::WebSocketStream<_>| -> Option<Json> {
+        loop {
+            match tokio::time::timeout(Duration::from_millis(1500), ws.next()).await {
+                Err(_) => return None,
+                Ok(m) => match m.unwrap().unwrap() {
+                    Message::Text(t) => return Some(serde_json::from_str(t.as_str()).unwrap()),
+                    _ => continue,
+                },
+            }
+        }
+    };
+    let r = next(&mut ws).await.unwrap();
+    assert_eq!(
+        (r["status"].as_str(), r["api_version"].as_u64()),
+        (Some("success"), Some(2))
+    );
+    fund(&d, &bob, 10_000_000).await;
+    d.close_ledger();
+    assert!(
+        next(&mut ws).await.is_none(),
+        "bob's payment is not alice's business"
+    );
+    fund(&d, &alice, 10_000_000).await;
+    d.close_ledger();
+    let msg = next(&mut ws).await.unwrap();
+    assert_eq!(msg["type"], "transaction");
+    assert_eq!(
+        msg["tx_json"]["Destination"],
+        alice.account_id().to_address()
+    );
+    assert!(msg["hash"].is_string() && msg.get("transaction").is_none());
+    d.shutdown().await;
+}
