@@ -27,6 +27,54 @@ pub struct RpcError {
     pub extra: Map<String, Json>,
 }
 
+/// rippled's coded errors used here: constructor, token, `error_code`,
+/// `error_message` (rippled's `ErrorCodes.cpp`).
+macro_rules! rpc_errors {
+    ($($(#[$doc:meta])* $fn:ident = $token:literal, $code:literal, $msg:literal;)*) => {
+        impl RpcError {
+            $(
+                $(#[$doc])*
+                pub fn $fn() -> Self {
+                    Self::coded($token, $code, $msg)
+                }
+            )*
+        }
+    };
+}
+
+rpc_errors! {
+    /// `badSyntax`: the request was not JSON, or not an object.
+    bad_syntax = "badSyntax", 1, "Syntax error.";
+    /// `actNotFound`.
+    act_not_found = "actNotFound", 19, "Account not found.";
+    /// `lgrNotFound`.
+    lgr_not_found = "lgrNotFound", 21, "ledgerNotFound";
+    /// `txnNotFound`.
+    txn_not_found = "txnNotFound", 29, "Transaction not found.";
+    /// `unknownCmd`.
+    unknown_command = "unknownCmd", 32, "Unknown method.";
+    /// `actMalformed`.
+    act_malformed = "actMalformed", 35, "Account malformed.";
+    /// `badSeed`.
+    bad_seed = "badSeed", 44, "Disallowed seed.";
+    /// `channelMalformed`.
+    channel_malformed = "channelMalformed", 45, "Payment channel is malformed.";
+    /// `channelAmtMalformed`.
+    channel_amt_malformed = "channelAmtMalformed", 46, "Payment channel amount is malformed.";
+    /// `missingCommand`.
+    missing_command = "missingCommand", 47, "Missing command entry.";
+    /// `publicMalformed`.
+    public_malformed = "publicMalformed", 62, "Public key is malformed.";
+    /// `malformedStream`.
+    malformed_stream = "malformedStream", 71, "Stream malformed.";
+    /// `internal`.
+    internal = "internal", 73, "Internal error.";
+    /// `badKeyType`.
+    bad_key_type = "badKeyType", 76, "Bad key type.";
+    /// `entryNotFound`.
+    entry_not_found = "entryNotFound", 98, "Entry not found.";
+}
+
 impl RpcError {
     fn coded(token: &'static str, code: i32, message: &str) -> Self {
         RpcError {
@@ -43,65 +91,6 @@ impl RpcError {
             message: Some(message.into()),
             ..Self::coded("invalidParams", 31, "")
         }
-    }
-
-    /// `unknownCmd`.
-    pub fn unknown_command() -> Self {
-        Self::coded("unknownCmd", 32, "Unknown method.")
-    }
-
-    /// `missingCommand`.
-    pub fn missing_command() -> Self {
-        Self::coded("missingCommand", 47, "Missing command entry.")
-    }
-
-    /// `badSyntax`: the request was not JSON, or not an object.
-    pub fn bad_syntax() -> Self {
-        Self::coded("badSyntax", 1, "Syntax error.")
-    }
-
-    fn act_not_found() -> Self {
-        Self::coded("actNotFound", 19, "Account not found.")
-    }
-
-    fn act_malformed() -> Self {
-        Self::coded("actMalformed", 35, "Account malformed.")
-    }
-
-    fn lgr_not_found() -> Self {
-        Self::coded("lgrNotFound", 21, "ledgerNotFound")
-    }
-
-    fn txn_not_found() -> Self {
-        Self::coded("txnNotFound", 29, "Transaction not found.")
-    }
-
-    fn entry_not_found() -> Self {
-        Self::coded("entryNotFound", 98, "Entry not found.")
-    }
-
-    fn channel_malformed() -> Self {
-        Self::coded("channelMalformed", 45, "Payment channel is malformed.")
-    }
-
-    fn channel_amt_malformed() -> Self {
-        Self::coded(
-            "channelAmtMalformed",
-            46,
-            "Payment channel amount is malformed.",
-        )
-    }
-
-    fn public_malformed() -> Self {
-        Self::coded("publicMalformed", 62, "Public key is malformed.")
-    }
-
-    fn bad_seed() -> Self {
-        Self::coded("badSeed", 44, "Disallowed seed.")
-    }
-
-    fn bad_key_type() -> Self {
-        Self::coded("badKeyType", 76, "Bad key type.")
     }
 
     fn invalid_transaction(exception: String) -> Self {
@@ -920,8 +909,7 @@ fn wallet_propose(params: &Json) -> Result<Json> {
                     .ok_or_else(RpcError::bad_key_type)?,
             };
             let mut entropy = [0u8; 16];
-            getrandom::getrandom(&mut entropy)
-                .map_err(|_| RpcError::coded("internal", 73, "Internal error."))?;
+            getrandom::getrandom(&mut entropy).map_err(|_| RpcError::internal())?;
             Seed::from_entropy(entropy, kt)
         }
         Err(e) => return Err(e),

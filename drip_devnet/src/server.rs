@@ -482,14 +482,7 @@ fn subscribe(
                     }
                 }
                 Some("transactions") => subs.transactions = on,
-                _ => {
-                    return Err(RpcError {
-                        token: "malformedStream",
-                        code: Some(71),
-                        message: Some("Stream malformed.".into()),
-                        extra: Map::new(),
-                    })
-                }
+                _ => return Err(RpcError::malformed_stream()),
             }
         }
     }

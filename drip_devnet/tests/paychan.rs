@@ -98,6 +98,12 @@ impl Env {
         self.chain.submit(&signed.blob).unwrap().ter
     }
 
+    /// AccountSet with `SetFlag` (`on`) or `ClearFlag` of `asf`.
+    fn account_flag(&mut self, w: &Wallet, asf: u32, on: bool) -> Ter {
+        let field = if on { "SetFlag" } else { "ClearFlag" };
+        self.submit(w, json!({"TransactionType": "AccountSet", field: asf}))
+    }
+
     fn close(&mut self) {
         self.chain.close(self.now);
     }
@@ -287,23 +293,11 @@ fn disallow_incoming() {
     let mut env = Env::new();
     let alice = env.funded(1, KeyType::Ed25519, xrp(10_000));
     let bob = env.funded(2, KeyType::Secp256k1, xrp(10_000));
-    assert_eq!(
-        env.submit(
-            &bob,
-            json!({"TransactionType": "AccountSet", "SetFlag": 14})
-        ),
-        Ter::tesSUCCESS
-    );
+    assert_eq!(env.account_flag(&bob, 14, true), Ter::tesSUCCESS);
     let (ter, _) = env.create(&alice, &bob, xrp(1000), 100, json!({}));
     assert_eq!(ter, Ter::tecNO_PERMISSION);
     assert_eq!(env.owner_count(&alice.id), 0);
-    assert_eq!(
-        env.submit(
-            &bob,
-            json!({"TransactionType": "AccountSet", "ClearFlag": 14})
-        ),
-        Ter::tesSUCCESS
-    );
+    assert_eq!(env.account_flag(&bob, 14, false), Ter::tesSUCCESS);
     let (ter, _) = env.create(&alice, &bob, xrp(1000), 100, json!({}));
     assert_eq!(ter, Ter::tesSUCCESS);
 }
@@ -501,10 +495,7 @@ fn dst_tag() {
     let mut env = Env::new();
     let alice = env.funded(1, KeyType::Ed25519, xrp(10_000));
     let bob = env.funded(2, KeyType::Ed25519, xrp(10_000));
-    assert_eq!(
-        env.submit(&bob, json!({"TransactionType": "AccountSet", "SetFlag": 1})),
-        Ter::tesSUCCESS
-    );
+    assert_eq!(env.account_flag(&bob, 1, true), Ter::tesSUCCESS);
     let (ter, _) = env.create(&alice, &bob, xrp(1000), 100, json!({}));
     assert_eq!(ter, Ter::tecDST_TAG_NEEDED);
     let (ter, chan) = env.create(&alice, &bob, xrp(1000), 100, json!({"DestinationTag": 42}));
@@ -518,10 +509,7 @@ fn deposit_auth() {
     let alice = env.funded(1, KeyType::Secp256k1, xrp(10_000));
     let bob = env.funded(2, KeyType::Secp256k1, xrp(10_000));
     let (_, chan) = env.create(&alice, &bob, xrp(1000), 100, json!({}));
-    assert_eq!(
-        env.submit(&bob, json!({"TransactionType": "AccountSet", "SetFlag": 9})),
-        Ter::tesSUCCESS
-    );
+    assert_eq!(env.account_flag(&bob, 9, true), Ter::tesSUCCESS);
     // With DepositAuth the source cannot push a claim to the destination…
     assert_eq!(
         env.claim(&alice, chan, Some(xrp(100)), None, 0),

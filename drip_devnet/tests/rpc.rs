@@ -15,6 +15,22 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value as Json};
 use tokio_tungstenite::tungstenite::Message;
 
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next text message as JSON, or `None` if none comes within `wait`.
+async fn next_json(ws: &mut Ws, wait: Duration) -> Option<Json> {
+    loop {
+        match tokio::time::timeout(wait, ws.next()).await {
+            Err(_) => return None,
+            Ok(m) => match m.unwrap().unwrap() {
+                Message::Text(t) => return Some(serde_json::from_str(t.as_str()).unwrap()),
+                _ => continue,
+            },
+        }
+    }
+}
+
 async fn start() -> Devnet {
     Devnet::start(Options::default()).await.unwrap()
 }
@@ -365,19 +381,7 @@ async fn websocket_requests_errors_and_streams() {
     let d = start().await;
     let alice = key(5, KeyType::Secp256k1);
     let (mut ws, _) = tokio_tungstenite::connect_async(&d.ws_url).await.unwrap();
-    let next = async |ws: &mut tokio_tungstenite::WebSocketStream<_>| -> Json {
-        loop {
-            match tokio::time::timeout(Duration::from_secs(5), ws.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap()
-            {
-                Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
-                _ => continue,
-            }
-        }
-    };
+    let next = async |ws: &mut Ws| next_json(ws, Duration::from_secs(5)).await.unwrap();
     ws.send(Message::text(r#"{"id": 1, "command": "ping"}"#))
         .await
         .unwrap();
@@ -483,17 +487,7 @@ async fn accounts_subscription_gets_only_that_accounts_transactions_in_v2_shape(
     let (mut ws, _) = tokio_tungstenite::connect_async(&d.ws_url).await.unwrap();
     let sub = json!({"id": 1, "command": "subscribe", "accounts": [alice.account_id().to_address()], "api_version": 2});
     ws.send(Message::text(sub.to_string())).await.unwrap();
-    let next = async |ws: &mut tokio_tungstenite::WebSocketStream<_>| -> Option<Json> {
-        loop {
-            match tokio::time::timeout(Duration::from_millis(1500), ws.next()).await {
-                Err(_) => return None,
-                Ok(m) => match m.unwrap().unwrap() {
-                    Message::Text(t) => return Some(serde_json::from_str(t.as_str()).unwrap()),
-                    _ => continue,
-                },
-            }
-        }
-    };
+    let next = async |ws: &mut Ws| next_json(ws, Duration::from_millis(1500)).await;
     let r = next(&mut ws).await.unwrap();
     assert_eq!(
         (r["status"].as_str(), r["api_version"].as_u64()),
