@@ -7,6 +7,8 @@
 //!   types and classic addresses.
 //! - [`claim`]: the payment-channel claim message, signing and strict
 //!   verification; [`ChannelId`] and its derivation.
+//! - [`terms`]: payment types and the rate per polling interval; [`debt`]:
+//!   what a session owes, unit-debt admission and claim acceptance.
 //! - [`codec`]: the XRPL binary format for transactions, and [`tx`]: signing
 //!   hashes, transaction ids and signing.
 //!
@@ -19,10 +21,12 @@ pub mod base58;
 pub mod channel;
 pub mod claim;
 pub mod codec;
+pub mod debt;
 pub mod drops;
 pub mod hash;
 pub mod keys;
 pub mod seed;
+pub mod terms;
 pub mod tx;
 
 pub use account::AccountId;
