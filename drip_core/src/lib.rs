@@ -8,7 +8,8 @@
 //! - [`claim`]: the payment-channel claim message, signing and strict
 //!   verification; [`ChannelId`] and its derivation.
 //! - [`terms`]: payment types and the rate per polling interval; [`debt`]:
-//!   what a session owes, unit-debt admission and claim acceptance.
+//!   what a session owes, unit-debt admission and claim acceptance;
+//!   [`proposal`]: the server-signed proposal a wallet checks.
 //! - [`codec`]: the XRPL binary format for transactions, and [`tx`]: signing
 //!   hashes, transaction ids and signing.
 //!
@@ -25,6 +26,7 @@ pub mod debt;
 pub mod drops;
 pub mod hash;
 pub mod keys;
+pub mod proposal;
 pub mod seed;
 pub mod terms;
 pub mod tx;
