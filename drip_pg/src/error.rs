@@ -15,3 +15,15 @@ pub(crate) fn invalid_parameter(detail: &str, argument: &str, hint: &str) -> ! {
     .report(PgLogLevel::ERROR);
     unreachable!("ERROR does not return")
 }
+
+/// Raise `internal_error` (XX000): a broken invariant, not bad input.
+pub(crate) fn internal(detail: &str) -> ! {
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        "drip internal error",
+        pgrx::function_name!(),
+    )
+    .set_detail(detail)
+    .report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}

@@ -6,6 +6,7 @@
 
 use pgrx::prelude::*;
 
+mod engine;
 mod error;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -26,6 +27,11 @@ fn verify_claim(channel_id: &[u8], amount: i64, signature: &[u8], public_key: &[
         .unwrap_or_else(|e| error::invalid_parameter(&e.to_string(), e.argument(), e.hint()))
 }
 
+// Tables, types and roles come first; the SQL functions that own the
+// transactions come last, once every Rust helper exists.
+extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!("../sql/engine.sql", name = "engine", finalize);
+
 extension_sql!(
     r#"
 COMMENT ON SCHEMA drip IS 'drip: XRP Ledger payment-channel micropayments';
@@ -43,6 +49,7 @@ COMMENT ON FUNCTION drip.verify_claim(bytea, bigint, bytea, bytea) IS
 mod tests {
     // `#[pg_schema]` needs an inline module; the tests live in their own file.
     include!("tests.rs");
+    include!("engine_tests.rs");
 }
 
 /// Required by `cargo pgrx test`.

@@ -35,10 +35,19 @@ fn outcome(sql: &str) -> Result<Option<bool>, (PgSqlErrorCode, String)> {
 
 /// The SQLSTATE and detail of the error `sql` must raise.
 fn error_of(sql: &str) -> (PgSqlErrorCode, String) {
-    match outcome(sql) {
-        Ok(v) => panic!("{sql} gave {v:?}, not an error"),
-        Err(e) => e,
-    }
+    let caught = PgTryBuilder::new(|| {
+        Spi::run(sql).expect("runs");
+        None
+    })
+    .catch_others(|e| match e {
+        pg_sys::panic::CaughtError::PostgresError(r)
+        | pg_sys::panic::CaughtError::ErrorReport(r)
+        | pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => {
+            Some((r.sql_error_code(), r.detail().unwrap_or_default().to_owned()))
+        }
+    })
+    .execute();
+    caught.unwrap_or_else(|| panic!("{sql} raised no error"))
 }
 
 fn verify_sql(channel: &[u8], amount: i64, sig: &[u8], key: &[u8]) -> String {

@@ -132,8 +132,23 @@ async fn the_extension_lives_in_schema_drip_only() {
         )
         .await
         .unwrap();
-    let schemas: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    assert_eq!(schemas, vec![("drip".to_owned(), 2)]);
+    let schemas: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(
+        schemas,
+        vec!["drip".to_owned()],
+        "every function is in schema drip"
+    );
+    let tables: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_class c JOIN pg_depend d ON d.objid = c.oid
+             JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'drip'
+             WHERE c.relnamespace <> 'drip'::regnamespace",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "no table outside schema drip");
     let version: String = client
         .query_one("SELECT drip.version()", &[])
         .await

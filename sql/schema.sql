@@ -1,0 +1,168 @@
+-- drip's tables, types and roles (loaded by the extension's install script).
+-- Every amount is bigint drops; every time is timestamptz.
+
+-- Roles are cluster-wide: create them once, for every database that installs drip.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'drip_app') THEN
+        CREATE ROLE drip_app NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'drip_ledger') THEN
+        CREATE ROLE drip_ledger NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'drip_admin') THEN
+        CREATE ROLE drip_admin NOLOGIN;
+    END IF;
+END
+$$;
+COMMENT ON ROLE drip_app IS 'drip: web servers and wallets (sessions, inquiries, payments)';
+COMMENT ON ROLE drip_ledger IS 'drip: the sidecar (facts from the validated ledger, outbox)';
+COMMENT ON ROLE drip_admin IS 'drip: operators (terms, views)';
+
+CREATE TYPE drip.payment_type AS ENUM ('time', 'unit', 'both');
+CREATE TYPE drip.session_state AS ENUM (
+    'created',   -- session made, no agreement yet
+    'pending',   -- agreement received, channel being checked on the ledger
+    'active',    -- channel confirmed: debts accrue, claims are taken
+    'closing',   -- destroyed, expired or past due: claim-and-close queued
+    'closed'     -- the channel's final claim is on the ledger
+);
+CREATE TYPE drip.proposal_kind AS ENUM ('initial', 'refresh');
+CREATE TYPE drip.outbox_kind AS ENUM ('verify_channel', 'verify_fund', 'claim', 'claim_and_close', 'offload');
+CREATE TYPE drip.outbox_state AS ENUM ('queued', 'submitted', 'done', 'failed');
+
+-- The operator's terms: one row, edited by drip_admin.
+CREATE TABLE drip.terms (
+    id                    boolean PRIMARY KEY DEFAULT true CHECK (id),
+    payment_type          drip.payment_type NOT NULL DEFAULT 'both',
+    polling_interval_secs integer NOT NULL DEFAULT 60 CHECK (polling_interval_secs > 0),
+    channel_funding       bigint NOT NULL DEFAULT 1000000 CHECK (channel_funding > 0),
+    session_length_secs   integer NOT NULL DEFAULT 1800 CHECK (session_length_secs > 0),
+    min_settle_delay_secs integer NOT NULL DEFAULT 1800 CHECK (min_settle_delay_secs >= 0),
+    inquiry_ttl_secs      integer NOT NULL DEFAULT 60 CHECK (inquiry_ttl_secs > 0),
+    destination           text,
+    destination_tag       bigint CHECK (destination_tag BETWEEN 0 AND 4294967295),
+    past_due_limit        integer NOT NULL DEFAULT 10 CHECK (past_due_limit >= 0),
+    claim_window_secs     integer NOT NULL DEFAULT 300 CHECK (claim_window_secs >= 0),
+    expired_window_secs   integer NOT NULL DEFAULT 420 CHECK (expired_window_secs >= 0),
+    domain                text NOT NULL DEFAULT 'localhost',
+    updated_at            timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO drip.terms DEFAULT VALUES;
+
+-- The server's proposal-signing key. Only the extension's owner reads it;
+-- drip.server_public_key() publishes the public half.
+CREATE TABLE drip.server_key (
+    id         boolean PRIMARY KEY DEFAULT true CHECK (id),
+    secret     bytea NOT NULL CHECK (length(secret) = 32),
+    public_key bytea NOT NULL CHECK (length(public_key) = 33),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE drip.sessions (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    session_id       text NOT NULL UNIQUE CHECK (length(session_id) BETWEEN 1 AND 256),
+    drip_token       text NOT NULL UNIQUE,
+    uri              text NOT NULL,
+    state            drip.session_state NOT NULL DEFAULT 'created',
+    client_address   text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    active_at        timestamptz,
+    ends_at          timestamptz,
+    past_due_strikes integer NOT NULL DEFAULT 0 CHECK (past_due_strikes >= 0),
+    end_reason       text
+);
+CREATE INDEX sessions_state_idx ON drip.sessions (state) WHERE state IN ('pending', 'active', 'closing');
+
+-- Proposals snapshot the terms they were made under.
+CREATE TABLE drip.proposals (
+    proposal_id           text PRIMARY KEY,
+    session               bigint NOT NULL REFERENCES drip.sessions (id),
+    kind                  drip.proposal_kind NOT NULL,
+    payment_type          drip.payment_type NOT NULL,
+    rate                  bigint NOT NULL CHECK (rate >= 0),
+    polling_interval_secs integer NOT NULL CHECK (polling_interval_secs > 0),
+    channel_funding       bigint NOT NULL CHECK (channel_funding > 0),
+    settle_delay_secs     integer NOT NULL CHECK (settle_delay_secs >= 0),
+    session_length_secs   integer NOT NULL CHECK (session_length_secs > 0),
+    destination           text NOT NULL,
+    destination_tag       bigint,
+    created_at            timestamptz NOT NULL DEFAULT now(),
+    expires_at            timestamptz NOT NULL,
+    tx_hash               bytea CHECK (length(tx_hash) = 32),
+    accepted_at           timestamptz
+);
+CREATE INDEX proposals_session_idx ON drip.proposals (session);
+
+-- A session's channel, as the validated ledger describes it, and the best
+-- claim drip holds on it.
+CREATE TABLE drip.channels (
+    channel_id      bytea PRIMARY KEY CHECK (length(channel_id) = 32),
+    session         bigint NOT NULL UNIQUE REFERENCES drip.sessions (id),
+    source_account  text NOT NULL,
+    public_key      bytea NOT NULL CHECK (length(public_key) = 33),
+    amount          bigint NOT NULL CHECK (amount > 0),
+    settle_delay    integer NOT NULL CHECK (settle_delay >= 0),
+    expiration      timestamptz,
+    cancel_after    timestamptz,
+    destination_tag bigint,
+    ledger_balance  bigint NOT NULL DEFAULT 0 CHECK (ledger_balance >= 0),
+    best_claim      bigint NOT NULL DEFAULT 0 CHECK (best_claim >= 0),
+    best_signature  bytea,
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CHECK (best_claim <= amount),
+    CHECK (ledger_balance <= amount),
+    CHECK ((best_claim = 0) = (best_signature IS NULL))
+);
+
+-- Unit purchases the web server records.
+CREATE TABLE drip.debts (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    session    bigint NOT NULL REFERENCES drip.sessions (id),
+    amount     bigint NOT NULL CHECK (amount > 0),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX debts_session_idx ON drip.debts (session);
+
+-- Every accepted claim, append-only.
+CREATE TABLE drip.claims (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    channel_id  bytea NOT NULL REFERENCES drip.channels (channel_id),
+    amount      bigint NOT NULL CHECK (amount > 0),
+    signature   bytea NOT NULL,
+    accepted_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX claims_channel_idx ON drip.claims (channel_id, amount);
+
+-- Ledger work for the sidecar. The row is the truth; NOTIFY only wakes it.
+CREATE TABLE drip.outbox (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind            drip.outbox_kind NOT NULL,
+    session         bigint REFERENCES drip.sessions (id),
+    proposal_id     text REFERENCES drip.proposals (proposal_id),
+    channel_id      bytea,
+    state           drip.outbox_state NOT NULL DEFAULT 'queued',
+    attempts        integer NOT NULL DEFAULT 0,
+    tx_hash         bytea,
+    last_ledger_seq bigint,
+    last_error      text,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX outbox_open_idx ON drip.outbox (id) WHERE state IN ('queued', 'submitted');
+
+CREATE FUNCTION drip.notify_outbox() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    PERFORM pg_notify('drip_ledger', NEW.id::text);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER outbox_notify AFTER INSERT ON drip.outbox
+    FOR EACH ROW EXECUTE FUNCTION drip.notify_outbox();
+
+-- Nobody but the owner touches tables directly; access is through functions.
+REVOKE ALL ON ALL TABLES IN SCHEMA drip FROM PUBLIC;
+GRANT USAGE ON SCHEMA drip TO drip_app, drip_ledger, drip_admin;
+GRANT SELECT, UPDATE ON drip.terms TO drip_admin;
