@@ -178,6 +178,14 @@ $$;
 COMMENT ON FUNCTION drip.submit_agreement(text, bytea) IS
 'The wallet opened a channel for the proposal: queue its check on the validated ledger (session → pending).';
 
+-- When a session must start its claim-and-close: the claim window before the
+-- earliest of its end, the channel's Expiration and its CancelAfter.
+CREATE FUNCTION drip._claim_deadline(p_ends_at timestamptz, p_expiration timestamptz, p_cancel_after timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE SET search_path = pg_catalog, drip AS $$
+    SELECT least(p_ends_at, p_expiration, p_cancel_after) - make_interval(secs => t.claim_window_secs)
+    FROM drip.terms t
+$$;
+
 -- Sidecar only: the validated ledger's facts about the agreement's channel.
 CREATE FUNCTION drip.confirm_channel(
     p_proposal_id text, p_tx_hash bytea, p_channel_id bytea, p_source_account text,
@@ -228,7 +236,9 @@ BEGIN
     UPDATE drip.proposals SET accepted_at = now() WHERE proposal_id = p.proposal_id;
     UPDATE drip.sessions
     SET state = 'active', client_address = p_source_account, active_at = now(),
-        ends_at = session_end, updated_at = now()
+        ends_at = session_end, updated_at = now(),
+        next_check_at = least(now() + make_interval(secs => p.polling_interval_secs),
+                              drip._claim_deadline(session_end, p_expiration, p_cancel_after))
     WHERE id = s.id;
     PERFORM pg_notify('drip_session', s.drip_token);
     RETURN (true, NULL::text, 'active'::drip.session_state);
@@ -247,7 +257,7 @@ CREATE TYPE drip.amount_due AS (
 
 -- What a locked (or read) session owes now.
 CREATE FUNCTION drip._due(s drip.sessions, c drip.channels) RETURNS bigint
-LANGUAGE sql STABLE SET search_path = pg_catalog, drip AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
     SELECT least(
         drip._time_due(p.payment_type::text, p.rate, p.polling_interval_secs, s.active_at, now(), c.amount)
             + coalesce((SELECT sum(d.amount) FROM drip.debts d WHERE d.session = s.id), 0)::bigint,
@@ -324,13 +334,298 @@ $$;
 COMMENT ON FUNCTION drip.pay(text, bigint, bytea) IS
 'Take a claim: the session must be active, the signature the channel key''s for this amount, the amount above the best claim and within the channel. One transaction under the session and channel locks.';
 
+-- A session ends: it stops taking claims and debts, and its channel is
+-- queued for claim-and-close. Call with the session locked.
+CREATE FUNCTION drip._end_session(p_session bigint, p_reason text) RETURNS drip.session_state
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
+DECLARE
+    c drip.channels;
+    s drip.sessions;
+BEGIN
+    SELECT * INTO c FROM drip.channels WHERE session = p_session;
+    UPDATE drip.sessions
+    SET state = CASE WHEN c.channel_id IS NULL THEN 'closed' ELSE 'closing' END::drip.session_state,
+        end_reason = p_reason, next_check_at = NULL, updated_at = now()
+    WHERE id = p_session
+    RETURNING * INTO s;
+    IF c.channel_id IS NOT NULL THEN
+        INSERT INTO drip.outbox (kind, session, channel_id) VALUES ('claim_and_close', p_session, c.channel_id);
+    END IF;
+    PERFORM pg_notify('drip_session', s.drip_token);
+    RETURN s.state;
+END
+$$;
+
+CREATE FUNCTION drip.destroy_session(p_session_id text) RETURNS drip.agreement
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    s drip.sessions;
+BEGIN
+    SELECT * INTO s FROM drip.sessions WHERE session_id = p_session_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN (false, 'not_found'::text, NULL::drip.session_state);
+    END IF;
+    IF s.state IN ('closing', 'closed') THEN
+        RETURN (false, 'already_ending'::text, s.state);
+    END IF;
+    RETURN (true, NULL::text, drip._end_session(s.id, 'destroyed'));
+END
+$$;
+COMMENT ON FUNCTION drip.destroy_session(text) IS
+'End the web server''s session: its channel is queued for claim-and-close (the best claim is redeemed, the rest refunded at once).';
+
+CREATE TYPE drip.unit_debt AS (
+    accepted boolean,
+    reason   text,
+    due      bigint
+);
+
+CREATE FUNCTION drip.add_unit_debt(p_drip_token text, p_amount bigint) RETURNS drip.unit_debt
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    s drip.sessions;
+    c drip.channels;
+    p drip.proposals;
+    due bigint;
+    units bigint;
+    denial text;
+BEGIN
+    IF p_amount IS NULL OR p_amount <= 0 THEN
+        RAISE EXCEPTION 'invalid amount'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('A unit debt must be a positive number of drops, got %s.', coalesce(p_amount::text, 'NULL')),
+                  HINT = 'Record each purchase as its price in drops.';
+    END IF;
+    SELECT * INTO s FROM drip.sessions WHERE drip_token = p_drip_token FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN (false, 'not_found'::text, NULL::bigint);
+    END IF;
+    IF s.state IN ('closing', 'closed') THEN
+        RETURN (false, 'session_ending'::text, NULL::bigint);
+    END IF;
+    IF s.state <> 'active' THEN
+        RETURN (false, 'not_active'::text, NULL::bigint);
+    END IF;
+    SELECT * INTO c FROM drip.channels WHERE session = s.id FOR UPDATE;
+    SELECT * INTO p FROM drip.proposals WHERE session = s.id AND kind = 'initial' AND accepted_at IS NOT NULL;
+    IF s.past_due_strikes > 0 THEN
+        RETURN (false, 'awaiting_payment'::text, drip._due(s, c));
+    END IF;
+    units := coalesce((SELECT sum(d.amount) FROM drip.debts d WHERE d.session = s.id), 0);
+    denial := drip._unit_debt_denial(p.payment_type::text,
+        drip._time_due(p.payment_type::text, p.rate, p.polling_interval_secs, s.active_at, now(), c.amount),
+        units, p.rate, p_amount, c.amount);
+    IF denial IS NOT NULL THEN
+        RETURN (false, denial, drip._due(s, c));
+    END IF;
+    INSERT INTO drip.debts (session, amount) VALUES (s.id, p_amount);
+    PERFORM pg_notify('drip_session', s.drip_token);
+    RETURN (true, NULL::text, drip._due(s, c));
+END
+$$;
+COMMENT ON FUNCTION drip.add_unit_debt(text, bigint) IS
+'Record a purchase. Denied (with the seed''s reasons) unless the session is active, unit-billed, paid up, and the channel still covers it plus the next time charge.';
+
+CREATE TYPE drip.session_info AS (
+    session_id       text,
+    drip_token       text,
+    uri              text,
+    state            drip.session_state,
+    client_address   text,
+    created_at       timestamptz,
+    active_at        timestamptz,
+    ends_at          timestamptz,
+    channel_id       bytea,
+    channel_amount   bigint,
+    due              bigint,
+    paid             bigint,
+    past_due_strikes integer,
+    end_reason       text
+);
+
+CREATE FUNCTION drip.get_session(p_session_id text) RETURNS drip.session_info
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    s drip.sessions;
+    c drip.channels;
+BEGIN
+    SELECT * INTO s FROM drip.sessions WHERE session_id = p_session_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown session' USING ERRCODE = 'no_data_found',
+            DETAIL = 'No session has this session_id.', HINT = 'Create it with drip.create_session.';
+    END IF;
+    SELECT * INTO c FROM drip.channels WHERE session = s.id;
+    RETURN (s.session_id, s.drip_token, s.uri, s.state, s.client_address, s.created_at,
+        s.active_at, s.ends_at, c.channel_id, c.amount,
+        CASE WHEN c.channel_id IS NULL THEN 0::bigint ELSE coalesce(drip._due(s, c), 0) END,
+        coalesce(c.best_claim, 0), s.past_due_strikes, s.end_reason);
+END
+$$;
+
+CREATE TYPE drip.sweep_result AS (
+    checked           integer,
+    struck            integer,
+    ended             integer,
+    proposals_expired integer
+);
+
+-- Scheduled work, set-based: only sessions whose next check has come are
+-- read (an index on next_check_at), each under its row lock; concurrent
+-- sweeps skip each other's rows. For each: judge the polling intervals that
+-- ended since the last sweep (a strike if the best claim is short of what was
+-- due at the latest one, otherwise strikes reset), end the session at the
+-- past-due limit or inside the claim window, and schedule the next check.
+CREATE FUNCTION drip.sweep(p_now timestamptz DEFAULT now()) RETURNS drip.sweep_result
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    t drip.terms;
+    r drip.sweep_result := (0, 0, 0, 0);
+    j record;
+BEGIN
+    SELECT * INTO t FROM drip.terms;
+    FOR j IN
+        WITH picked AS (
+            SELECT s.* FROM drip.sessions s
+            WHERE s.state = 'active' AND s.next_check_at <= p_now
+            ORDER BY s.next_check_at
+            FOR UPDATE SKIP LOCKED
+        ), facts AS (
+            SELECT s.id, s.past_due_strikes, s.intervals_checked, p.polling_interval_secs,
+                   drip._intervals_ended(s.active_at, p_now, p.polling_interval_secs) AS ended,
+                   c.best_claim,
+                   drip._claim_deadline(s.ends_at, c.expiration, c.cancel_after) AS deadline,
+                   s.active_at, p.payment_type, p.rate, c.amount
+            FROM picked s
+            JOIN drip.proposals p ON p.session = s.id AND p.kind = 'initial' AND p.accepted_at IS NOT NULL
+            JOIN drip.channels c ON c.session = s.id
+        )
+        SELECT f.*,
+               f.ended > f.intervals_checked AS judged,
+               -- What was due when the latest ended interval closed: its
+               -- charges and the unit debts recorded before its end.
+               f.best_claim < least(
+                   drip._time_due_after(f.payment_type::text, f.rate, f.ended, f.amount)
+                   + coalesce((SELECT sum(d.amount) FROM drip.debts d
+                               WHERE d.session = f.id
+                                 AND d.created_at < drip._interval_end(f.active_at, greatest(f.ended - 1, 0), f.polling_interval_secs)), 0)::bigint,
+                   f.amount) AS unpaid
+        FROM facts f
+    LOOP
+        r.checked := r.checked + 1;
+        IF j.judged AND j.unpaid THEN
+            r.struck := r.struck + 1;
+        END IF;
+        UPDATE drip.sessions
+        SET past_due_strikes = CASE WHEN NOT j.judged THEN past_due_strikes
+                                    WHEN j.unpaid THEN past_due_strikes + 1 ELSE 0 END,
+            intervals_checked = j.ended,
+            next_check_at = least(drip._interval_end(j.active_at, j.ended, j.polling_interval_secs), j.deadline),
+            updated_at = p_now
+        WHERE id = j.id;
+        IF p_now >= j.deadline THEN
+            PERFORM drip._end_session(j.id, 'expired');
+            r.ended := r.ended + 1;
+        ELSIF t.past_due_limit > 0
+              AND (SELECT past_due_strikes FROM drip.sessions WHERE id = j.id) >= t.past_due_limit THEN
+            PERFORM drip._end_session(j.id, 'past_due');
+            r.ended := r.ended + 1;
+        END IF;
+    END LOOP;
+    -- Proposals nobody agreed to in time are void; their sessions stay
+    -- 'created' so the wallet can inquire again.
+    WITH gone AS (
+        DELETE FROM drip.proposals p
+        WHERE p.expires_at < p_now AND p.tx_hash IS NULL AND p.accepted_at IS NULL
+          AND NOT EXISTS (SELECT FROM drip.outbox o WHERE o.proposal_id = p.proposal_id)
+        RETURNING 1
+    )
+    SELECT count(*) INTO r.proposals_expired FROM gone;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION drip.sweep(timestamptz) IS
+'Scheduled work for the sidecar: past-due strikes, ending sessions at the past-due limit or inside the claim window, expiring stale proposals. Touches only rows that are due; safe to run concurrently.';
+
+-- Sidecar only: the channel's final claim (or the payer's close) is on the
+-- validated ledger.
+CREATE FUNCTION drip.record_channel_closed(p_channel_id bytea, p_ledger_balance bigint) RETURNS drip.session_state
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    c drip.channels;
+    s drip.sessions;
+BEGIN
+    SELECT * INTO c FROM drip.channels WHERE channel_id = p_channel_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown channel' USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT * INTO s FROM drip.sessions WHERE id = c.session FOR UPDATE;
+    UPDATE drip.channels SET ledger_balance = p_ledger_balance, updated_at = now()
+    WHERE channel_id = p_channel_id;
+    UPDATE drip.sessions
+    SET state = 'closed', end_reason = coalesce(end_reason, 'closed_on_ledger'),
+        next_check_at = NULL, updated_at = now()
+    WHERE id = s.id;
+    UPDATE drip.outbox SET state = 'done', updated_at = now()
+    WHERE channel_id = p_channel_id AND state IN ('queued', 'submitted')
+      AND kind IN ('claim', 'claim_and_close');
+    PERFORM pg_notify('drip_session', s.drip_token);
+    RETURN 'closed'::drip.session_state;
+END
+$$;
+
+-- DBA views.
+CREATE VIEW drip.sessions_overview AS
+SELECT s.session_id, s.state, s.client_address, s.created_at, s.active_at, s.ends_at,
+       encode(c.channel_id, 'hex') AS channel_id, c.amount AS channel_amount,
+       CASE WHEN c.channel_id IS NULL THEN 0 ELSE drip._due(s, c) END AS due,
+       coalesce(c.best_claim, 0) AS paid, s.past_due_strikes, s.end_reason
+FROM drip.sessions s LEFT JOIN drip.channels c ON c.session = s.id;
+COMMENT ON VIEW drip.sessions_overview IS 'Every session with its channel, debt and best claim.';
+
+CREATE VIEW drip.exposure AS
+SELECT session_id, due, paid, greatest(due - paid, 0) AS unsecured
+FROM drip.sessions_overview WHERE state = 'active';
+COMMENT ON VIEW drip.exposure IS 'Debt not yet covered by a claim, per active session (sum it for the total).';
+
+CREATE VIEW drip.channels_by_deadline AS
+SELECT encode(c.channel_id, 'hex') AS channel_id, s.session_id, s.state, c.amount, c.best_claim,
+       drip._claim_deadline(s.ends_at, c.expiration, c.cancel_after) AS claim_by,
+       drip._claim_deadline(s.ends_at, c.expiration, c.cancel_after) - now() AS time_left
+FROM drip.channels c JOIN drip.sessions s ON s.id = c.session
+WHERE s.state IN ('active', 'closing')
+ORDER BY claim_by;
+COMMENT ON VIEW drip.channels_by_deadline IS 'Open channels, soonest claim deadline first.';
+
+CREATE VIEW drip.revenue_by_day AS
+SELECT date_trunc('day', accepted_at) AS day,
+       sum(amount - coalesce(previous, 0))::bigint AS drops_claimed,
+       count(*) AS claims
+FROM (SELECT accepted_at, amount,
+             lag(amount) OVER (PARTITION BY channel_id ORDER BY id) AS previous
+      FROM drip.claims) increments
+GROUP BY 1 ORDER BY 1;
+COMMENT ON VIEW drip.revenue_by_day IS 'Drops newly secured by accepted claims, per day.';
+
+CREATE VIEW drip.outbox_backlog AS
+SELECT kind, state, count(*) AS jobs, min(created_at) AS oldest, max(attempts) AS max_attempts,
+       count(*) FILTER (WHERE last_error IS NOT NULL) AS with_errors
+FROM drip.outbox GROUP BY kind, state ORDER BY kind, state;
+COMMENT ON VIEW drip.outbox_backlog IS 'Ledger work by kind and state: what waits, since when, and what fails.';
+
 -- Who may call what. Helpers and tables stay with the owner.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA drip FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION drip.version(), drip.verify_claim(bytea, bigint, bytea, bytea),
     drip.terms_rate(text, integer, bigint, integer), drip.server_public_key() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION drip.create_session(text), drip.inquire(text),
-    drip.submit_agreement(text, bytea), drip.amount_due(text), drip.pay(text, bigint, bytea)
+    drip.submit_agreement(text, bytea), drip.amount_due(text), drip.pay(text, bigint, bytea),
+    drip.add_unit_debt(text, bigint), drip.destroy_session(text), drip.get_session(text)
     TO drip_app;
-GRANT EXECUTE ON FUNCTION drip.confirm_channel(text, bytea, bytea, text, bytea, bigint, integer, text, bigint, timestamptz, timestamptz, text)
+GRANT EXECUTE ON FUNCTION drip.confirm_channel(text, bytea, bytea, text, bytea, bigint, integer, text, bigint, timestamptz, timestamptz, text),
+    drip.sweep(timestamptz), drip.record_channel_closed(bytea, bigint)
     TO drip_ledger;
-GRANT drip_app TO drip_admin;
+GRANT SELECT ON drip.sessions_overview, drip.exposure, drip.channels_by_deadline,
+    drip.revenue_by_day, drip.outbox_backlog TO drip_admin;
+-- Views call these with the reader's privileges; they only compute (_due
+-- reads one session's debts as the owner).
+GRANT EXECUTE ON FUNCTION drip._due(drip.sessions, drip.channels),
+    drip._claim_deadline(timestamptz, timestamptz, timestamptz) TO drip_admin;

@@ -1,23 +1,30 @@
 -- drip's tables, types and roles (loaded by the extension's install script).
 -- Every amount is bigint drops; every time is timestamptz.
 
--- Roles are cluster-wide: create them once, for every database that installs drip.
+-- Roles are cluster-wide: the first database to install drip creates them.
+-- Creating and tolerating a duplicate (not check-then-create) keeps two
+-- concurrent installs from racing.
 DO $$
+DECLARE
+    r record;
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'drip_app') THEN
-        CREATE ROLE drip_app NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'drip_ledger') THEN
-        CREATE ROLE drip_ledger NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'drip_admin') THEN
-        CREATE ROLE drip_admin NOLOGIN;
-    END IF;
+    FOR r IN SELECT * FROM (VALUES
+        ('drip_app', 'drip: web servers and wallets (sessions, inquiries, payments)'),
+        ('drip_ledger', 'drip: the sidecar (facts from the validated ledger, outbox)'),
+        ('drip_admin', 'drip: operators (terms, views)')) AS roles (name, purpose)
+    LOOP
+        BEGIN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r.name);
+            EXECUTE format('COMMENT ON ROLE %I IS %L', r.name, r.purpose);
+            IF r.name = 'drip_admin' THEN
+                GRANT drip_app TO drip_admin;
+            END IF;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END;
+    END LOOP;
 END
 $$;
-COMMENT ON ROLE drip_app IS 'drip: web servers and wallets (sessions, inquiries, payments)';
-COMMENT ON ROLE drip_ledger IS 'drip: the sidecar (facts from the validated ledger, outbox)';
-COMMENT ON ROLE drip_admin IS 'drip: operators (terms, views)';
 
 CREATE TYPE drip.payment_type AS ENUM ('time', 'unit', 'both');
 CREATE TYPE drip.session_state AS ENUM (
@@ -71,9 +78,14 @@ CREATE TABLE drip.sessions (
     active_at        timestamptz,
     ends_at          timestamptz,
     past_due_strikes integer NOT NULL DEFAULT 0 CHECK (past_due_strikes >= 0),
+    -- Polling intervals already judged paid or unpaid by drip.sweep.
+    intervals_checked bigint NOT NULL DEFAULT 0 CHECK (intervals_checked >= 0),
+    -- When drip.sweep must next look at this session.
+    next_check_at    timestamptz,
     end_reason       text
 );
 CREATE INDEX sessions_state_idx ON drip.sessions (state) WHERE state IN ('pending', 'active', 'closing');
+CREATE INDEX sessions_next_check_idx ON drip.sessions (next_check_at) WHERE state = 'active';
 
 -- Proposals snapshot the terms they were made under.
 CREATE TABLE drip.proposals (

@@ -31,6 +31,12 @@ pub fn intervals_charged(active_at: i64, now: i64, interval_secs: u32) -> u64 {
     }
 }
 
+/// Intervals that have ended by `now` (an interval ends when the next one
+/// starts).
+pub fn intervals_ended(active_at: i64, now: i64, interval_secs: u32) -> u64 {
+    intervals_charged(active_at, now, interval_secs).saturating_sub(1)
+}
+
 /// When interval `k` (0-based) of a session active since `active_at` ends.
 pub fn interval_end(active_at: i64, k: u64, interval_secs: u32) -> i64 {
     let n = i64::try_from(k.saturating_add(1)).unwrap_or(i64::MAX);
@@ -266,6 +272,18 @@ mod tests {
             prop_assert_eq!(intervals_charged(active, start, interval), k + 1);
             prop_assert_eq!(intervals_charged(active, interval_end(active, k, interval) - 1, interval), k + 1);
             prop_assert_eq!(intervals_charged(active, interval_end(active, k, interval), interval), k + 2);
+        }
+
+        #[test]
+        fn an_interval_has_ended_once_the_next_is_charged(active in -1_000_000i64..1_000_000, now in -2_000_000i64..2_000_000, interval in 1u32..1000) {
+            let (active, now) = (active * S, now * S);
+            let ended = intervals_ended(active, now, interval);
+            let charged = intervals_charged(active, now, interval);
+            prop_assert_eq!(ended, charged.saturating_sub(1));
+            if ended > 0 {
+                prop_assert!(interval_end(active, ended - 1, interval) <= now);
+            }
+            prop_assert!(interval_end(active, ended, interval) > now);
         }
 
         #[test]

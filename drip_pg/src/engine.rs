@@ -160,11 +160,20 @@ fn unix_seconds(t: TimestampWithTimeZone) -> i64 {
     micros(t).div_euclid(debt::MICROS_PER_SEC)
 }
 
-/// Microseconds since the Unix epoch (timestamptz counts from 2000-01-01).
+/// timestamptz counts microseconds from 2000-01-01; drip_core from 1970.
+const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800 * debt::MICROS_PER_SEC;
+
+/// Microseconds since the Unix epoch.
 fn micros(t: TimestampWithTimeZone) -> i64 {
-    const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800 * debt::MICROS_PER_SEC;
     let pg: i64 = t.into_inner();
     pg.saturating_add(PG_EPOCH_OFFSET_MICROS)
+}
+
+/// A timestamptz from microseconds since the Unix epoch.
+fn timestamp(unix_micros: i64) -> TimestampWithTimeZone {
+    let pg = unix_micros.saturating_sub(PG_EPOCH_OFFSET_MICROS);
+    TimestampWithTimeZone::try_from(pg)
+        .unwrap_or_else(|_| error::internal("timestamp out of range"))
 }
 
 /// Time debt of a session at `now`: one rate per polling interval started
@@ -194,6 +203,87 @@ fn time_due(
     )
     .to_i64()
     .unwrap_or(i64::MAX)
+}
+
+/// Polling intervals of a session active since `active_at` that have ended
+/// by `now`.
+#[pg_extern(immutable, strict, parallel_safe, name = "_intervals_ended")]
+fn intervals_ended(
+    active_at: TimestampWithTimeZone,
+    now: TimestampWithTimeZone,
+    polling_interval_secs: i32,
+) -> i64 {
+    let n = debt::intervals_ended(
+        micros(active_at),
+        micros(now),
+        secs(polling_interval_secs, "polling_interval_secs"),
+    );
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// When interval `k` (0-based) ends.
+#[pg_extern(immutable, strict, parallel_safe, name = "_interval_end")]
+fn interval_end(
+    active_at: TimestampWithTimeZone,
+    k: i64,
+    polling_interval_secs: i32,
+) -> TimestampWithTimeZone {
+    let k = u64::try_from(k).unwrap_or(0);
+    let end = debt::interval_end(
+        micros(active_at),
+        k,
+        secs(polling_interval_secs, "polling_interval_secs"),
+    );
+    timestamp(end)
+}
+
+/// Time debt after `charged` intervals, capped at the channel's amount.
+#[pg_extern(immutable, strict, parallel_safe, name = "_time_due_after")]
+fn time_due_after(payment_type: &str, rate: i64, charged: i64, channel_amount: i64) -> i64 {
+    if !self::payment_type(payment_type).charges_time() {
+        return 0;
+    }
+    let charged = u64::try_from(charged).unwrap_or(0);
+    debt::time_debt(
+        drops(rate, "rate"),
+        charged,
+        drops(channel_amount, "channel_amount"),
+    )
+    .to_i64()
+    .unwrap_or(i64::MAX)
+}
+
+/// Why a unit debt of `amount` cannot be added (`not_unit_based`,
+/// `exceeds_channel`), or NULL.
+#[pg_extern(immutable, strict, parallel_safe, name = "_unit_debt_denial")]
+fn unit_debt_denial(
+    payment_type: &str,
+    time_due: i64,
+    units: i64,
+    rate: i64,
+    amount: i64,
+    channel_amount: i64,
+) -> Option<&'static str> {
+    let (time, units) = (drops(time_due, "time_due"), drops(units, "units"));
+    let channel = drops(channel_amount, "channel_amount");
+    let due = debt::Due {
+        time,
+        units,
+        total: time.checked_add(units).unwrap_or(Drops::MAX).min(channel),
+    };
+    let pt = self::payment_type(payment_type);
+    match debt::admit_unit_debt(
+        pt,
+        due,
+        drops(rate, "rate"),
+        drops(amount, "amount"),
+        channel,
+    ) {
+        Ok(()) => None,
+        Err(debt::UnitDebtDenial::NotPositive) => Some("not_positive"),
+        Err(debt::UnitDebtDenial::NotUnitBased) => Some("not_unit_based"),
+        Err(debt::UnitDebtDenial::ExceedsChannel) => Some("exceeds_channel"),
+    }
 }
 
 /// Why a claim of `amount` cannot be taken over `best` on a channel holding

@@ -218,3 +218,160 @@ fn the_app_role_uses_functions_not_tables_and_not_sidecar_functions() {
     let (code, _) = error_of("SELECT drip._new_token()");
     assert_eq!(code, PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE);
 }
+
+fn sweep_at(offset: &str) -> (i32, i32, i32, i32) {
+    Spi::connect(|c| {
+        let r = c
+            .select(&format!("SELECT * FROM drip.sweep(now() + interval '{offset}')"), None, &[])
+            .unwrap()
+            .first();
+        (
+            r.get::<i32>(1).unwrap().unwrap(),
+            r.get::<i32>(2).unwrap().unwrap(),
+            r.get::<i32>(3).unwrap().unwrap(),
+            r.get::<i32>(4).unwrap().unwrap(),
+        )
+    })
+}
+
+fn strikes_and_state(web_id: &str) -> (i32, String, Option<String>) {
+    Spi::connect(|c| {
+        let r = c
+            .select(
+                "SELECT past_due_strikes, state::text, end_reason FROM drip.sessions WHERE session_id = $1",
+                None,
+                &[web_id.into()],
+            )
+            .unwrap()
+            .first();
+        (r.get::<i32>(1).unwrap().unwrap(), r.get::<String>(2).unwrap().unwrap(), r.get::<String>(3).unwrap())
+    })
+}
+
+fn unit_debt(token: &str, amount: i64) -> (bool, Option<String>) {
+    Spi::connect(|c| {
+        let r = c
+            .select("SELECT accepted, reason FROM drip.add_unit_debt($1, $2)", None, &[token.into(), amount.into()])
+            .unwrap()
+            .first();
+        (r.get::<bool>(1).unwrap().unwrap(), r.get::<String>(2).unwrap())
+    })
+}
+
+#[pg_test]
+fn unit_debts_are_added_or_denied_with_the_seeds_reasons() {
+    let token = active_session("web-units");
+    // 2 XRP channel, 33,334 charged so far, next charge 33,334: room for 1,933,332.
+    assert_eq!(unit_debt(&token, 1_933_332), (true, None));
+    assert_eq!(unit_debt(&token, 1), (false, Some("exceeds_channel".into())));
+    assert_eq!(unit_debt("nope", 1), (false, Some("not_found".into())));
+    Spi::run("UPDATE drip.sessions SET past_due_strikes = 1").unwrap();
+    assert_eq!(unit_debt(&token, 1), (false, Some("awaiting_payment".into())));
+    Spi::run("UPDATE drip.sessions SET past_due_strikes = 0").unwrap();
+    Spi::run("UPDATE drip.proposals SET payment_type = 'time'").unwrap();
+    assert_eq!(unit_debt(&token, 1), (false, Some("not_unit_based".into())));
+    let (code, _) = error_of(&format!("SELECT drip.add_unit_debt('{token}', 0)"));
+    assert_eq!(code, PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE);
+    let (pending, _) = pending_session("web-units-2");
+    assert_eq!(unit_debt(&pending, 1), (false, Some("not_active".into())));
+    Spi::run("SELECT drip.destroy_session('web-units')").unwrap();
+    assert_eq!(unit_debt(&token, 1), (false, Some("session_ending".into())));
+    let due = Spi::get_one_with_args::<i64>("SELECT due FROM drip.amount_due($1)", &[token.as_str().into()]).unwrap();
+    assert_eq!(due, Some(33_334 + 1_933_332), "time and units");
+}
+
+#[pg_test]
+fn destroy_queues_claim_and_close_once() {
+    let token = active_session("web-destroy");
+    assert!(pay(&token, 33_334).0);
+    let ok = Spi::get_one::<bool>("SELECT accepted FROM drip.destroy_session('web-destroy')").unwrap();
+    assert_eq!(ok, Some(true));
+    let again = Spi::get_one::<String>("SELECT reason FROM drip.destroy_session('web-destroy')").unwrap();
+    assert_eq!(again.as_deref(), Some("already_ending"));
+    let jobs = Spi::get_one::<i64>("SELECT count(*) FROM drip.outbox WHERE kind = 'claim_and_close'").unwrap();
+    assert_eq!(jobs, Some(1));
+    assert_eq!(pay(&token, 40_000).1.as_deref(), Some("not_active"), "no claims after the end");
+    // A session without a channel just closes.
+    set_terms();
+    Spi::run("SELECT drip.create_session('web-empty')").unwrap();
+    let state = Spi::get_one::<String>("SELECT state::text FROM drip.destroy_session('web-empty')").unwrap();
+    assert_eq!(state.as_deref(), Some("closed"));
+    let nope = Spi::get_one::<String>("SELECT reason FROM drip.destroy_session('no-such')").unwrap();
+    assert_eq!(nope.as_deref(), Some("not_found"));
+}
+
+#[pg_test]
+fn sweep_counts_unpaid_intervals_resets_when_paid_and_ends_at_the_limit() {
+    let token = active_session("web-sweep");
+    Spi::run("UPDATE drip.terms SET past_due_limit = 3").unwrap();
+    // Nothing is due for a check yet.
+    assert_eq!(sweep_at("1 second"), (0, 0, 0, 0));
+    // Interval 0 ended unpaid: one strike.
+    assert_eq!(sweep_at("61 seconds").1, 1);
+    assert_eq!(strikes_and_state("web-sweep").0, 1);
+    // Paying what was due at the end of interval 1 resets the count.
+    assert!(pay(&token, 66_668).0);
+    assert_eq!(sweep_at("121 seconds").1, 0);
+    assert_eq!(strikes_and_state("web-sweep").0, 0);
+    // Three more unpaid intervals end the session by past-due.
+    sweep_at("181 seconds");
+    sweep_at("241 seconds");
+    let (_, _, ended, _) = sweep_at("301 seconds");
+    assert_eq!(ended, 1);
+    assert_eq!(strikes_and_state("web-sweep"), (3, "closing".into(), Some("past_due".into())));
+    let jobs = Spi::get_one::<i64>("SELECT count(*) FROM drip.outbox WHERE kind = 'claim_and_close'").unwrap();
+    assert_eq!(jobs, Some(1));
+}
+
+#[pg_test]
+fn sweep_ends_sessions_inside_the_claim_window() {
+    let token = active_session("web-window");
+    Spi::run("UPDATE drip.terms SET past_due_limit = 0, claim_window_secs = 300").unwrap();
+    assert!(pay(&token, 2_000_000).0, "fully paid: only the deadline can end it");
+    // Session length 1800 s, claim window 300 s: the claim-and-close starts at 1500 s.
+    sweep_at("1499 seconds");
+    assert_eq!(strikes_and_state("web-window").1, "active");
+    sweep_at("1500 seconds");
+    assert_eq!(strikes_and_state("web-window"), (0, "closing".into(), Some("expired".into())));
+}
+
+#[pg_test]
+fn sweep_expires_stale_proposals() {
+    set_terms();
+    let token = text("SELECT drip_token FROM drip.create_session('web-stale')", &[]);
+    Spi::run_with_args("SELECT drip.inquire($1)", &[token.as_str().into()]).unwrap();
+    assert_eq!(sweep_at("30 seconds").3, 0);
+    assert_eq!(sweep_at("61 seconds").3, 1);
+    let left = Spi::get_one::<i64>("SELECT count(*) FROM drip.proposals").unwrap();
+    assert_eq!(left, Some(0));
+}
+
+#[pg_test]
+fn the_ledger_role_confirms_and_sweeps_but_takes_no_payments() {
+    let (token, pid) = pending_session("web-ledger-role");
+    Spi::run("SET LOCAL ROLE drip_ledger").unwrap();
+    assert_eq!(confirm(&pid, 2_000_000, 1800, &pid, None), None);
+    sweep_at("1 second");
+    let (code, _) = error_of(&format!("SELECT drip.pay('{token}', 1, '\\x00')"));
+    assert_eq!(code, PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE);
+    let (code, _) = error_of("SELECT drip.create_session('x')");
+    assert_eq!(code, PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE);
+    let (code, _) = error_of("UPDATE drip.terms SET channel_funding = 1");
+    assert_eq!(code, PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE);
+}
+
+#[pg_test]
+fn the_admin_role_edits_terms_and_reads_views() {
+    let token = active_session("web-admin");
+    assert!(pay(&token, 10_000).0);
+    Spi::run("SET LOCAL ROLE drip_admin").unwrap();
+    Spi::run("UPDATE drip.terms SET claim_window_secs = 600").unwrap();
+    let unsecured = Spi::get_one::<i64>("SELECT sum(unsecured)::bigint FROM drip.exposure").unwrap();
+    assert_eq!(unsecured, Some(23_334));
+    let revenue = Spi::get_one::<i64>("SELECT sum(drops_claimed)::bigint FROM drip.revenue_by_day").unwrap();
+    assert_eq!(revenue, Some(10_000));
+    let open = Spi::get_one::<i64>("SELECT count(*) FROM drip.channels_by_deadline").unwrap();
+    assert_eq!(open, Some(1));
+    let (code, _) = error_of("SELECT count(*) FROM drip.server_key");
+    assert_eq!(code, PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE);
+}

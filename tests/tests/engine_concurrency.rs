@@ -1,0 +1,289 @@
+//! The session engine under concurrent connections: payers racing on one
+//! session, unit debts racing payments, and two sweeps at once. Invariants
+//! are checked after each run.
+
+use std::sync::Arc;
+
+use drip_core::claim::sign_claim;
+use drip_core::{Drops, Hash256, KeyType, Seed};
+use drip_tests::TestDb;
+
+const SERVER: &str = "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh";
+const CHANNEL: [u8; 32] = [0x5D; 32];
+
+/// An active session (web id `web`, channel `channel`, 100 XRP) whose channel
+/// key is `payer`'s; returns its drip token.
+async fn active_session(
+    db: &TestDb,
+    payer: &drip_core::KeyPair,
+    web: &str,
+    channel: [u8; 32],
+) -> String {
+    let c = db.client().await;
+    c.batch_execute(&format!(
+        "UPDATE drip.terms SET destination = '{SERVER}', polling_interval_secs = 60,
+         session_length_secs = 1800, channel_funding = 1000000"
+    ))
+    .await
+    .unwrap();
+    let token: String = c
+        .query_one("SELECT drip_token FROM drip.create_session($1)", &[&web])
+        .await
+        .unwrap()
+        .get(0);
+    let pid: String = c
+        .query_one("SELECT proposal_id FROM drip.inquire($1)", &[&token])
+        .await
+        .unwrap()
+        .get(0);
+    let tx = vec![0xABu8; 32];
+    c.execute("SELECT drip.submit_agreement($1, $2)", &[&pid, &tx])
+        .await
+        .unwrap();
+    let key = payer.public_key().as_bytes().to_vec();
+    let chan = channel.to_vec();
+    let amount: i64 = 100_000_000;
+    let settle: i32 = 1800;
+    let row = c
+        .query_one(
+            &format!(
+                "SELECT accepted, reason FROM drip.confirm_channel($1, $2, $3, 'rPayer', $4, $5, $6,
+                 '{SERVER}', NULL, NULL, NULL, $1)"
+            ),
+            &[&pid, &tx, &chan, &key, &amount, &settle],
+        )
+        .await
+        .unwrap();
+    assert!(
+        row.get::<_, bool>(0),
+        "{:?}",
+        row.get::<_, Option<String>>(1)
+    );
+    token
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_payments_end_with_the_highest_accepted_claim() {
+    let db = TestDb::new("pay_race").await;
+    let payer = Seed::from_entropy([0x61; 16], KeyType::Secp256k1)
+        .key_pair()
+        .unwrap();
+    let token = active_session(&db, &payer, "race", CHANNEL).await;
+
+    // 8 payers, 40 claims each; payer w pays amounts ≡ w (mod 8), in an order
+    // that interleaves rising and falling runs.
+    let workers = 8u64;
+    let per_worker = 40u64;
+    let mut tasks = Vec::new();
+    let key = Arc::new(payer);
+    for w in 0..workers {
+        let (url, token, key) = (db.url.clone(), token.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let c = drip_tests::connect(&url).await;
+            let stmt = c
+                .prepare("SELECT accepted, reason FROM drip.pay($1, $2, $3)")
+                .await
+                .unwrap();
+            let mut accepted = Vec::new();
+            for i in 0..per_worker {
+                let step = if i % 2 == 0 { i } else { per_worker - i };
+                let amount = 1_000 + (step * workers + w) * 1_000;
+                let sig = sign_claim(&key, &Hash256(CHANNEL), Drops::new(amount));
+                let amount = i64::try_from(amount).unwrap();
+                let row = c.query_one(&stmt, &[&token, &amount, &sig]).await.unwrap();
+                let (ok, reason): (bool, Option<String>) = (row.get(0), row.get(1));
+                if ok {
+                    accepted.push(amount);
+                } else {
+                    assert_eq!(
+                        reason.as_deref(),
+                        Some("not_above_best"),
+                        "only stale claims are refused"
+                    );
+                }
+            }
+            accepted
+        }));
+    }
+    let mut accepted = Vec::new();
+    for t in tasks {
+        accepted.extend(t.await.unwrap());
+    }
+    let c = db.client().await;
+    let best: i64 = c
+        .query_one("SELECT best_claim FROM drip.channels", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        Some(best),
+        accepted.iter().copied().max(),
+        "stored best = highest accepted"
+    );
+    let audit: Vec<i64> = c
+        .query("SELECT amount FROM drip.claims ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        audit.len(),
+        accepted.len(),
+        "every accepted claim is audited once"
+    );
+    assert!(
+        audit.windows(2).all(|w| w[0] < w[1]),
+        "each accepted claim beat the one before"
+    );
+    let paid: i64 = c
+        .query_one("SELECT paid FROM drip.amount_due($1)", &[&token])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(paid, best);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unit_debts_racing_payments_never_outgrow_the_channel() {
+    let db = TestDb::new("debt_race").await;
+    let payer = Arc::new(
+        Seed::from_entropy([0x62; 16], KeyType::Ed25519)
+            .key_pair()
+            .unwrap(),
+    );
+    let token = active_session(&db, &payer, "debts", CHANNEL).await;
+    let mut tasks = Vec::new();
+    for w in 0..4u64 {
+        let (url, token) = (db.url.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let c = drip_tests::connect(&url).await;
+            let mut added = 0i64;
+            for i in 0..50i64 {
+                let amount = 900_000 + i64::try_from(w).unwrap() * 1_000 + i;
+                let row = c
+                    .query_one(
+                        "SELECT accepted, reason FROM drip.add_unit_debt($1, $2)",
+                        &[&token, &amount],
+                    )
+                    .await
+                    .unwrap();
+                if row.get::<_, bool>(0) {
+                    added += amount;
+                } else {
+                    let reason: Option<String> = row.get(1);
+                    assert!(
+                        matches!(
+                            reason.as_deref(),
+                            Some("exceeds_channel" | "awaiting_payment")
+                        ),
+                        "{reason:?}"
+                    );
+                }
+            }
+            added
+        }));
+    }
+    for w in 0..2u64 {
+        let (url, token, key) = (db.url.clone(), token.clone(), payer.clone());
+        tasks.push(tokio::spawn(async move {
+            let c = drip_tests::connect(&url).await;
+            for i in 0..50u64 {
+                let amount = 10_000 + (i * 2 + w) * 1_000_000;
+                let sig = sign_claim(&key, &Hash256(CHANNEL), Drops::new(amount));
+                let amount = i64::try_from(amount).unwrap();
+                c.query_one(
+                    "SELECT accepted FROM drip.pay($1, $2, $3)",
+                    &[&token, &amount, &sig],
+                )
+                .await
+                .unwrap();
+            }
+            0
+        }));
+    }
+    let mut added = 0;
+    for t in tasks {
+        added += t.await.unwrap();
+    }
+    let c = db.client().await;
+    let recorded: i64 = c
+        .query_one(
+            "SELECT coalesce(sum(amount), 0)::bigint FROM drip.debts",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        recorded, added,
+        "every accepted debt recorded once, no others"
+    );
+    let row = c
+        .query_one(
+            "SELECT due, channel_amount FROM drip.amount_due($1)",
+            &[&token],
+        )
+        .await
+        .unwrap();
+    let (due, amount): (i64, i64) = (row.get(0), row.get(1));
+    // One charged interval (33,334) plus the next one's headroom must fit.
+    assert!(
+        recorded + 2 * 33_334 <= amount,
+        "{recorded} of unit debt in a {amount} channel"
+    );
+    assert_eq!(due, recorded + 33_334);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_sweeps_at_once_judge_each_session_once() {
+    let db = TestDb::new("sweep_race").await;
+    let payer = Seed::from_entropy([0x63; 16], KeyType::Ed25519)
+        .key_pair()
+        .unwrap();
+    let sessions = 40u8;
+    for n in 0..sessions {
+        active_session(&db, &payer, &format!("s{n}"), [n; 32]).await;
+    }
+    let c = db.client().await;
+    c.batch_execute("UPDATE drip.terms SET past_due_limit = 100")
+        .await
+        .unwrap();
+    // Both sweeps look 61 s ahead: every session's first interval has ended unpaid.
+    let sweep = |url: String| async move {
+        let c = drip_tests::connect(&url).await;
+        let row = c
+            .query_one(
+                "SELECT checked, struck FROM drip.sweep(now() + interval '61 seconds')",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get::<_, i32>(0), row.get::<_, i32>(1))
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(sweep(db.url.clone())),
+        tokio::spawn(sweep(db.url.clone()))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        a.0 + b.0,
+        i32::from(sessions),
+        "each session checked by exactly one sweep"
+    );
+    assert_eq!(a.1 + b.1, i32::from(sessions));
+    let strikes: Vec<i32> = c
+        .query(
+            "SELECT past_due_strikes FROM drip.sessions ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        strikes.iter().all(|s| *s == 1),
+        "one strike each, never two: {strikes:?}"
+    );
+}
