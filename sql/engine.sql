@@ -334,6 +334,137 @@ $$;
 COMMENT ON FUNCTION drip.pay(text, bigint, bytea) IS
 'Take a claim: the session must be active, the signature the channel key''s for this amount, the amount above the best claim and within the channel. One transaction under the session and channel locks.';
 
+-- A refresh: the wallet funds the channel further and the session runs
+-- another session length.
+CREATE FUNCTION drip.refresh_inquire(p_drip_token text) RETURNS drip.inquiry
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    s drip.sessions;
+    c drip.channels;
+    first drip.proposals;
+    t drip.terms;
+    k drip.server_key;
+    id text := drip._new_proposal_id();
+    expires timestamptz;
+    r drip.inquiry;
+BEGIN
+    s := drip._lock_session(p_drip_token);
+    IF s.state <> 'active' THEN
+        RAISE EXCEPTION 'session is %', s.state
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Only an active session can be refreshed.',
+                  HINT = 'Start a new session instead.';
+    END IF;
+    SELECT * INTO c FROM drip.channels WHERE session = s.id;
+    SELECT * INTO first FROM drip.proposals WHERE session = s.id AND kind = 'initial' AND accepted_at IS NOT NULL;
+    SELECT * INTO t FROM drip.terms;
+    SELECT * INTO k FROM drip.server_key;
+    expires := now() + make_interval(secs => t.inquiry_ttl_secs);
+    -- The session keeps its rate; the refresh adds the terms' funding.
+    INSERT INTO drip.proposals (proposal_id, session, kind, payment_type, rate,
+        polling_interval_secs, channel_funding, settle_delay_secs, session_length_secs,
+        destination, destination_tag, expires_at)
+    VALUES (id, s.id, 'refresh', first.payment_type, first.rate, first.polling_interval_secs,
+        t.channel_funding, first.settle_delay_secs, t.session_length_secs,
+        first.destination, first.destination_tag, expires);
+    SELECT id, p.payload, p.signature, p.public_key, expires INTO r
+    FROM drip._sign_proposal(k.secret, id, c.channel_id, first.payment_type::text, first.rate,
+        first.polling_interval_secs, t.channel_funding, first.settle_delay_secs,
+        first.destination, first.destination_tag, expires) p;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION drip.refresh_inquire(text) IS
+'A signed refresh proposal: fund the session''s channel by the terms'' funding (PaymentChannelFund) to extend the session.';
+
+CREATE FUNCTION drip.submit_refresh(p_proposal_id text, p_tx_hash bytea) RETURNS drip.agreement
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    p drip.proposals;
+    s drip.sessions;
+BEGIN
+    IF p_tx_hash IS NULL OR length(p_tx_hash) <> 32 THEN
+        RAISE EXCEPTION 'invalid tx_hash'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('tx_hash must be 32 bytes, got %s.', coalesce(length(p_tx_hash), 0)),
+                  HINT = 'Pass the PaymentChannelFund''s transaction id.';
+    END IF;
+    SELECT * INTO p FROM drip.proposals WHERE proposal_id = p_proposal_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown proposal' USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
+    IF p.kind <> 'refresh' THEN
+        RETURN (false, 'not_a_refresh_proposal'::text, s.state);
+    END IF;
+    IF s.state <> 'active' THEN
+        RETURN (false, 'not_active'::text, s.state);
+    END IF;
+    IF p.tx_hash IS NOT NULL THEN
+        RETURN (false, 'already_agreed'::text, s.state);
+    END IF;
+    IF p.expires_at < now() THEN
+        RETURN (false, 'proposal_expired'::text, s.state);
+    END IF;
+    UPDATE drip.proposals SET tx_hash = p_tx_hash WHERE proposal_id = p.proposal_id;
+    INSERT INTO drip.outbox (kind, session, proposal_id, channel_id, tx_hash)
+    SELECT 'verify_fund', s.id, p.proposal_id, c.channel_id, p_tx_hash
+    FROM drip.channels c WHERE c.session = s.id;
+    RETURN (true, NULL::text, s.state);
+END
+$$;
+
+-- Sidecar only: the refresh's PaymentChannelFund as the validated ledger
+-- shows it. drip tracks the ledger's Amount (a fund adds to it), never its
+-- own sum.
+CREATE FUNCTION drip.confirm_fund(
+    p_proposal_id text, p_tx_hash bytea, p_channel_id bytea, p_ledger_amount bigint,
+    p_expiration timestamptz
+) RETURNS drip.agreement
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    p drip.proposals;
+    s drip.sessions;
+    c drip.channels;
+    new_end timestamptz;
+    reason text;
+BEGIN
+    SELECT * INTO p FROM drip.proposals WHERE proposal_id = p_proposal_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown proposal' USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
+    SELECT * INTO c FROM drip.channels WHERE session = s.id FOR UPDATE;
+    IF p.kind <> 'refresh' OR p.tx_hash IS DISTINCT FROM p_tx_hash OR p.accepted_at IS NOT NULL THEN
+        RETURN (false, 'not_pending'::text, s.state);
+    END IF;
+    new_end := greatest(s.ends_at, now()) + make_interval(secs => p.session_length_secs);
+    reason := CASE
+        WHEN s.state <> 'active' THEN 'not_active'
+        WHEN p_channel_id IS DISTINCT FROM c.channel_id THEN 'wrong_channel'
+        WHEN p_ledger_amount IS NULL OR p_ledger_amount < c.amount + p.channel_funding THEN 'underfunded'
+        WHEN p_expiration IS NOT NULL AND p_expiration < new_end THEN 'expiration_too_soon'
+    END;
+    UPDATE drip.outbox SET state = 'done', updated_at = now()
+    WHERE proposal_id = p.proposal_id AND kind = 'verify_fund' AND state IN ('queued', 'submitted');
+    IF reason IS NOT NULL THEN
+        UPDATE drip.proposals SET tx_hash = NULL WHERE proposal_id = p.proposal_id;
+        RETURN (false, reason, s.state);
+    END IF;
+    UPDATE drip.channels SET amount = p_ledger_amount, expiration = p_expiration, updated_at = now()
+    WHERE channel_id = c.channel_id;
+    UPDATE drip.proposals SET accepted_at = now() WHERE proposal_id = p.proposal_id;
+    UPDATE drip.sessions
+    SET ends_at = new_end, updated_at = now(),
+        next_check_at = least(next_check_at, drip._claim_deadline(new_end, p_expiration, c.cancel_after))
+    WHERE id = s.id;
+    PERFORM pg_notify('drip_session', s.drip_token);
+    RETURN (true, NULL::text, s.state);
+END
+$$;
+COMMENT ON FUNCTION drip.confirm_fund(text, bytea, bytea, bigint, timestamptz) IS
+'Sidecar only: the refresh''s fund on the validated ledger. Tracks the ledger''s new Amount and extends the session by a session length.';
+
 -- A session ends: it stops taking claims and debts, and its channel is
 -- queued for claim-and-close. Call with the session locked.
 CREATE FUNCTION drip._end_session(p_session bigint, p_reason text) RETURNS drip.session_state
@@ -573,6 +704,38 @@ BEGIN
 END
 $$;
 
+-- Sidecar only: the payer asked to close the channel (an Expiration
+-- appeared on the ledger). drip claims at once rather than wait.
+CREATE FUNCTION drip.record_channel_closing(p_channel_id bytea, p_expiration timestamptz) RETURNS drip.session_state
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    c drip.channels;
+    s drip.sessions;
+BEGIN
+    SELECT * INTO c FROM drip.channels WHERE channel_id = p_channel_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown channel' USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT * INTO s FROM drip.sessions WHERE id = c.session FOR UPDATE;
+    UPDATE drip.channels SET expiration = p_expiration, updated_at = now() WHERE channel_id = p_channel_id;
+    IF s.state IN ('closing', 'closed') THEN
+        RETURN s.state;
+    END IF;
+    RETURN drip._end_session(s.id, 'payer_closing');
+END
+$$;
+
+-- Sidecar only: what became of an outbox job.
+CREATE FUNCTION drip.record_outbox(p_id bigint, p_state drip.outbox_state, p_tx_hash bytea,
+    p_last_ledger_seq bigint, p_error text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    UPDATE drip.outbox
+    SET state = p_state, tx_hash = coalesce(p_tx_hash, tx_hash),
+        last_ledger_seq = coalesce(p_last_ledger_seq, last_ledger_seq),
+        last_error = p_error, attempts = attempts + 1, updated_at = now()
+    WHERE id = p_id
+$$;
+
 -- DBA views.
 CREATE VIEW drip.sessions_overview AS
 SELECT s.session_id, s.state, s.client_address, s.created_at, s.active_at, s.ends_at,
@@ -618,10 +781,14 @@ GRANT EXECUTE ON FUNCTION drip.version(), drip.verify_claim(bytea, bigint, bytea
     drip.terms_rate(text, integer, bigint, integer), drip.server_public_key() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION drip.create_session(text), drip.inquire(text),
     drip.submit_agreement(text, bytea), drip.amount_due(text), drip.pay(text, bigint, bytea),
-    drip.add_unit_debt(text, bigint), drip.destroy_session(text), drip.get_session(text)
+    drip.add_unit_debt(text, bigint), drip.destroy_session(text), drip.get_session(text),
+    drip.refresh_inquire(text), drip.submit_refresh(text, bytea)
     TO drip_app;
 GRANT EXECUTE ON FUNCTION drip.confirm_channel(text, bytea, bytea, text, bytea, bigint, integer, text, bigint, timestamptz, timestamptz, text),
-    drip.sweep(timestamptz), drip.record_channel_closed(bytea, bigint)
+    drip.sweep(timestamptz), drip.record_channel_closed(bytea, bigint),
+    drip.confirm_fund(text, bytea, bytea, bigint, timestamptz),
+    drip.record_channel_closing(bytea, timestamptz),
+    drip.record_outbox(bigint, drip.outbox_state, bytea, bigint, text)
     TO drip_ledger;
 GRANT SELECT ON drip.sessions_overview, drip.exposure, drip.channels_by_deadline,
     drip.revenue_by_day, drip.outbox_backlog TO drip_admin;

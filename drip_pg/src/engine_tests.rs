@@ -375,3 +375,80 @@ fn the_admin_role_edits_terms_and_reads_views() {
     let (code, _) = error_of("SELECT count(*) FROM drip.server_key");
     assert_eq!(code, PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE);
 }
+
+/// A refresh through inquiry and submission: its proposal id.
+fn refresh(token: &str) -> String {
+    let pid = text("SELECT proposal_id FROM drip.refresh_inquire($1)", &[token.into()]);
+    let tx = vec![0xCD_u8; 32];
+    let ok = Spi::get_one_with_args::<bool>(
+        "SELECT accepted FROM drip.submit_refresh($1, $2)",
+        &[pid.as_str().into(), tx.as_slice().into()],
+    )
+    .unwrap();
+    assert_eq!(ok, Some(true));
+    pid
+}
+
+fn confirm_fund(pid: &str, ledger_amount: i64) -> Option<String> {
+    let (tx, chan) = (vec![0xCD_u8; 32], vec![0x5D_u8; 32]);
+    Spi::get_one_with_args::<String>(
+        "SELECT reason FROM drip.confirm_fund($1, $2, $3, $4, NULL)",
+        &[pid.into(), tx.as_slice().into(), chan.as_slice().into(), ledger_amount.into()],
+    )
+    .unwrap()
+}
+
+#[pg_test]
+fn refresh_tracks_the_ledgers_amount_and_extends_the_session() {
+    let token = active_session("web-refresh");
+    let ends = |t: &str| Spi::get_one_with_args::<String>("SELECT ends_at::text FROM drip.amount_due($1)", &[t.into()]).unwrap();
+    let before = ends(&token);
+    let pid = refresh(&token);
+    let kind = Spi::get_one_with_args::<String>("SELECT kind::text FROM drip.proposals WHERE proposal_id = $1", &[pid.as_str().into()]).unwrap();
+    assert_eq!(kind.as_deref(), Some("refresh"));
+    // The wallet's check: signed by the published key, naming this channel.
+    let signed = Spi::connect(|c| {
+        let r = c
+            .select("SELECT payload, signature, public_key FROM drip.refresh_inquire($1)", None, &[token.as_str().into()])
+            .unwrap()
+            .first();
+        drip_core::proposal::SignedProposal {
+            payload: r.get::<String>(1).unwrap().unwrap(),
+            signature: r.get::<String>(2).unwrap().unwrap(),
+            public_key: r.get::<String>(3).unwrap().unwrap(),
+        }
+    });
+    let key = Spi::get_one::<Vec<u8>>("SELECT drip.server_public_key()").unwrap().unwrap();
+    let proposal = signed.verify(&drip_core::PublicKey::from_slice(&key).unwrap(), 0).unwrap();
+    assert_eq!(
+        proposal.kind,
+        drip_core::proposal::ProposalKind::Refresh { channel_id: Hash256([0x5D; 32]) }
+    );
+    assert_eq!(proposal.rate, Drops::new(33_334), "the session keeps its rate");
+    // A fund short of old amount + funding is refused; the ledger's amount is what counts.
+    assert_eq!(confirm_fund(&pid, 2_999_999).as_deref(), Some("underfunded"));
+    let pid = refresh(&token);
+    assert_eq!(confirm_fund(&pid, 3_000_000), None);
+    let amount = Spi::get_one_with_args::<i64>("SELECT channel_amount FROM drip.amount_due($1)", &[token.as_str().into()]).unwrap();
+    assert_eq!(amount, Some(3_000_000));
+    assert!(ends(&token) > before, "the session runs longer");
+    // Claims up to the new amount are taken now.
+    assert!(pay(&token, 2_500_000).0);
+}
+
+#[pg_test]
+fn a_payer_close_on_the_ledger_ends_the_session_at_once() {
+    let token = active_session("web-payer-close");
+    assert!(pay(&token, 33_334).0);
+    let chan = vec![0x5D_u8; 32];
+    let state = Spi::get_one_with_args::<String>(
+        "SELECT drip.record_channel_closing($1, now() + interval '1800 seconds')::text",
+        &[chan.as_slice().into()],
+    )
+    .unwrap();
+    assert_eq!(state.as_deref(), Some("closing"));
+    let (_, _, reason) = strikes_and_state("web-payer-close");
+    assert_eq!(reason.as_deref(), Some("payer_closing"));
+    let jobs = Spi::get_one::<i64>("SELECT count(*) FROM drip.outbox WHERE kind = 'claim_and_close'").unwrap();
+    assert_eq!(jobs, Some(1));
+}
