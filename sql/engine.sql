@@ -324,7 +324,8 @@ BEGIN
     SET best_claim = p_amount, best_signature = p_signature, updated_at = now()
     WHERE channel_id = c.channel_id;
     INSERT INTO drip.claims (channel_id, amount, signature) VALUES (c.channel_id, p_amount, p_signature);
-    IF p_amount >= due THEN
+    -- Paid up: clear strikes (only if any, to spare a row write per payment).
+    IF p_amount >= due AND s.past_due_strikes > 0 THEN
         UPDATE drip.sessions SET past_due_strikes = 0, updated_at = now() WHERE id = s.id;
     END IF;
     PERFORM pg_notify('drip_session', s.drip_token);
