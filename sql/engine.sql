@@ -53,6 +53,35 @@ BEGIN
 END
 $$;
 
+-- The proposal with this id; unknown ids are an error.
+CREATE FUNCTION drip._proposal(p_proposal_id text) RETURNS drip.proposals
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, drip AS $$
+DECLARE
+    p drip.proposals;
+BEGIN
+    SELECT * INTO p FROM drip.proposals WHERE proposal_id = p_proposal_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown proposal'
+            USING ERRCODE = 'no_data_found', DETAIL = 'No proposal has this id.',
+                  HINT = 'Use the proposal_id of a drip.inquire or drip.refresh_inquire result.';
+    END IF;
+    RETURN p;
+END
+$$;
+
+-- A transaction id must be 32 bytes; `what` names the transaction expected.
+CREATE FUNCTION drip._check_tx_hash(p_tx_hash bytea, what text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog AS $$
+BEGIN
+    IF p_tx_hash IS NULL OR length(p_tx_hash) <> 32 THEN
+        RAISE EXCEPTION 'invalid tx_hash'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('tx_hash must be 32 bytes, got %s.', coalesce(length(p_tx_hash), 0)),
+                  HINT = format('Pass the %s''s transaction id.', what);
+    END IF;
+END
+$$;
+
 CREATE FUNCTION drip.create_session(p_session_id text, OUT drip_token text, OUT uri text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
@@ -145,18 +174,8 @@ DECLARE
     p drip.proposals;
     s drip.sessions;
 BEGIN
-    IF p_tx_hash IS NULL OR length(p_tx_hash) <> 32 THEN
-        RAISE EXCEPTION 'invalid tx_hash'
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('tx_hash must be 32 bytes, got %s.', coalesce(length(p_tx_hash), 0)),
-                  HINT = 'Pass the PaymentChannelCreate''s transaction id.';
-    END IF;
-    SELECT * INTO p FROM drip.proposals WHERE proposal_id = p_proposal_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown proposal'
-            USING ERRCODE = 'no_data_found', DETAIL = 'No proposal has this id.',
-                  HINT = 'Use the proposal_id of a drip.inquire result.';
-    END IF;
+    PERFORM drip._check_tx_hash(p_tx_hash, 'PaymentChannelCreate');
+    p := drip._proposal(p_proposal_id);
     SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
     IF s.state <> 'created' THEN
         RETURN (false, 'already_agreed'::text, s.state);
@@ -200,10 +219,7 @@ DECLARE
     session_end timestamptz;
     reason text;
 BEGIN
-    SELECT * INTO p FROM drip.proposals WHERE proposal_id = p_proposal_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown proposal' USING ERRCODE = 'no_data_found';
-    END IF;
+    p := drip._proposal(p_proposal_id);
     SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
     IF s.state <> 'pending' OR p.tx_hash IS DISTINCT FROM p_tx_hash THEN
         RETURN (false, 'not_pending'::text, s.state);
@@ -384,16 +400,8 @@ DECLARE
     p drip.proposals;
     s drip.sessions;
 BEGIN
-    IF p_tx_hash IS NULL OR length(p_tx_hash) <> 32 THEN
-        RAISE EXCEPTION 'invalid tx_hash'
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('tx_hash must be 32 bytes, got %s.', coalesce(length(p_tx_hash), 0)),
-                  HINT = 'Pass the PaymentChannelFund''s transaction id.';
-    END IF;
-    SELECT * INTO p FROM drip.proposals WHERE proposal_id = p_proposal_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown proposal' USING ERRCODE = 'no_data_found';
-    END IF;
+    PERFORM drip._check_tx_hash(p_tx_hash, 'PaymentChannelFund');
+    p := drip._proposal(p_proposal_id);
     SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
     IF p.kind <> 'refresh' THEN
         RETURN (false, 'not_a_refresh_proposal'::text, s.state);
@@ -430,10 +438,7 @@ DECLARE
     new_end timestamptz;
     reason text;
 BEGIN
-    SELECT * INTO p FROM drip.proposals WHERE proposal_id = p_proposal_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown proposal' USING ERRCODE = 'no_data_found';
-    END IF;
+    p := drip._proposal(p_proposal_id);
     SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
     SELECT * INTO c FROM drip.channels WHERE session = s.id FOR UPDATE;
     IF p.kind <> 'refresh' OR p.tx_hash IS DISTINCT FROM p_tx_hash OR p.accepted_at IS NOT NULL THEN

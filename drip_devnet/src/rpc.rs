@@ -438,28 +438,44 @@ fn account_channels(node: &Node, params: &Json) -> Result<Json> {
     if !sel.state.accounts.contains_key(&id) {
         return Err(RpcError::act_not_found());
     }
-    let mut matching = sel
+    let matching = sel
         .state
         .channels
         .iter()
-        .filter(|(_, c)| c.account == id && dst.is_none_or(|d| c.destination == d))
-        .filter(|(k, _)| marker.is_none_or(|m| **k > m));
-    let page: Vec<(&Hash256, &PayChannel)> = matching.by_ref().take(limit).collect();
-    let more = matching.next().is_some();
+        .filter(|(_, c)| c.account == id && dst.is_none_or(|d| c.destination == d));
+    let (page, next) = page_after(matching, marker, limit);
     let mut out = Map::new();
     out.insert("account".into(), Json::from(id.to_address()));
     out.insert(
         "channels".into(),
         Json::Array(page.iter().map(|(k, c)| channel_summary(k, c)).collect()),
     );
-    out.insert("limit".into(), Json::from(limit));
-    if more {
-        if let Some((k, _)) = page.last() {
-            out.insert("marker".into(), Json::from(k.to_string()));
-        }
-    }
+    paging_fields(&mut out, limit, next);
     sel.fields(&mut out);
     Ok(Json::Object(out))
+}
+
+/// The channels after `marker`, at most `limit`, and the next page's marker.
+fn page_after<'a>(
+    channels: impl Iterator<Item = (&'a Hash256, &'a PayChannel)>,
+    marker: Option<Hash256>,
+    limit: usize,
+) -> (Vec<(&'a Hash256, &'a PayChannel)>, Option<Hash256>) {
+    let mut rest = channels.filter(|(k, _)| marker.is_none_or(|m| **k > m));
+    let page: Vec<_> = rest.by_ref().take(limit).collect();
+    let next = match rest.next() {
+        Some(_) => page.last().map(|(k, _)| **k),
+        None => None,
+    };
+    (page, next)
+}
+
+/// `limit`, and `marker` when there is another page.
+fn paging_fields(out: &mut Map<String, Json>, limit: usize, next: Option<Hash256>) {
+    out.insert("limit".into(), Json::from(limit));
+    if let Some(m) = next {
+        out.insert("marker".into(), Json::from(m.to_string()));
+    }
 }
 
 fn account_objects(node: &Node, params: &Json) -> Result<Json> {
@@ -474,15 +490,13 @@ fn account_objects(node: &Node, params: &Json) -> Result<Json> {
         return Err(RpcError::act_not_found());
     }
     // A channel is in both its source's and its destination's owner directory.
-    let mut owned = sel
+    let owned = sel
         .state
         .channels
         .iter()
         .filter(|_| wants_channels)
-        .filter(|(_, c)| c.account == id || c.destination == id)
-        .filter(|(k, _)| marker.is_none_or(|m| **k > m));
-    let page: Vec<(&Hash256, &PayChannel)> = owned.by_ref().take(limit).collect();
-    let more = owned.next().is_some();
+        .filter(|(_, c)| c.account == id || c.destination == id);
+    let (page, next) = page_after(owned, marker, limit);
     let mut out = Map::new();
     out.insert("account".into(), Json::from(id.to_address()));
     out.insert(
@@ -493,12 +507,7 @@ fn account_objects(node: &Node, params: &Json) -> Result<Json> {
                 .collect(),
         ),
     );
-    out.insert("limit".into(), Json::from(limit));
-    if more {
-        if let Some((k, _)) = page.last() {
-            out.insert("marker".into(), Json::from(k.to_string()));
-        }
-    }
+    paging_fields(&mut out, limit, next);
     sel.fields(&mut out);
     Ok(Json::Object(out))
 }

@@ -188,14 +188,20 @@ fn time_due(
     channel_amount: i64,
 ) -> i64 {
     let Some(active_at) = active_at else { return 0 };
-    if !self::payment_type(payment_type).charges_time() {
-        return 0;
-    }
     let charged = debt::intervals_charged(
         micros(active_at),
         micros(now),
         secs(polling_interval_secs, "polling_interval_secs"),
     );
+    capped_time_debt(payment_type, rate, charged, channel_amount)
+}
+
+/// Time debt after `charged` intervals for this payment type, capped at the
+/// channel's amount.
+fn capped_time_debt(payment_type: &str, rate: i64, charged: u64, channel_amount: i64) -> i64 {
+    if !self::payment_type(payment_type).charges_time() {
+        return 0;
+    }
     debt::time_debt(
         drops(rate, "rate"),
         charged,
@@ -240,17 +246,12 @@ fn interval_end(
 /// Time debt after `charged` intervals, capped at the channel's amount.
 #[pg_extern(immutable, strict, parallel_safe, name = "_time_due_after")]
 fn time_due_after(payment_type: &str, rate: i64, charged: i64, channel_amount: i64) -> i64 {
-    if !self::payment_type(payment_type).charges_time() {
-        return 0;
-    }
-    let charged = u64::try_from(charged).unwrap_or(0);
-    debt::time_debt(
-        drops(rate, "rate"),
-        charged,
-        drops(channel_amount, "channel_amount"),
+    capped_time_debt(
+        payment_type,
+        rate,
+        u64::try_from(charged).unwrap_or(0),
+        channel_amount,
     )
-    .to_i64()
-    .unwrap_or(i64::MAX)
 }
 
 /// Why a unit debt of `amount` cannot be added (`not_unit_based`,
