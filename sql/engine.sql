@@ -1,6 +1,7 @@
 -- drip's session engine: each money decision is one function, one
--- transaction, holding the row locks it reads. Lock order everywhere:
--- session, then channel. Rules come from drip_core through the _helpers.
+-- transaction, holding the row locks it reads. A channel row is written only
+-- under its session's row lock, so the session lock serializes both (and is
+-- always taken first). Rules come from drip_core through the _helpers.
 
 -- The server's proposal key, made once per database.
 INSERT INTO drip.server_key (secret, public_key)
@@ -253,6 +254,7 @@ BEGIN
     UPDATE drip.sessions
     SET state = 'active', client_address = p_source_account, active_at = now(),
         ends_at = session_end, updated_at = now(),
+        payment_type = p.payment_type, rate = p.rate, polling_interval_secs = p.polling_interval_secs,
         next_check_at = least(now() + make_interval(secs => p.polling_interval_secs),
                               drip._claim_deadline(session_end, p_expiration, p_cancel_after))
     WHERE id = s.id;
@@ -271,15 +273,16 @@ CREATE TYPE drip.amount_due AS (
     state          drip.session_state
 );
 
--- What a locked (or read) session owes now.
-CREATE FUNCTION drip._due(s drip.sessions, c drip.channels) RETURNS bigint
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+-- What a locked (or read) session owes now: time charged so far plus unit
+-- debts, never more than the channel holds. NULL before the session is
+-- active. Plain SQL without SET so the planner inlines it.
+CREATE FUNCTION drip._due(s drip.sessions, channel_amount bigint) RETURNS bigint
+LANGUAGE sql STABLE AS $$
     SELECT least(
-        drip._time_due(p.payment_type::text, p.rate, p.polling_interval_secs, s.active_at, now(), c.amount)
-            + coalesce((SELECT sum(d.amount) FROM drip.debts d WHERE d.session = s.id), 0)::bigint,
-        c.amount)
-    FROM drip.proposals p
-    WHERE p.session = s.id AND p.kind = 'initial' AND p.accepted_at IS NOT NULL
+        drip._time_due(s.payment_type::text, s.rate, s.polling_interval_secs, s.active_at,
+                       pg_catalog.now(), channel_amount)
+            OPERATOR(pg_catalog.+) s.unit_debt,
+        channel_amount)
 $$;
 
 CREATE FUNCTION drip.amount_due(p_drip_token text) RETURNS drip.amount_due
@@ -296,7 +299,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN (0::bigint, 0::bigint, NULL::bigint, s.ends_at, s.state);
     END IF;
-    RETURN (coalesce(drip._due(s, c), 0), c.best_claim, c.amount, s.ends_at, s.state);
+    RETURN (coalesce(drip._due(s, c.amount), 0), c.best_claim, c.amount, s.ends_at, s.state);
 END
 $$;
 COMMENT ON FUNCTION drip.amount_due(text) IS
@@ -312,9 +315,7 @@ CREATE TYPE drip.payment AS (
 CREATE FUNCTION drip.pay(p_drip_token text, p_amount bigint, p_signature bytea) RETURNS drip.payment
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
-    s drip.sessions;
-    c drip.channels;
-    due bigint;
+    r record;
     denial text;
 BEGIN
     IF p_amount IS NULL OR p_amount <= 0 THEN
@@ -323,29 +324,44 @@ BEGIN
                   DETAIL = format('amount must be a positive number of drops, got %s.', coalesce(p_amount::text, 'NULL')),
                   HINT = 'Claims are cumulative: sign for the total paid so far.';
     END IF;
-    s := drip._lock_session(p_drip_token);
-    IF s.state <> 'active' THEN
+    -- The hot path is one locking read: what is due comes from the session
+    -- row, the claim rules from the channel row. Both are locked so that a
+    -- payment that waited re-reads the latest version of each (an unlocked
+    -- joined row would be the stale one).
+    SELECT s.id, s.state, s.past_due_strikes, c.channel_id, c.public_key, c.amount,
+           c.best_claim, drip._due(s, c.amount) AS due
+    INTO r
+    FROM drip.sessions s JOIN drip.channels c ON c.session = s.id
+    WHERE s.drip_token = p_drip_token
+    FOR UPDATE OF s, c;
+    IF NOT FOUND THEN
+        -- No channel yet, or no such session (an error).
+        PERFORM drip._lock_session(p_drip_token);
         RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
     END IF;
-    SELECT * INTO c FROM drip.channels WHERE session = s.id FOR UPDATE;
-    due := drip._due(s, c);
-    IF NOT drip.verify_claim(c.channel_id, p_amount, p_signature, c.public_key) THEN
-        RETURN (false, 'bad_signature'::text, due, c.best_claim);
+    IF r.state <> 'active' THEN
+        RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
     END IF;
-    denial := drip._claim_denial(p_amount, c.best_claim, c.amount);
+    IF NOT drip.verify_claim(r.channel_id, p_amount, p_signature, r.public_key) THEN
+        RETURN (false, 'bad_signature'::text, r.due, r.best_claim);
+    END IF;
+    denial := drip._claim_denial(p_amount, r.best_claim, r.amount);
     IF denial IS NOT NULL THEN
-        RETURN (false, denial, due, c.best_claim);
+        RETURN (false, denial, r.due, r.best_claim);
     END IF;
     UPDATE drip.channels
     SET best_claim = p_amount, best_signature = p_signature, updated_at = now()
-    WHERE channel_id = c.channel_id;
-    INSERT INTO drip.claims (channel_id, amount, signature) VALUES (c.channel_id, p_amount, p_signature);
+    WHERE channel_id = r.channel_id;
+    -- clock_timestamp(): the moment of acceptance, after the lock wait, so
+    -- the audit's time order is the acceptance order.
+    INSERT INTO drip.claims (channel_id, amount, signature, accepted_at)
+    VALUES (r.channel_id, p_amount, p_signature, clock_timestamp());
     -- Paid up: clear strikes (only if any, to spare a row write per payment).
-    IF p_amount >= due AND s.past_due_strikes > 0 THEN
-        UPDATE drip.sessions SET past_due_strikes = 0, updated_at = now() WHERE id = s.id;
+    IF p_amount >= r.due AND r.past_due_strikes > 0 THEN
+        UPDATE drip.sessions SET past_due_strikes = 0, updated_at = now() WHERE id = r.id;
     END IF;
-    PERFORM pg_notify('drip_session', s.drip_token);
-    RETURN (true, NULL::text, due, p_amount);
+    PERFORM pg_notify('drip_session', p_drip_token);
+    RETURN (true, NULL::text, r.due, p_amount);
 END
 $$;
 COMMENT ON FUNCTION drip.pay(text, bigint, bytea) IS
@@ -522,9 +538,6 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
     s drip.sessions;
     c drip.channels;
-    p drip.proposals;
-    due bigint;
-    units bigint;
     denial text;
 BEGIN
     IF p_amount IS NULL OR p_amount <= 0 THEN
@@ -543,21 +556,22 @@ BEGIN
     IF s.state <> 'active' THEN
         RETURN (false, 'not_active'::text, NULL::bigint);
     END IF;
-    SELECT * INTO c FROM drip.channels WHERE session = s.id FOR UPDATE;
-    SELECT * INTO p FROM drip.proposals WHERE session = s.id AND kind = 'initial' AND accepted_at IS NOT NULL;
+    -- Read after the session lock: channel writers hold it, so this is current.
+    SELECT * INTO c FROM drip.channels WHERE session = s.id;
     IF s.past_due_strikes > 0 THEN
-        RETURN (false, 'awaiting_payment'::text, drip._due(s, c));
+        RETURN (false, 'awaiting_payment'::text, drip._due(s, c.amount));
     END IF;
-    units := coalesce((SELECT sum(d.amount) FROM drip.debts d WHERE d.session = s.id), 0);
-    denial := drip._unit_debt_denial(p.payment_type::text,
-        drip._time_due(p.payment_type::text, p.rate, p.polling_interval_secs, s.active_at, now(), c.amount),
-        units, p.rate, p_amount, c.amount);
+    denial := drip._unit_debt_denial(s.payment_type::text,
+        drip._time_due(s.payment_type::text, s.rate, s.polling_interval_secs, s.active_at, now(), c.amount),
+        s.unit_debt, s.rate, p_amount, c.amount);
     IF denial IS NOT NULL THEN
-        RETURN (false, denial, drip._due(s, c));
+        RETURN (false, denial, drip._due(s, c.amount));
     END IF;
     INSERT INTO drip.debts (session, amount) VALUES (s.id, p_amount);
+    UPDATE drip.sessions SET unit_debt = unit_debt + p_amount, updated_at = now()
+    WHERE id = s.id RETURNING * INTO s;
     PERFORM pg_notify('drip_session', s.drip_token);
-    RETURN (true, NULL::text, drip._due(s, c));
+    RETURN (true, NULL::text, drip._due(s, c.amount));
 END
 $$;
 COMMENT ON FUNCTION drip.add_unit_debt(text, bigint) IS
@@ -594,7 +608,7 @@ BEGIN
     SELECT * INTO c FROM drip.channels WHERE session = s.id;
     RETURN (s.session_id, s.drip_token, s.uri, s.state, s.client_address, s.created_at,
         s.active_at, s.ends_at, c.channel_id, c.amount,
-        CASE WHEN c.channel_id IS NULL THEN 0::bigint ELSE coalesce(drip._due(s, c), 0) END,
+        CASE WHEN c.channel_id IS NULL THEN 0::bigint ELSE coalesce(drip._due(s, c.amount), 0) END,
         coalesce(c.best_claim, 0), s.past_due_strikes, s.end_reason);
 END
 $$;
@@ -606,68 +620,67 @@ CREATE TYPE drip.sweep_result AS (
     proposals_expired integer
 );
 
--- Scheduled work, set-based: only sessions whose next check has come are
--- read (an index on next_check_at), each under its row lock; concurrent
--- sweeps skip each other's rows. For each: judge the polling intervals that
--- ended since the last sweep (a strike if the best claim is short of what was
--- due at the latest one, otherwise strikes reset), end the session at the
--- past-due limit or inside the claim window, and schedule the next check.
+-- Scheduled work, set-based: one statement reads only the sessions whose
+-- next check has come (a partial index on next_check_at), locks them
+-- (concurrent sweeps skip each other's rows) and for each judges the polling
+-- intervals that ended since the last sweep: a strike if the best claim is
+-- short of what was due when the latest one ended, otherwise strikes reset.
+-- Sessions at the past-due limit or inside the claim window end, with a
+-- claim-and-close queued; the rest get their next check.
 CREATE FUNCTION drip.sweep(p_now timestamptz DEFAULT now()) RETURNS drip.sweep_result
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
-    t drip.terms;
-    r drip.sweep_result := (0, 0, 0, 0);
-    j record;
+    r drip.sweep_result;
+    ended_tokens text[];
 BEGIN
-    SELECT * INTO t FROM drip.terms;
-    FOR j IN
-        WITH picked AS (
-            SELECT s.* FROM drip.sessions s
-            WHERE s.state = 'active' AND s.next_check_at <= p_now
-            ORDER BY s.next_check_at
-            FOR UPDATE SKIP LOCKED
-        ), facts AS (
-            SELECT s.id, s.past_due_strikes, s.intervals_checked, p.polling_interval_secs,
-                   drip._intervals_ended(s.active_at, p_now, p.polling_interval_secs) AS ended,
-                   c.best_claim,
-                   drip._claim_deadline(s.ends_at, c.expiration, c.cancel_after) AS deadline,
-                   s.active_at, p.payment_type, p.rate, c.amount
-            FROM picked s
-            JOIN drip.proposals p ON p.session = s.id AND p.kind = 'initial' AND p.accepted_at IS NOT NULL
-            JOIN drip.channels c ON c.session = s.id
-        )
-        SELECT f.*,
-               f.ended > f.intervals_checked AS judged,
+    WITH picked AS (
+        SELECT s.* FROM drip.sessions s
+        WHERE s.state = 'active' AND s.next_check_at <= p_now
+        FOR UPDATE SKIP LOCKED
+    ), facts AS (
+        SELECT s.id, s.drip_token, s.past_due_strikes, s.intervals_checked, s.active_at,
+               s.polling_interval_secs, c.channel_id, e.ended,
+               drip._claim_deadline(s.ends_at, c.expiration, c.cancel_after) AS deadline,
                -- What was due when the latest ended interval closed: its
                -- charges and the unit debts recorded before its end.
-               f.best_claim < least(
-                   drip._time_due_after(f.payment_type::text, f.rate, f.ended, f.amount)
+               c.best_claim < least(
+                   drip._time_due_after(s.payment_type::text, s.rate, e.ended, c.amount)
                    + coalesce((SELECT sum(d.amount) FROM drip.debts d
-                               WHERE d.session = f.id
-                                 AND d.created_at < drip._interval_end(f.active_at, greatest(f.ended - 1, 0), f.polling_interval_secs)), 0)::bigint,
-                   f.amount) AS unpaid
+                               WHERE d.session = s.id
+                                 AND d.created_at < drip._interval_end(s.active_at,
+                                     greatest(e.ended - 1, 0), s.polling_interval_secs)), 0)::bigint,
+                   c.amount) AS unpaid
+        FROM picked s
+        JOIN drip.channels c ON c.session = s.id
+        CROSS JOIN LATERAL (SELECT drip._intervals_ended(s.active_at, p_now, s.polling_interval_secs) AS ended) e
+    ), judged AS (
+        SELECT f.*, f.ended > f.intervals_checked AND f.unpaid AS struck,
+               CASE WHEN f.ended <= f.intervals_checked THEN f.past_due_strikes
+                    WHEN f.unpaid THEN f.past_due_strikes + 1 ELSE 0 END AS strikes
         FROM facts f
-    LOOP
-        r.checked := r.checked + 1;
-        IF j.judged AND j.unpaid THEN
-            r.struck := r.struck + 1;
-        END IF;
-        UPDATE drip.sessions
-        SET past_due_strikes = CASE WHEN NOT j.judged THEN past_due_strikes
-                                    WHEN j.unpaid THEN past_due_strikes + 1 ELSE 0 END,
-            intervals_checked = j.ended,
-            next_check_at = least(drip._interval_end(j.active_at, j.ended, j.polling_interval_secs), j.deadline),
-            updated_at = p_now
-        WHERE id = j.id;
-        IF p_now >= j.deadline THEN
-            PERFORM drip._end_session(j.id, 'expired');
-            r.ended := r.ended + 1;
-        ELSIF t.past_due_limit > 0
-              AND (SELECT past_due_strikes FROM drip.sessions WHERE id = j.id) >= t.past_due_limit THEN
-            PERFORM drip._end_session(j.id, 'past_due');
-            r.ended := r.ended + 1;
-        END IF;
-    END LOOP;
+    ), verdict AS (
+        SELECT j.*, CASE WHEN p_now >= j.deadline THEN 'expired'
+                         WHEN t.past_due_limit > 0 AND j.strikes >= t.past_due_limit THEN 'past_due'
+                    END AS end_reason
+        FROM judged j CROSS JOIN drip.terms t
+    ), updated AS (
+        UPDATE drip.sessions s
+        SET past_due_strikes = v.strikes, intervals_checked = v.ended, updated_at = p_now,
+            state = CASE WHEN v.end_reason IS NULL THEN s.state ELSE 'closing' END,
+            end_reason = v.end_reason,
+            next_check_at = CASE WHEN v.end_reason IS NULL
+                THEN least(drip._interval_end(v.active_at, v.ended, v.polling_interval_secs), v.deadline) END
+        FROM verdict v WHERE s.id = v.id
+        RETURNING v.*
+    ), queued AS (
+        INSERT INTO drip.outbox (kind, session, channel_id)
+        SELECT 'claim_and_close', u.id, u.channel_id FROM updated u WHERE u.end_reason IS NOT NULL
+    )
+    SELECT count(*), count(*) FILTER (WHERE u.struck), count(*) FILTER (WHERE u.end_reason IS NOT NULL),
+           array_agg(u.drip_token) FILTER (WHERE u.end_reason IS NOT NULL)
+    INTO r.checked, r.struck, r.ended, ended_tokens
+    FROM updated u;
+    PERFORM pg_notify('drip_session', t) FROM unnest(ended_tokens) t;
     -- Proposals nobody agreed to in time are void; their sessions stay
     -- 'created' so the wallet can inquire again.
     WITH gone AS (
@@ -746,7 +759,7 @@ $$;
 CREATE VIEW drip.sessions_overview AS
 SELECT s.session_id, s.state, s.client_address, s.created_at, s.active_at, s.ends_at,
        encode(c.channel_id, 'hex') AS channel_id, c.amount AS channel_amount,
-       CASE WHEN c.channel_id IS NULL THEN 0 ELSE drip._due(s, c) END AS due,
+       CASE WHEN c.channel_id IS NULL THEN 0 ELSE drip._due(s, c.amount) END AS due,
        coalesce(c.best_claim, 0) AS paid, s.past_due_strikes, s.end_reason
 FROM drip.sessions s LEFT JOIN drip.channels c ON c.session = s.id;
 COMMENT ON VIEW drip.sessions_overview IS 'Every session with its channel, debt and best claim.';
@@ -770,7 +783,7 @@ SELECT date_trunc('day', accepted_at) AS day,
        sum(amount - coalesce(previous, 0))::bigint AS drops_claimed,
        count(*) AS claims
 FROM (SELECT accepted_at, amount,
-             lag(amount) OVER (PARTITION BY channel_id ORDER BY id) AS previous
+             lag(amount) OVER (PARTITION BY channel_id ORDER BY amount) AS previous
       FROM drip.claims) increments
 GROUP BY 1 ORDER BY 1;
 COMMENT ON VIEW drip.revenue_by_day IS 'Drops newly secured by accepted claims, per day.';
@@ -798,7 +811,7 @@ GRANT EXECUTE ON FUNCTION drip.confirm_channel(text, bytea, bytea, text, bytea, 
     TO drip_ledger;
 GRANT SELECT ON drip.sessions_overview, drip.exposure, drip.channels_by_deadline,
     drip.revenue_by_day, drip.outbox_backlog TO drip_admin;
--- Views call these with the reader's privileges; they only compute (_due
--- reads one session's debts as the owner).
-GRANT EXECUTE ON FUNCTION drip._due(drip.sessions, drip.channels),
+-- Views call these with the reader's privileges; they only compute.
+GRANT EXECUTE ON FUNCTION drip._due(drip.sessions, bigint),
+    drip._time_due(text, bigint, integer, timestamptz, timestamptz, bigint),
     drip._claim_deadline(timestamptz, timestamptz, timestamptz) TO drip_admin;

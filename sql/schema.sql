@@ -82,7 +82,16 @@ CREATE TABLE drip.sessions (
     intervals_checked bigint NOT NULL DEFAULT 0 CHECK (intervals_checked >= 0),
     -- When drip.sweep must next look at this session.
     next_check_at    timestamptz,
-    end_reason       text
+    end_reason       text,
+    -- Copied from the accepted initial proposal when the session goes active,
+    -- with the running total of unit debts, so that what is due comes from
+    -- this one row (drip.pay's hot path).
+    payment_type          drip.payment_type,
+    rate                  bigint CHECK (rate >= 0),
+    polling_interval_secs integer CHECK (polling_interval_secs > 0),
+    unit_debt             bigint NOT NULL DEFAULT 0 CHECK (unit_debt >= 0),
+    CONSTRAINT sessions_terms_check CHECK (active_at IS NULL
+        OR (payment_type IS NOT NULL AND rate IS NOT NULL AND polling_interval_secs IS NOT NULL))
 );
 CREATE INDEX sessions_state_idx ON drip.sessions (state) WHERE state IN ('pending', 'active', 'closing');
 CREATE INDEX sessions_next_check_idx ON drip.sessions (next_check_at) WHERE state = 'active';
@@ -106,6 +115,8 @@ CREATE TABLE drip.proposals (
     accepted_at           timestamptz
 );
 CREATE INDEX proposals_session_idx ON drip.proposals (session);
+-- drip.sweep expires proposals nobody agreed to.
+CREATE INDEX proposals_open_idx ON drip.proposals (expires_at) WHERE tx_hash IS NULL AND accepted_at IS NULL;
 
 -- A session's channel, as the validated ledger describes it, and the best
 -- claim drip holds on it.
@@ -137,15 +148,15 @@ CREATE TABLE drip.debts (
 );
 CREATE INDEX debts_session_idx ON drip.debts (session);
 
--- Every accepted claim, append-only.
+-- Every accepted claim, append-only. A channel's accepted amounts strictly
+-- rise, so (channel, amount) is the key.
 CREATE TABLE drip.claims (
-    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     channel_id  bytea NOT NULL REFERENCES drip.channels (channel_id),
     amount      bigint NOT NULL CHECK (amount > 0),
     signature   bytea NOT NULL,
-    accepted_at timestamptz NOT NULL DEFAULT now()
+    accepted_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (channel_id, amount)
 );
-CREATE INDEX claims_channel_idx ON drip.claims (channel_id, amount);
 
 -- Ledger work for the sidecar. The row is the truth; NOTIFY only wakes it.
 CREATE TABLE drip.outbox (

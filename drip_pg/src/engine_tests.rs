@@ -268,7 +268,7 @@ fn unit_debts_are_added_or_denied_with_the_seeds_reasons() {
     Spi::run("UPDATE drip.sessions SET past_due_strikes = 1").unwrap();
     assert_eq!(unit_debt(&token, 1), (false, Some("awaiting_payment".into())));
     Spi::run("UPDATE drip.sessions SET past_due_strikes = 0").unwrap();
-    Spi::run("UPDATE drip.proposals SET payment_type = 'time'").unwrap();
+    Spi::run("UPDATE drip.sessions SET payment_type = 'time'").unwrap();
     assert_eq!(unit_debt(&token, 1), (false, Some("not_unit_based".into())));
     let (code, _) = error_of(&format!("SELECT drip.add_unit_debt('{token}', 0)"));
     assert_eq!(code, PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE);

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use drip_core::KeyPair;
 use tokio_postgres::{Client, NoTls};
 
 /// The cluster's URL, or a clear failure telling how tests are meant to run.
@@ -35,6 +36,12 @@ pub struct TestDb {
 impl TestDb {
     /// Create the database and the extension in it.
     pub async fn new(test: &str) -> TestDb {
+        TestDb::with(test, "CREATE EXTENSION drip").await
+    }
+
+    /// Create the database and run `setup` in it (say, an older version of
+    /// the extension).
+    pub async fn with(test: &str, setup: &str) -> TestDb {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let name = format!("t_{}_{}_{n}", test, std::process::id());
@@ -50,9 +57,9 @@ impl TestDb {
         };
         connect(&url)
             .await
-            .batch_execute("CREATE EXTENSION drip")
+            .batch_execute(setup)
             .await
-            .unwrap_or_else(|e| panic!("CREATE EXTENSION drip failed: {}", describe(&e)));
+            .unwrap_or_else(|e| panic!("{setup} failed: {}", describe(&e)));
         TestDb { url }
     }
 
@@ -74,4 +81,53 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
 pub fn reference_vectors() -> serde_json::Value {
     serde_json::from_str(include_str!("../../drip_core/tests/fixtures/xrpljs.json"))
         .unwrap_or_else(|e| panic!("fixture is not JSON: {e}"))
+}
+
+/// The operator's address in the tests' terms.
+pub const SERVER: &str = "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh";
+
+/// An active session (web id `web`, 100 XRP on `channel`, 60 s intervals over
+/// 1800 s at 1 XRP) whose channel key is `payer`'s, driven through the SQL
+/// API with the sidecar's ledger facts; returns its drip token.
+pub async fn active_session(c: &Client, payer: &KeyPair, web: &str, channel: [u8; 32]) -> String {
+    c.batch_execute(&format!(
+        "UPDATE drip.terms SET destination = '{SERVER}', polling_interval_secs = 60,
+         session_length_secs = 1800, channel_funding = 1000000"
+    ))
+    .await
+    .unwrap();
+    let token: String = c
+        .query_one("SELECT drip_token FROM drip.create_session($1)", &[&web])
+        .await
+        .unwrap()
+        .get(0);
+    let pid: String = c
+        .query_one("SELECT proposal_id FROM drip.inquire($1)", &[&token])
+        .await
+        .unwrap()
+        .get(0);
+    let tx = vec![0xABu8; 32];
+    c.execute("SELECT drip.submit_agreement($1, $2)", &[&pid, &tx])
+        .await
+        .unwrap();
+    let key = payer.public_key().as_bytes().to_vec();
+    let chan = channel.to_vec();
+    let amount: i64 = 100_000_000;
+    let settle: i32 = 1800;
+    let row = c
+        .query_one(
+            &format!(
+                "SELECT accepted, reason FROM drip.confirm_channel($1, $2, $3, 'rPayer', $4, $5, $6,
+                 '{SERVER}', NULL, NULL, NULL, $1)"
+            ),
+            &[&pid, &tx, &chan, &key, &amount, &settle],
+        )
+        .await
+        .unwrap();
+    assert!(
+        row.get::<_, bool>(0),
+        "{:?}",
+        row.get::<_, Option<String>>(1)
+    );
+    token
 }

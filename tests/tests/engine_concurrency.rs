@@ -6,61 +6,9 @@ use std::sync::Arc;
 
 use drip_core::claim::sign_claim;
 use drip_core::{Drops, Hash256, KeyType, Seed};
-use drip_tests::TestDb;
+use drip_tests::{active_session, TestDb};
 
-const SERVER: &str = "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh";
 const CHANNEL: [u8; 32] = [0x5D; 32];
-
-/// An active session (web id `web`, channel `channel`, 100 XRP) whose channel
-/// key is `payer`'s; returns its drip token.
-async fn active_session(
-    db: &TestDb,
-    payer: &drip_core::KeyPair,
-    web: &str,
-    channel: [u8; 32],
-) -> String {
-    let c = db.client().await;
-    c.batch_execute(&format!(
-        "UPDATE drip.terms SET destination = '{SERVER}', polling_interval_secs = 60,
-         session_length_secs = 1800, channel_funding = 1000000"
-    ))
-    .await
-    .unwrap();
-    let token: String = c
-        .query_one("SELECT drip_token FROM drip.create_session($1)", &[&web])
-        .await
-        .unwrap()
-        .get(0);
-    let pid: String = c
-        .query_one("SELECT proposal_id FROM drip.inquire($1)", &[&token])
-        .await
-        .unwrap()
-        .get(0);
-    let tx = vec![0xABu8; 32];
-    c.execute("SELECT drip.submit_agreement($1, $2)", &[&pid, &tx])
-        .await
-        .unwrap();
-    let key = payer.public_key().as_bytes().to_vec();
-    let chan = channel.to_vec();
-    let amount: i64 = 100_000_000;
-    let settle: i32 = 1800;
-    let row = c
-        .query_one(
-            &format!(
-                "SELECT accepted, reason FROM drip.confirm_channel($1, $2, $3, 'rPayer', $4, $5, $6,
-                 '{SERVER}', NULL, NULL, NULL, $1)"
-            ),
-            &[&pid, &tx, &chan, &key, &amount, &settle],
-        )
-        .await
-        .unwrap();
-    assert!(
-        row.get::<_, bool>(0),
-        "{:?}",
-        row.get::<_, Option<String>>(1)
-    );
-    token
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_payments_end_with_the_highest_accepted_claim() {
@@ -68,7 +16,7 @@ async fn concurrent_payments_end_with_the_highest_accepted_claim() {
     let payer = Seed::from_entropy([0x61; 16], KeyType::Secp256k1)
         .key_pair()
         .unwrap();
-    let token = active_session(&db, &payer, "race", CHANNEL).await;
+    let token = active_session(&db.client().await, &payer, "race", CHANNEL).await;
 
     // 8 payers, 40 claims each; payer w pays amounts ≡ w (mod 8), in an order
     // that interleaves rising and falling runs.
@@ -121,7 +69,10 @@ async fn concurrent_payments_end_with_the_highest_accepted_claim() {
         "stored best = highest accepted"
     );
     let audit: Vec<i64> = c
-        .query("SELECT amount FROM drip.claims ORDER BY id", &[])
+        .query(
+            "SELECT amount FROM drip.claims ORDER BY accepted_at, amount",
+            &[],
+        )
         .await
         .unwrap()
         .iter()
@@ -152,7 +103,7 @@ async fn unit_debts_racing_payments_never_outgrow_the_channel() {
             .key_pair()
             .unwrap(),
     );
-    let token = active_session(&db, &payer, "debts", CHANNEL).await;
+    let token = active_session(&db.client().await, &payer, "debts", CHANNEL).await;
     let mut tasks = Vec::new();
     for w in 0..4u64 {
         let (url, token) = (db.url.clone(), token.clone());
@@ -219,6 +170,15 @@ async fn unit_debts_racing_payments_never_outgrow_the_channel() {
         recorded, added,
         "every accepted debt recorded once, no others"
     );
+    let running: i64 = c
+        .query_one("SELECT unit_debt FROM drip.sessions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        running, recorded,
+        "the session's running total is the debts' sum"
+    );
     let row = c
         .query_one(
             "SELECT due, channel_amount FROM drip.amount_due($1)",
@@ -243,7 +203,7 @@ async fn two_sweeps_at_once_judge_each_session_once() {
         .unwrap();
     let sessions = 40u8;
     for n in 0..sessions {
-        active_session(&db, &payer, &format!("s{n}"), [n; 32]).await;
+        active_session(&db.client().await, &payer, &format!("s{n}"), [n; 32]).await;
     }
     let c = db.client().await;
     c.batch_execute("UPDATE drip.terms SET past_due_limit = 100")

@@ -1,0 +1,327 @@
+-- drip 0.1.0 → 0.2.0
+--
+-- What a session owes now comes from its own row: the rate, polling
+-- interval and payment type of the accepted proposal and a running total of
+-- unit debts are kept on drip.sessions (backfilled here), so drip.pay reads
+-- one session and one channel in one locking statement. The claims audit is
+-- keyed by (channel, amount). drip.sweep is one set-based statement.
+-- Proposals waiting for an agreement are indexed for sweep's expiry.
+--
+-- Released: never edit this file; write the next one.
+
+ALTER TABLE drip.sessions
+    ADD COLUMN payment_type drip.payment_type,
+    ADD COLUMN rate bigint CHECK (rate >= 0),
+    ADD COLUMN polling_interval_secs integer CHECK (polling_interval_secs > 0),
+    ADD COLUMN unit_debt bigint NOT NULL DEFAULT 0 CHECK (unit_debt >= 0);
+UPDATE drip.sessions s
+SET payment_type = p.payment_type, rate = p.rate, polling_interval_secs = p.polling_interval_secs
+FROM drip.proposals p
+WHERE p.session = s.id AND p.kind = 'initial' AND p.accepted_at IS NOT NULL;
+UPDATE drip.sessions s SET unit_debt = d.total
+FROM (SELECT session, sum(amount)::bigint AS total FROM drip.debts GROUP BY session) d
+WHERE d.session = s.id;
+ALTER TABLE drip.sessions ADD CONSTRAINT sessions_terms_check CHECK (active_at IS NULL
+    OR (payment_type IS NOT NULL AND rate IS NOT NULL AND polling_interval_secs IS NOT NULL));
+
+CREATE INDEX proposals_open_idx ON drip.proposals (expires_at) WHERE tx_hash IS NULL AND accepted_at IS NULL;
+
+CREATE OR REPLACE VIEW drip.revenue_by_day AS
+SELECT date_trunc('day', accepted_at) AS day,
+       sum(amount - coalesce(previous, 0))::bigint AS drops_claimed,
+       count(*) AS claims
+FROM (SELECT accepted_at, amount,
+             lag(amount) OVER (PARTITION BY channel_id ORDER BY amount) AS previous
+      FROM drip.claims) increments
+GROUP BY 1 ORDER BY 1;
+
+ALTER TABLE drip.claims DROP COLUMN id;
+DROP INDEX drip.claims_channel_idx;
+ALTER TABLE drip.claims ADD PRIMARY KEY (channel_id, amount);
+
+-- _due now takes the channel's amount (all it used of the channel).
+DROP VIEW drip.exposure;
+DROP VIEW drip.sessions_overview;
+DROP FUNCTION drip._due(drip.sessions, drip.channels);
+CREATE FUNCTION drip._due(s drip.sessions, channel_amount bigint) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT least(
+        drip._time_due(s.payment_type::text, s.rate, s.polling_interval_secs, s.active_at,
+                       pg_catalog.now(), channel_amount)
+            OPERATOR(pg_catalog.+) s.unit_debt,
+        channel_amount)
+$$;
+
+CREATE OR REPLACE FUNCTION drip.amount_due(p_drip_token text) RETURNS drip.amount_due
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    s drip.sessions;
+    c drip.channels;
+BEGIN
+    SELECT * INTO s FROM drip.sessions WHERE drip_token = p_drip_token;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown drip token' USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT * INTO c FROM drip.channels WHERE session = s.id;
+    IF NOT FOUND THEN
+        RETURN (0::bigint, 0::bigint, NULL::bigint, s.ends_at, s.state);
+    END IF;
+    RETURN (coalesce(drip._due(s, c.amount), 0), c.best_claim, c.amount, s.ends_at, s.state);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION drip.confirm_channel(
+    p_proposal_id text, p_tx_hash bytea, p_channel_id bytea, p_source_account text,
+    p_public_key bytea, p_amount bigint, p_settle_delay integer, p_destination text,
+    p_destination_tag bigint, p_expiration timestamptz, p_cancel_after timestamptz,
+    p_memo text
+) RETURNS drip.agreement
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    p drip.proposals;
+    s drip.sessions;
+    session_end timestamptz;
+    reason text;
+BEGIN
+    p := drip._proposal(p_proposal_id);
+    SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
+    IF s.state <> 'pending' OR p.tx_hash IS DISTINCT FROM p_tx_hash THEN
+        RETURN (false, 'not_pending'::text, s.state);
+    END IF;
+    session_end := now() + make_interval(secs => p.session_length_secs);
+    reason := CASE
+        WHEN p_memo IS DISTINCT FROM p.proposal_id THEN 'memo_mismatch'
+        WHEN p_destination IS DISTINCT FROM p.destination THEN 'wrong_destination'
+        WHEN p_destination_tag IS DISTINCT FROM p.destination_tag THEN 'wrong_destination_tag'
+        WHEN p_amount IS NULL OR p_amount < p.channel_funding THEN 'underfunded'
+        WHEN p_settle_delay IS NULL OR p_settle_delay < p.settle_delay_secs THEN 'settle_delay_too_short'
+        WHEN p_public_key IS NULL OR length(p_public_key) <> 33 THEN 'bad_public_key'
+        WHEN p_cancel_after IS NOT NULL AND p_cancel_after < session_end THEN 'cancel_after_too_soon'
+        WHEN p_expiration IS NOT NULL AND p_expiration < session_end THEN 'expiration_too_soon'
+        WHEN p_channel_id IS NULL OR length(p_channel_id) <> 32 THEN 'bad_channel_id'
+    END;
+    UPDATE drip.outbox SET state = 'done', updated_at = now()
+    WHERE proposal_id = p.proposal_id AND kind = 'verify_channel' AND state IN ('queued', 'submitted');
+    IF reason IS NOT NULL THEN
+        -- The wallet may try again with a new inquiry.
+        UPDATE drip.sessions SET state = 'created', updated_at = now() WHERE id = s.id;
+        UPDATE drip.proposals SET tx_hash = NULL WHERE proposal_id = p.proposal_id;
+        PERFORM pg_notify('drip_session', s.drip_token);
+        RETURN (false, reason, 'created'::drip.session_state);
+    END IF;
+    INSERT INTO drip.channels (channel_id, session, source_account, public_key, amount,
+        settle_delay, expiration, cancel_after, destination_tag)
+    VALUES (p_channel_id, s.id, p_source_account, p_public_key, p_amount, p_settle_delay,
+        p_expiration, p_cancel_after, p_destination_tag);
+    UPDATE drip.proposals SET accepted_at = now() WHERE proposal_id = p.proposal_id;
+    UPDATE drip.sessions
+    SET state = 'active', client_address = p_source_account, active_at = now(),
+        ends_at = session_end, updated_at = now(),
+        payment_type = p.payment_type, rate = p.rate, polling_interval_secs = p.polling_interval_secs,
+        next_check_at = least(now() + make_interval(secs => p.polling_interval_secs),
+                              drip._claim_deadline(session_end, p_expiration, p_cancel_after))
+    WHERE id = s.id;
+    PERFORM pg_notify('drip_session', s.drip_token);
+    RETURN (true, NULL::text, 'active'::drip.session_state);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION drip.pay(p_drip_token text, p_amount bigint, p_signature bytea) RETURNS drip.payment
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    r record;
+    denial text;
+BEGIN
+    IF p_amount IS NULL OR p_amount <= 0 THEN
+        RAISE EXCEPTION 'invalid amount'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('amount must be a positive number of drops, got %s.', coalesce(p_amount::text, 'NULL')),
+                  HINT = 'Claims are cumulative: sign for the total paid so far.';
+    END IF;
+    -- The hot path is one locking read: what is due comes from the session
+    -- row, the claim rules from the channel row. Both are locked so that a
+    -- payment that waited re-reads the latest version of each (an unlocked
+    -- joined row would be the stale one).
+    SELECT s.id, s.state, s.past_due_strikes, c.channel_id, c.public_key, c.amount,
+           c.best_claim, drip._due(s, c.amount) AS due
+    INTO r
+    FROM drip.sessions s JOIN drip.channels c ON c.session = s.id
+    WHERE s.drip_token = p_drip_token
+    FOR UPDATE OF s, c;
+    IF NOT FOUND THEN
+        -- No channel yet, or no such session (an error).
+        PERFORM drip._lock_session(p_drip_token);
+        RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
+    END IF;
+    IF r.state <> 'active' THEN
+        RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
+    END IF;
+    IF NOT drip.verify_claim(r.channel_id, p_amount, p_signature, r.public_key) THEN
+        RETURN (false, 'bad_signature'::text, r.due, r.best_claim);
+    END IF;
+    denial := drip._claim_denial(p_amount, r.best_claim, r.amount);
+    IF denial IS NOT NULL THEN
+        RETURN (false, denial, r.due, r.best_claim);
+    END IF;
+    UPDATE drip.channels
+    SET best_claim = p_amount, best_signature = p_signature, updated_at = now()
+    WHERE channel_id = r.channel_id;
+    -- clock_timestamp(): the moment of acceptance, after the lock wait, so
+    -- the audit's time order is the acceptance order.
+    INSERT INTO drip.claims (channel_id, amount, signature, accepted_at)
+    VALUES (r.channel_id, p_amount, p_signature, clock_timestamp());
+    -- Paid up: clear strikes (only if any, to spare a row write per payment).
+    IF p_amount >= r.due AND r.past_due_strikes > 0 THEN
+        UPDATE drip.sessions SET past_due_strikes = 0, updated_at = now() WHERE id = r.id;
+    END IF;
+    PERFORM pg_notify('drip_session', p_drip_token);
+    RETURN (true, NULL::text, r.due, p_amount);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION drip.add_unit_debt(p_drip_token text, p_amount bigint) RETURNS drip.unit_debt
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    s drip.sessions;
+    c drip.channels;
+    denial text;
+BEGIN
+    IF p_amount IS NULL OR p_amount <= 0 THEN
+        RAISE EXCEPTION 'invalid amount'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('A unit debt must be a positive number of drops, got %s.', coalesce(p_amount::text, 'NULL')),
+                  HINT = 'Record each purchase as its price in drops.';
+    END IF;
+    SELECT * INTO s FROM drip.sessions WHERE drip_token = p_drip_token FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN (false, 'not_found'::text, NULL::bigint);
+    END IF;
+    IF s.state IN ('closing', 'closed') THEN
+        RETURN (false, 'session_ending'::text, NULL::bigint);
+    END IF;
+    IF s.state <> 'active' THEN
+        RETURN (false, 'not_active'::text, NULL::bigint);
+    END IF;
+    -- Read after the session lock: channel writers hold it, so this is current.
+    SELECT * INTO c FROM drip.channels WHERE session = s.id;
+    IF s.past_due_strikes > 0 THEN
+        RETURN (false, 'awaiting_payment'::text, drip._due(s, c.amount));
+    END IF;
+    denial := drip._unit_debt_denial(s.payment_type::text,
+        drip._time_due(s.payment_type::text, s.rate, s.polling_interval_secs, s.active_at, now(), c.amount),
+        s.unit_debt, s.rate, p_amount, c.amount);
+    IF denial IS NOT NULL THEN
+        RETURN (false, denial, drip._due(s, c.amount));
+    END IF;
+    INSERT INTO drip.debts (session, amount) VALUES (s.id, p_amount);
+    UPDATE drip.sessions SET unit_debt = unit_debt + p_amount, updated_at = now()
+    WHERE id = s.id RETURNING * INTO s;
+    PERFORM pg_notify('drip_session', s.drip_token);
+    RETURN (true, NULL::text, drip._due(s, c.amount));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION drip.get_session(p_session_id text) RETURNS drip.session_info
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    s drip.sessions;
+    c drip.channels;
+BEGIN
+    SELECT * INTO s FROM drip.sessions WHERE session_id = p_session_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown session' USING ERRCODE = 'no_data_found',
+            DETAIL = 'No session has this session_id.', HINT = 'Create it with drip.create_session.';
+    END IF;
+    SELECT * INTO c FROM drip.channels WHERE session = s.id;
+    RETURN (s.session_id, s.drip_token, s.uri, s.state, s.client_address, s.created_at,
+        s.active_at, s.ends_at, c.channel_id, c.amount,
+        CASE WHEN c.channel_id IS NULL THEN 0::bigint ELSE coalesce(drip._due(s, c.amount), 0) END,
+        coalesce(c.best_claim, 0), s.past_due_strikes, s.end_reason);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION drip.sweep(p_now timestamptz DEFAULT now()) RETURNS drip.sweep_result
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    r drip.sweep_result;
+    ended_tokens text[];
+BEGIN
+    WITH picked AS (
+        SELECT s.* FROM drip.sessions s
+        WHERE s.state = 'active' AND s.next_check_at <= p_now
+        FOR UPDATE SKIP LOCKED
+    ), facts AS (
+        SELECT s.id, s.drip_token, s.past_due_strikes, s.intervals_checked, s.active_at,
+               s.polling_interval_secs, c.channel_id, e.ended,
+               drip._claim_deadline(s.ends_at, c.expiration, c.cancel_after) AS deadline,
+               -- What was due when the latest ended interval closed: its
+               -- charges and the unit debts recorded before its end.
+               c.best_claim < least(
+                   drip._time_due_after(s.payment_type::text, s.rate, e.ended, c.amount)
+                   + coalesce((SELECT sum(d.amount) FROM drip.debts d
+                               WHERE d.session = s.id
+                                 AND d.created_at < drip._interval_end(s.active_at,
+                                     greatest(e.ended - 1, 0), s.polling_interval_secs)), 0)::bigint,
+                   c.amount) AS unpaid
+        FROM picked s
+        JOIN drip.channels c ON c.session = s.id
+        CROSS JOIN LATERAL (SELECT drip._intervals_ended(s.active_at, p_now, s.polling_interval_secs) AS ended) e
+    ), judged AS (
+        SELECT f.*, f.ended > f.intervals_checked AND f.unpaid AS struck,
+               CASE WHEN f.ended <= f.intervals_checked THEN f.past_due_strikes
+                    WHEN f.unpaid THEN f.past_due_strikes + 1 ELSE 0 END AS strikes
+        FROM facts f
+    ), verdict AS (
+        SELECT j.*, CASE WHEN p_now >= j.deadline THEN 'expired'
+                         WHEN t.past_due_limit > 0 AND j.strikes >= t.past_due_limit THEN 'past_due'
+                    END AS end_reason
+        FROM judged j CROSS JOIN drip.terms t
+    ), updated AS (
+        UPDATE drip.sessions s
+        SET past_due_strikes = v.strikes, intervals_checked = v.ended, updated_at = p_now,
+            state = CASE WHEN v.end_reason IS NULL THEN s.state ELSE 'closing' END,
+            end_reason = v.end_reason,
+            next_check_at = CASE WHEN v.end_reason IS NULL
+                THEN least(drip._interval_end(v.active_at, v.ended, v.polling_interval_secs), v.deadline) END
+        FROM verdict v WHERE s.id = v.id
+        RETURNING v.*
+    ), queued AS (
+        INSERT INTO drip.outbox (kind, session, channel_id)
+        SELECT 'claim_and_close', u.id, u.channel_id FROM updated u WHERE u.end_reason IS NOT NULL
+    )
+    SELECT count(*), count(*) FILTER (WHERE u.struck), count(*) FILTER (WHERE u.end_reason IS NOT NULL),
+           array_agg(u.drip_token) FILTER (WHERE u.end_reason IS NOT NULL)
+    INTO r.checked, r.struck, r.ended, ended_tokens
+    FROM updated u;
+    PERFORM pg_notify('drip_session', t) FROM unnest(ended_tokens) t;
+    -- Proposals nobody agreed to in time are void; their sessions stay
+    -- 'created' so the wallet can inquire again.
+    WITH gone AS (
+        DELETE FROM drip.proposals p
+        WHERE p.expires_at < p_now AND p.tx_hash IS NULL AND p.accepted_at IS NULL
+          AND NOT EXISTS (SELECT FROM drip.outbox o WHERE o.proposal_id = p.proposal_id)
+        RETURNING 1
+    )
+    SELECT count(*) INTO r.proposals_expired FROM gone;
+    RETURN r;
+END
+$$;
+
+CREATE VIEW drip.sessions_overview AS
+SELECT s.session_id, s.state, s.client_address, s.created_at, s.active_at, s.ends_at,
+       encode(c.channel_id, 'hex') AS channel_id, c.amount AS channel_amount,
+       CASE WHEN c.channel_id IS NULL THEN 0 ELSE drip._due(s, c.amount) END AS due,
+       coalesce(c.best_claim, 0) AS paid, s.past_due_strikes, s.end_reason
+FROM drip.sessions s LEFT JOIN drip.channels c ON c.session = s.id;
+COMMENT ON VIEW drip.sessions_overview IS 'Every session with its channel, debt and best claim.';
+
+CREATE VIEW drip.exposure AS
+SELECT session_id, due, paid, greatest(due - paid, 0) AS unsecured
+FROM drip.sessions_overview WHERE state = 'active';
+COMMENT ON VIEW drip.exposure IS 'Debt not yet covered by a claim, per active session (sum it for the total).';
+
+REVOKE ALL ON FUNCTION drip._due(drip.sessions, bigint) FROM PUBLIC;
+-- _due is inlined into the views now, so their readers run _time_due.
+GRANT EXECUTE ON FUNCTION drip._due(drip.sessions, bigint),
+    drip._time_due(text, bigint, integer, timestamptz, timestamptz, bigint) TO drip_admin;
+GRANT SELECT ON drip.sessions_overview, drip.exposure TO drip_admin;
