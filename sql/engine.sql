@@ -237,7 +237,7 @@ BEGIN
         WHEN p_expiration IS NOT NULL AND p_expiration < session_end THEN 'expiration_too_soon'
         WHEN p_channel_id IS NULL OR length(p_channel_id) <> 32 THEN 'bad_channel_id'
     END;
-    UPDATE drip.outbox SET state = 'done', updated_at = now()
+    UPDATE drip.outbox SET state = 'done', last_error = reason, updated_at = now()
     WHERE proposal_id = p.proposal_id AND kind = 'verify_channel' AND state IN ('queued', 'submitted');
     IF reason IS NOT NULL THEN
         -- The wallet may try again with a new inquiry.
@@ -467,7 +467,7 @@ BEGIN
         WHEN p_ledger_amount IS NULL OR p_ledger_amount < c.amount + p.channel_funding THEN 'underfunded'
         WHEN p_expiration IS NOT NULL AND p_expiration < new_end THEN 'expiration_too_soon'
     END;
-    UPDATE drip.outbox SET state = 'done', updated_at = now()
+    UPDATE drip.outbox SET state = 'done', last_error = reason, updated_at = now()
     WHERE proposal_id = p.proposal_id AND kind = 'verify_fund' AND state IN ('queued', 'submitted');
     IF reason IS NOT NULL THEN
         UPDATE drip.proposals SET tx_hash = NULL WHERE proposal_id = p.proposal_id;
@@ -755,6 +755,126 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
     WHERE id = p_id
 $$;
 
+-- Ledger work as the sidecar sees it: the job and, for claims, what to claim.
+CREATE TYPE drip.outbox_job AS (
+    id              bigint,
+    kind            drip.outbox_kind,
+    state           drip.outbox_state,
+    attempts        integer,
+    proposal_id     text,
+    tx_hash         bytea,
+    last_ledger_seq bigint,
+    tx_blob         bytea,
+    channel_id      bytea,
+    best_claim      bigint,
+    best_signature  bytea,
+    public_key      bytea,
+    created_at      timestamptz
+);
+
+-- Sidecar only: up to p_limit jobs, locked until the caller's transaction
+-- ends (other workers skip them): queued jobs, and submitted ones nobody
+-- has touched for p_lease_secs (their worker may have died mid-wait).
+CREATE FUNCTION drip.take_outbox(p_limit integer, p_lease_secs integer DEFAULT 120)
+RETURNS SETOF drip.outbox_job
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    SELECT o.id, o.kind, o.state, o.attempts, o.proposal_id, o.tx_hash, o.last_ledger_seq,
+           o.tx_blob, o.channel_id, c.best_claim, c.best_signature, c.public_key, o.created_at
+    FROM drip.outbox o
+    LEFT JOIN drip.channels c ON c.channel_id = o.channel_id
+    WHERE o.state = 'queued'
+       OR (o.state = 'submitted' AND o.updated_at < now() - make_interval(secs => p_lease_secs))
+    ORDER BY o.id
+    LIMIT p_limit
+    FOR UPDATE OF o SKIP LOCKED
+$$;
+COMMENT ON FUNCTION drip.take_outbox(integer, integer) IS
+'Sidecar only: ledger jobs to work on, locked for the calling transaction (SKIP LOCKED: several sidecars share the outbox).';
+
+-- Sidecar only: drip signed the job's transaction and is about to submit it.
+CREATE FUNCTION drip.outbox_submitted(p_id bigint, p_tx_hash bytea, p_last_ledger_seq bigint, p_tx_blob bytea)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+BEGIN
+    PERFORM drip._check_tx_hash(p_tx_hash, 'signed claim');
+    UPDATE drip.outbox
+    SET state = 'submitted', tx_hash = p_tx_hash, last_ledger_seq = p_last_ledger_seq,
+        tx_blob = p_tx_blob, attempts = attempts + 1, updated_at = now()
+    WHERE id = p_id AND kind IN ('claim', 'claim_and_close', 'offload');
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no such submitting job' USING ERRCODE = 'no_data_found',
+            DETAIL = format('Outbox job %s does not exist or submits nothing.', p_id);
+    END IF;
+END
+$$;
+
+-- Sidecar only: try the job again later. drip's own transaction for it is
+-- forgotten (it provably cannot apply, or never entered the ledger).
+CREATE FUNCTION drip.outbox_requeue(p_id bigint, p_error text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    UPDATE drip.outbox
+    SET state = 'queued', last_error = p_error, updated_at = now(),
+        attempts = attempts + CASE WHEN kind IN ('verify_channel', 'verify_fund') THEN 1 ELSE 0 END,
+        tx_hash = CASE WHEN kind IN ('verify_channel', 'verify_fund') THEN tx_hash END,
+        last_ledger_seq = NULL, tx_blob = NULL
+    WHERE id = p_id
+$$;
+
+-- Sidecar only: the agreement's (or refresh's) transaction is not what the
+-- proposal asked for, or never validated. The wallet may try again.
+CREATE FUNCTION drip.reject_agreement(p_proposal_id text, p_tx_hash bytea, p_reason text)
+RETURNS drip.agreement
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    p drip.proposals;
+    s drip.sessions;
+BEGIN
+    p := drip._proposal(p_proposal_id);
+    SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
+    IF p.tx_hash IS DISTINCT FROM p_tx_hash OR p.accepted_at IS NOT NULL THEN
+        RETURN (false, 'not_pending'::text, s.state);
+    END IF;
+    UPDATE drip.proposals SET tx_hash = NULL WHERE proposal_id = p.proposal_id;
+    UPDATE drip.outbox SET state = 'done', last_error = p_reason, updated_at = now()
+    WHERE proposal_id = p.proposal_id AND kind IN ('verify_channel', 'verify_fund')
+      AND state IN ('queued', 'submitted');
+    IF p.kind = 'initial' AND s.state = 'pending' THEN
+        UPDATE drip.sessions SET state = 'created', updated_at = now() WHERE id = s.id
+        RETURNING * INTO s;
+    END IF;
+    PERFORM pg_notify('drip_session', s.drip_token);
+    RETURN (false, p_reason, s.state);
+END
+$$;
+COMMENT ON FUNCTION drip.reject_agreement(text, bytea, text) IS
+'Sidecar only: the agreement''s transaction failed, is not the proposed one, or never validated; the session may agree again.';
+
+-- Where an agreement (or refresh) stands: accepted true once the ledger
+-- check confirmed it, false with the reason once it was refused, NULL while
+-- the sidecar is still checking.
+CREATE FUNCTION drip.agreement_state(p_proposal_id text) RETURNS drip.agreement
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    p drip.proposals;
+    st drip.session_state;
+    refusal text;
+BEGIN
+    p := drip._proposal(p_proposal_id);
+    SELECT s.state INTO st FROM drip.sessions s WHERE s.id = p.session;
+    IF p.accepted_at IS NOT NULL THEN
+        RETURN (true, NULL::text, st);
+    ELSIF p.tx_hash IS NOT NULL THEN
+        RETURN (NULL::boolean, NULL::text, st);
+    END IF;
+    SELECT o.last_error INTO refusal FROM drip.outbox o
+    WHERE o.proposal_id = p.proposal_id AND o.kind IN ('verify_channel', 'verify_fund')
+    ORDER BY o.id DESC LIMIT 1;
+    RETURN (false, coalesce(refusal, 'not_submitted'), st);
+END
+$$;
+COMMENT ON FUNCTION drip.agreement_state(text) IS
+'Where an agreement stands: accepted (true), refused with a reason (false), or still being checked on the ledger (NULL).';
+
 -- DBA views.
 CREATE VIEW drip.sessions_overview AS
 SELECT s.session_id, s.state, s.client_address, s.created_at, s.active_at, s.ends_at,
@@ -801,13 +921,15 @@ GRANT EXECUTE ON FUNCTION drip.version(), drip.verify_claim(bytea, bigint, bytea
 GRANT EXECUTE ON FUNCTION drip.create_session(text), drip.inquire(text),
     drip.submit_agreement(text, bytea), drip.amount_due(text), drip.pay(text, bigint, bytea),
     drip.add_unit_debt(text, bigint), drip.destroy_session(text), drip.get_session(text),
-    drip.refresh_inquire(text), drip.submit_refresh(text, bytea)
+    drip.refresh_inquire(text), drip.submit_refresh(text, bytea), drip.agreement_state(text)
     TO drip_app;
 GRANT EXECUTE ON FUNCTION drip.confirm_channel(text, bytea, bytea, text, bytea, bigint, integer, text, bigint, timestamptz, timestamptz, text),
     drip.sweep(timestamptz), drip.record_channel_closed(bytea, bigint),
     drip.confirm_fund(text, bytea, bytea, bigint, timestamptz),
     drip.record_channel_closing(bytea, timestamptz),
-    drip.record_outbox(bigint, drip.outbox_state, bytea, bigint, text)
+    drip.record_outbox(bigint, drip.outbox_state, bytea, bigint, text),
+    drip.take_outbox(integer, integer), drip.outbox_submitted(bigint, bytea, bigint, bytea),
+    drip.outbox_requeue(bigint, text), drip.reject_agreement(text, bytea, text)
     TO drip_ledger;
 GRANT SELECT ON drip.sessions_overview, drip.exposure, drip.channels_by_deadline,
     drip.revenue_by_day, drip.outbox_backlog TO drip_admin;

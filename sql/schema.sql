@@ -171,7 +171,11 @@ CREATE TABLE drip.outbox (
     last_ledger_seq bigint,
     last_error      text,
     created_at      timestamptz NOT NULL DEFAULT now(),
-    updated_at      timestamptz NOT NULL DEFAULT now()
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    -- drip's own signed transaction, kept from before it is submitted so a
+    -- restarted sidecar can follow or resubmit it (the same blob can apply
+    -- at most once).
+    tx_blob         bytea
 );
 CREATE INDEX outbox_open_idx ON drip.outbox (id) WHERE state IN ('queued', 'submitted');
 

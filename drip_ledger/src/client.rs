@@ -1,0 +1,260 @@
+//! rippled's JSON-RPC methods, with typed answers for the ones drip reads.
+
+use std::time::Duration;
+
+use drip_core::{AccountId, Drops, Hash256};
+use serde_json::{json, Value as Json};
+
+/// What went wrong talking to rippled.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server could not be reached or did not answer in time.
+    #[error("ledger unreachable: {0}")]
+    Transport(String),
+    /// rippled answered with an error (`error` is its code, e.g. `actNotFound`).
+    #[error("{method}: {error}: {message}")]
+    Rpc {
+        /// The method called.
+        method: String,
+        /// rippled's error code.
+        error: String,
+        /// rippled's message.
+        message: String,
+    },
+    /// The answer lacked a field drip needs, or had it in a shape it cannot use.
+    #[error("{method}: unexpected answer: {what}")]
+    Malformed {
+        /// The method called.
+        method: String,
+        /// What was wrong.
+        what: String,
+    },
+}
+
+impl Error {
+    /// rippled's error code, if this is an RPC error.
+    pub fn rpc_code(&self) -> Option<&str> {
+        match self {
+            Error::Rpc { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// A JSON-RPC client for one rippled (or drip_devnet) server.
+#[derive(Debug, Clone)]
+pub struct Client {
+    url: String,
+    http: reqwest::Client,
+}
+
+/// A transaction as `tx` reports it.
+#[derive(Debug, Clone)]
+pub enum TxLookup {
+    /// Not in any ledger the server has (yet).
+    NotFound,
+    /// In a ledger that is not validated yet.
+    Pending,
+    /// In a validated ledger, with its result code and the whole answer.
+    Validated {
+        /// `TransactionResult`, e.g. `tesSUCCESS`.
+        result: String,
+        /// The validated ledger's index.
+        ledger_index: u32,
+        /// rippled's answer (fields, `meta`).
+        tx: Json,
+    },
+}
+
+/// A PayChannel ledger entry, as far as drip uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelEntry {
+    /// The payer.
+    pub account: AccountId,
+    /// The receiver.
+    pub destination: AccountId,
+    /// XRP put into the channel so far.
+    pub amount: Drops,
+    /// XRP already paid out of it.
+    pub balance: Drops,
+    /// The key claims must be signed with (33 bytes).
+    pub public_key: Vec<u8>,
+    /// Seconds the payer must wait after asking to close.
+    pub settle_delay: u32,
+    /// Ripple-epoch seconds after which the channel may be closed, if set.
+    pub expiration: Option<u32>,
+    /// Ripple-epoch seconds of the immutable close time, if set.
+    pub cancel_after: Option<u32>,
+    /// The receiver's tag, if set.
+    pub destination_tag: Option<u32>,
+}
+
+impl Client {
+    /// A client for the JSON-RPC endpoint at `url`.
+    pub fn new(url: impl Into<String>) -> Client {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap_or_default();
+        Client {
+            url: url.into(),
+            http,
+        }
+    }
+
+    /// The endpoint's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Call `method` with one parameter object; the `result` on success.
+    pub async fn call(&self, method: &str, params: Json) -> Result<Json, Error> {
+        let body = json!({"method": method, "params": [params]});
+        let response = self
+            .http
+            .post(&self.url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| Error::Transport(e.without_url().to_string()))?;
+        let mut answer: Json = response
+            .json()
+            .await
+            .map_err(|e| Error::Transport(e.without_url().to_string()))?;
+        let result = answer
+            .get_mut("result")
+            .map(Json::take)
+            .ok_or_else(|| malformed(method, "no result"))?;
+        if result["status"] == "success" {
+            return Ok(result);
+        }
+        Err(Error::Rpc {
+            method: method.to_owned(),
+            error: result["error"].as_str().unwrap_or("unknown").to_owned(),
+            message: result["error_message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        })
+    }
+
+    /// The account's next sequence and balance in the current open ledger.
+    pub async fn account_info(&self, account: &AccountId) -> Result<(u32, Drops), Error> {
+        let r = self
+            .call(
+                "account_info",
+                json!({"account": account.to_address(), "ledger_index": "current"}),
+            )
+            .await?;
+        let data = &r["account_data"];
+        let seq = u32_field(data, "Sequence").ok_or_else(|| malformed("account_info", "Sequence"))?;
+        let balance = drops_field(data, "Balance").ok_or_else(|| malformed("account_info", "Balance"))?;
+        Ok((seq, balance))
+    }
+
+    /// The fee to offer for a plain transaction now: the open ledger's, as
+    /// rippled suggests it.
+    pub async fn open_ledger_fee(&self) -> Result<Drops, Error> {
+        let r = self.call("fee", json!({})).await?;
+        drops_field(&r["drops"], "open_ledger_fee").ok_or_else(|| malformed("fee", "drops.open_ledger_fee"))
+    }
+
+    /// The index of the newest validated ledger.
+    pub async fn validated_index(&self) -> Result<u32, Error> {
+        let r = self
+            .call("ledger", json!({"ledger_index": "validated"}))
+            .await?;
+        r["ledger_index"]
+            .as_u64()
+            .or_else(|| r["ledger"]["ledger_index"].as_str()?.parse().ok())
+            .and_then(|i| u32::try_from(i).ok())
+            .ok_or_else(|| malformed("ledger", "ledger_index"))
+    }
+
+    /// Submit a signed blob; rippled's preliminary result code.
+    pub async fn submit(&self, blob: &[u8]) -> Result<String, Error> {
+        let r = self
+            .call("submit", json!({"tx_blob": hex::encode_upper(blob)}))
+            .await?;
+        r["engine_result"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| malformed("submit", "engine_result"))
+    }
+
+    /// Where the transaction `hash` stands.
+    pub async fn tx(&self, hash: &Hash256) -> Result<TxLookup, Error> {
+        match self
+            .call("tx", json!({"transaction": hash.to_string()}))
+            .await
+        {
+            Err(e) if e.rpc_code() == Some("txnNotFound") => Ok(TxLookup::NotFound),
+            Err(e) => Err(e),
+            Ok(tx) if tx["validated"] == true => {
+                let result = tx["meta"]["TransactionResult"]
+                    .as_str()
+                    .ok_or_else(|| malformed("tx", "meta.TransactionResult"))?
+                    .to_owned();
+                let ledger_index = tx["ledger_index"]
+                    .as_u64()
+                    .and_then(|i| u32::try_from(i).ok())
+                    .ok_or_else(|| malformed("tx", "ledger_index"))?;
+                Ok(TxLookup::Validated {
+                    result,
+                    ledger_index,
+                    tx,
+                })
+            }
+            Ok(_) => Ok(TxLookup::Pending),
+        }
+    }
+
+    /// The channel's entry in the validated ledger; `None` if it does not
+    /// exist there (never created, or closed).
+    pub async fn channel(&self, id: &Hash256) -> Result<Option<ChannelEntry>, Error> {
+        let r = match self
+            .call(
+                "ledger_entry",
+                json!({"payment_channel": id.to_string(), "ledger_index": "validated"}),
+            )
+            .await
+        {
+            Err(e) if e.rpc_code() == Some("entryNotFound") => return Ok(None),
+            r => r?,
+        };
+        let node = &r["node"];
+        let m = |what: &str| malformed("ledger_entry", what);
+        let account = |f: &str| node[f].as_str().and_then(|a| a.parse::<AccountId>().ok());
+        Ok(Some(ChannelEntry {
+            account: account("Account").ok_or_else(|| m("Account"))?,
+            destination: account("Destination").ok_or_else(|| m("Destination"))?,
+            amount: drops_field(node, "Amount").ok_or_else(|| m("Amount"))?,
+            balance: drops_field(node, "Balance").ok_or_else(|| m("Balance"))?,
+            public_key: node["PublicKey"]
+                .as_str()
+                .and_then(|k| hex::decode(k).ok())
+                .filter(|k| k.len() == 33)
+                .ok_or_else(|| m("PublicKey"))?,
+            settle_delay: u32_field(node, "SettleDelay").ok_or_else(|| m("SettleDelay"))?,
+            expiration: u32_field(node, "Expiration"),
+            cancel_after: u32_field(node, "CancelAfter"),
+            destination_tag: u32_field(node, "DestinationTag"),
+        }))
+    }
+}
+
+fn malformed(method: &str, what: &str) -> Error {
+    Error::Malformed {
+        method: method.to_owned(),
+        what: what.to_owned(),
+    }
+}
+
+fn u32_field(obj: &Json, field: &str) -> Option<u32> {
+    obj[field].as_u64().and_then(|v| u32::try_from(v).ok())
+}
+
+/// An XRP amount: rippled writes drops as a decimal string.
+fn drops_field(obj: &Json, field: &str) -> Option<Drops> {
+    obj[field].as_str()?.parse().ok()
+}

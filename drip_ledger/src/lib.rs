@@ -1,0 +1,13 @@
+//! A client for rippled's API as drip uses it: the queries drip needs
+//! (accounts, fees, transactions, channel entries), and a [`Submitter`] that
+//! autofills, signs, submits and waits for a transaction to validate or to
+//! provably never validate.
+//!
+//! Signing uses `drip_core`'s codec and keys (checked byte for byte against
+//! xrpl.js), so the secret never leaves this process.
+
+mod client;
+mod submitter;
+
+pub use client::{ChannelEntry, Client, Error, TxLookup};
+pub use submitter::{Outcome, Prepared, Submitter, SubmitterConfig};

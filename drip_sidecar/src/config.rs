@@ -1,0 +1,615 @@
+//! Settings: a TOML file, each key overridable by environment (`DRIP_…`)
+//! and by flags. A bad or missing value stops start-up with one line naming
+//! the key. Secrets may be given as `…_encrypted` (see [`crate::secret`]).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use drip_core::{Drops, KeyPair, Seed};
+use serde::Deserialize;
+
+use crate::secret;
+
+/// A setting that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required key has no value anywhere.
+    #[error("config: {key}: missing (set it in the config file, {env} or --{flag})")]
+    Missing {
+        /// The TOML key.
+        key: &'static str,
+        /// Its environment variable.
+        env: &'static str,
+        /// Its flag.
+        flag: &'static str,
+    },
+    /// A value that does not parse or is out of range.
+    #[error("config: {key}: {why}")]
+    Invalid {
+        /// The TOML key.
+        key: &'static str,
+        /// What is wrong (never the value itself: it may be a secret).
+        why: String,
+    },
+    /// The config file could not be read or is not TOML of the right shape.
+    #[error("config: file {path}: {why}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// `drip-sidecar`'s command line. Every setting is a flag, an environment
+/// variable, or a key in the config file, in that order of precedence.
+#[derive(Debug, Default, Parser)]
+#[command(name = "drip-sidecar", version, about = "drip's network side beside PostgreSQL")]
+pub struct Args {
+    /// The TOML config file.
+    #[arg(long, env = "DRIP_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// PostgreSQL URL (database.url); its password may be left out and given as database.password.
+    #[arg(long, env = "DRIP_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Database password (database.password), or database.password_encrypted.
+    #[arg(long, env = "DRIP_DATABASE_PASSWORD", hide_env_values = true)]
+    pub database_password: Option<String>,
+    /// Connections in the pool (database.pool_size) [default: 8].
+    #[arg(long, env = "DRIP_DATABASE_POOL_SIZE")]
+    pub database_pool_size: Option<usize>,
+
+    /// gRPC listen address (grpc.listen) [default: 127.0.0.1:50051].
+    #[arg(long, env = "DRIP_GRPC_LISTEN")]
+    pub grpc_listen: Option<SocketAddr>,
+    /// Serve gRPC without TLS (tls.disabled): only for a trusted loopback.
+    #[arg(long, env = "DRIP_TLS_DISABLED")]
+    pub tls_disabled: Option<bool>,
+    /// Certificate chain, PEM (tls.cert). Without one, a self-signed
+    /// certificate is made once and kept in tls.dir.
+    #[arg(long, env = "DRIP_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key, PEM (tls.key).
+    #[arg(long, env = "DRIP_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Where the generated certificate is kept (tls.dir) [default: ./drip-tls].
+    #[arg(long, env = "DRIP_TLS_DIR")]
+    pub tls_dir: Option<PathBuf>,
+    /// CA whose client certificates are accepted as merchants (tls.client_ca).
+    #[arg(long, env = "DRIP_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Bearer token of the merchant's web server (auth.merchant_token): every call.
+    #[arg(long, env = "DRIP_AUTH_MERCHANT_TOKEN", hide_env_values = true)]
+    pub auth_merchant_token: Option<String>,
+    /// Bearer token of wallet-facing proxies (auth.app_token): no AddUnitDebt or DestroySession.
+    #[arg(long, env = "DRIP_AUTH_APP_TOKEN", hide_env_values = true)]
+    pub auth_app_token: Option<String>,
+
+    /// rippled JSON-RPC URL (ledger.rpc_url).
+    #[arg(long, env = "DRIP_LEDGER_RPC_URL")]
+    pub ledger_rpc_url: Option<String>,
+    /// rippled WebSocket URL (ledger.ws_url).
+    #[arg(long, env = "DRIP_LEDGER_WS_URL")]
+    pub ledger_ws_url: Option<String>,
+    /// Highest fee to offer, drops (ledger.max_fee) [default: 10000].
+    #[arg(long, env = "DRIP_LEDGER_MAX_FEE")]
+    pub ledger_max_fee: Option<u64>,
+
+    /// The server wallet's seed (wallet.seed), or wallet.seed_encrypted.
+    #[arg(long, env = "DRIP_WALLET_SEED", hide_env_values = true)]
+    pub wallet_seed: Option<String>,
+    /// The wallet's address (wallet.address): checked against the seed.
+    #[arg(long, env = "DRIP_WALLET_ADDRESS")]
+    pub wallet_address: Option<String>,
+
+    /// Cold address for the hot wallet's excess (offload.address).
+    #[arg(long, env = "DRIP_OFFLOAD_ADDRESS")]
+    pub offload_address: Option<String>,
+    /// Keep this much in the hot wallet, drops (offload.threshold).
+    #[arg(long, env = "DRIP_OFFLOAD_THRESHOLD")]
+    pub offload_threshold: Option<u64>,
+
+    /// How often drip.sweep runs, ms (jobs.sweep_ms) [default: 1000].
+    #[arg(long, env = "DRIP_JOBS_SWEEP_MS")]
+    pub jobs_sweep_ms: Option<u64>,
+    /// How often the outbox is polled besides NOTIFY, ms (jobs.outbox_poll_ms) [default: 2000].
+    #[arg(long, env = "DRIP_JOBS_OUTBOX_POLL_MS")]
+    pub jobs_outbox_poll_ms: Option<u64>,
+
+    /// Prometheus metrics listen address (metrics.listen); off if unset.
+    #[arg(long, env = "DRIP_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Log filter (log.level) [default: info].
+    #[arg(long, env = "DRIP_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Log format, text or json (log.format) [default: text].
+    #[arg(long, env = "DRIP_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    database: FileDatabase,
+    #[serde(default)]
+    grpc: FileGrpc,
+    #[serde(default)]
+    tls: FileTls,
+    #[serde(default)]
+    auth: FileAuth,
+    #[serde(default)]
+    ledger: FileLedger,
+    #[serde(default)]
+    wallet: FileWallet,
+    #[serde(default)]
+    offload: FileOffload,
+    #[serde(default)]
+    jobs: FileJobs,
+    #[serde(default)]
+    metrics: FileMetrics,
+    #[serde(default)]
+    log: FileLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDatabase {
+    url: Option<String>,
+    password: Option<String>,
+    password_encrypted: Option<String>,
+    pool_size: Option<usize>,
+}
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGrpc {
+    listen: Option<SocketAddr>,
+}
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    disabled: Option<bool>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    dir: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+}
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAuth {
+    merchant_token: Option<String>,
+    merchant_token_encrypted: Option<String>,
+    app_token: Option<String>,
+    app_token_encrypted: Option<String>,
+}
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLedger {
+    rpc_url: Option<String>,
+    ws_url: Option<String>,
+    max_fee: Option<u64>,
+}
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWallet {
+    seed: Option<String>,
+    seed_encrypted: Option<String>,
+    address: Option<String>,
+}
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileOffload {
+    address: Option<String>,
+    threshold: Option<u64>,
+}
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileJobs {
+    sweep_ms: Option<u64>,
+    outbox_poll_ms: Option<u64>,
+}
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMetrics {
+    listen: Option<SocketAddr>,
+}
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLog {
+    level: Option<String>,
+    format: Option<String>,
+}
+
+/// TLS for the gRPC port.
+#[derive(Debug, Clone)]
+pub enum Tls {
+    /// Plain TCP (explicitly asked for).
+    Disabled,
+    /// These PEM files.
+    Files {
+        /// Certificate chain.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+        /// Accept client certificates from this CA as merchants.
+        client_ca: Option<PathBuf>,
+    },
+    /// A self-signed certificate kept in this folder (made on first start).
+    SelfSigned {
+        /// The folder.
+        dir: PathBuf,
+        /// Accept client certificates from this CA as merchants.
+        client_ca: Option<PathBuf>,
+    },
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The sidecar's validated settings.
+#[derive(Clone)]
+pub struct Config {
+    /// PostgreSQL connection settings (password included).
+    pub database: tokio_postgres::Config,
+    /// Pool size.
+    pub pool_size: usize,
+    /// gRPC listen address.
+    pub grpc_listen: SocketAddr,
+    /// gRPC TLS.
+    pub tls: Tls,
+    /// The merchant's bearer token.
+    pub merchant_token: String,
+    /// The wallet proxies' bearer token, if any.
+    pub app_token: Option<String>,
+    /// rippled JSON-RPC URL.
+    pub ledger_rpc_url: String,
+    /// rippled WebSocket URL, if any.
+    pub ledger_ws_url: Option<String>,
+    /// Highest fee to offer.
+    pub max_fee: Drops,
+    /// The server wallet.
+    pub wallet: KeyPair,
+    /// Offload: cold address and the hot wallet's threshold.
+    pub offload: Option<(String, Drops)>,
+    /// drip.sweep period.
+    pub sweep_every: Duration,
+    /// Outbox poll period (NOTIFY wakes it sooner).
+    pub outbox_poll: Duration,
+    /// Metrics listen address.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Log filter.
+    pub log_level: String,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for Config {
+    // Secrets stay out of logs: only their presence is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_hosts", &self.database.get_hosts())
+            .field("database_name", &self.database.get_dbname())
+            .field("pool_size", &self.pool_size)
+            .field("grpc_listen", &self.grpc_listen)
+            .field("tls", &self.tls)
+            .field("app_token", &self.app_token.as_ref().map(|_| "<set>"))
+            .field("ledger_rpc_url", &self.ledger_rpc_url)
+            .field("ledger_ws_url", &self.ledger_ws_url)
+            .field("max_fee", &self.max_fee)
+            .field("wallet", &self.wallet.account_id().to_address())
+            .field("offload", &self.offload)
+            .field("sweep_every", &self.sweep_every)
+            .field("outbox_poll", &self.outbox_poll)
+            .field("metrics_listen", &self.metrics_listen)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Settings from flags and environment (`args`) over the config file.
+    pub fn load(args: Args) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => File::default(),
+        };
+        Config::resolve(args, file)
+    }
+
+    fn resolve(a: Args, f: File) -> Result<Config, ConfigError> {
+        let url = a.database_url.or(f.database.url).ok_or(ConfigError::Missing {
+            key: "database.url",
+            env: "DRIP_DATABASE_URL",
+            flag: "database-url",
+        })?;
+        let mut database: tokio_postgres::Config = url.parse().map_err(|e| ConfigError::Invalid {
+            key: "database.url",
+            why: format!("not a PostgreSQL URL ({e})"),
+        })?;
+        let password = secret_value(
+            a.database_password.or(f.database.password),
+            f.database.password_encrypted,
+            "database.password_encrypted",
+        )?;
+        if let Some(p) = password {
+            database.password(p);
+        }
+        let pool_size = a.database_pool_size.or(f.database.pool_size).unwrap_or(8);
+        if pool_size == 0 {
+            return Err(invalid("database.pool_size", "must be at least 1"));
+        }
+
+        let client_ca = a.tls_client_ca.or(f.tls.client_ca);
+        let tls = if a.tls_disabled.or(f.tls.disabled).unwrap_or(false) {
+            Tls::Disabled
+        } else {
+            match (a.tls_cert.or(f.tls.cert), a.tls_key.or(f.tls.key)) {
+                (Some(cert), Some(key)) => Tls::Files {
+                    cert,
+                    key,
+                    client_ca,
+                },
+                (None, None) => Tls::SelfSigned {
+                    dir: a.tls_dir.or(f.tls.dir).unwrap_or_else(|| "drip-tls".into()),
+                    client_ca,
+                },
+                (Some(_), None) => return Err(invalid("tls.key", "tls.cert is set, so tls.key must be too")),
+                (None, Some(_)) => return Err(invalid("tls.cert", "tls.key is set, so tls.cert must be too")),
+            }
+        };
+
+        let merchant_token = secret_value(
+            a.auth_merchant_token.or(f.auth.merchant_token),
+            f.auth.merchant_token_encrypted,
+            "auth.merchant_token_encrypted",
+        )?
+        .ok_or(ConfigError::Missing {
+            key: "auth.merchant_token",
+            env: "DRIP_AUTH_MERCHANT_TOKEN",
+            flag: "auth-merchant-token",
+        })?;
+        check_token("auth.merchant_token", &merchant_token)?;
+        let app_token = secret_value(
+            a.auth_app_token.or(f.auth.app_token),
+            f.auth.app_token_encrypted,
+            "auth.app_token_encrypted",
+        )?;
+        if let Some(t) = &app_token {
+            check_token("auth.app_token", t)?;
+            if *t == merchant_token {
+                return Err(invalid("auth.app_token", "must differ from auth.merchant_token"));
+            }
+        }
+
+        let ledger_rpc_url = a.ledger_rpc_url.or(f.ledger.rpc_url).ok_or(ConfigError::Missing {
+            key: "ledger.rpc_url",
+            env: "DRIP_LEDGER_RPC_URL",
+            flag: "ledger-rpc-url",
+        })?;
+        if !(ledger_rpc_url.starts_with("http://") || ledger_rpc_url.starts_with("https://")) {
+            return Err(invalid("ledger.rpc_url", "must be an http:// or https:// URL"));
+        }
+        let max_fee = Drops::new(a.ledger_max_fee.or(f.ledger.max_fee).unwrap_or(10_000));
+
+        let seed = secret_value(a.wallet_seed.or(f.wallet.seed), f.wallet.seed_encrypted, "wallet.seed_encrypted")?
+            .ok_or(ConfigError::Missing {
+                key: "wallet.seed",
+                env: "DRIP_WALLET_SEED",
+                flag: "wallet-seed",
+            })?;
+        let wallet = seed
+            .trim()
+            .parse::<Seed>()
+            .ok()
+            .and_then(|s| s.key_pair().ok())
+            .ok_or_else(|| invalid("wallet.seed", "not an XRPL seed (s… or sEd…)"))?;
+        if let Some(address) = a.wallet_address.or(f.wallet.address) {
+            if address != wallet.account_id().to_address() {
+                return Err(invalid("wallet.address", "does not belong to wallet.seed"));
+            }
+        }
+
+        let offload = match (
+            a.offload_address.or(f.offload.address),
+            a.offload_threshold.or(f.offload.threshold),
+        ) {
+            (None, None) => None,
+            (Some(address), Some(threshold)) => {
+                if address.parse::<drip_core::AccountId>().is_err() {
+                    return Err(invalid("offload.address", "not a classic XRPL address"));
+                }
+                Some((address, Drops::new(threshold)))
+            }
+            (Some(_), None) => return Err(invalid("offload.threshold", "needed with offload.address")),
+            (None, Some(_)) => return Err(invalid("offload.address", "needed with offload.threshold")),
+        };
+
+        let millis = |key: &'static str, v: Option<u64>, default: u64| match v.unwrap_or(default) {
+            0 => Err(invalid(key, "must be above 0")),
+            ms => Ok(Duration::from_millis(ms)),
+        };
+        let log_format = match a.log_format.or(f.log.format).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(_) => return Err(invalid("log.format", "must be text or json")),
+        };
+        Ok(Config {
+            database,
+            pool_size,
+            grpc_listen: a
+                .grpc_listen
+                .or(f.grpc.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 50051))),
+            tls,
+            merchant_token,
+            app_token,
+            ledger_rpc_url,
+            ledger_ws_url: a.ledger_ws_url.or(f.ledger.ws_url),
+            max_fee,
+            wallet,
+            offload,
+            sweep_every: millis("jobs.sweep_ms", a.jobs_sweep_ms.or(f.jobs.sweep_ms), 1000)?,
+            outbox_poll: millis(
+                "jobs.outbox_poll_ms",
+                a.jobs_outbox_poll_ms.or(f.jobs.outbox_poll_ms),
+                2000,
+            )?,
+            metrics_listen: a.metrics_listen.or(f.metrics.listen),
+            log_level: a.log_level.or(f.log.level).unwrap_or_else(|| "info".into()),
+            log_format,
+        })
+    }
+}
+
+fn invalid(key: &'static str, why: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        why: why.to_owned(),
+    }
+}
+
+fn read_file(path: &Path) -> Result<File, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.to_owned(),
+        why: e.to_string(),
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::File {
+        path: path.to_owned(),
+        // toml's message names the key and line, never a value.
+        why: e.message().to_owned(),
+    })
+}
+
+/// A secret given plainly, or encrypted under `DRIP_SECRET`.
+fn secret_value(
+    plain: Option<String>,
+    encrypted: Option<String>,
+    key: &'static str,
+) -> Result<Option<String>, ConfigError> {
+    match (plain, encrypted) {
+        (Some(p), _) => Ok(Some(p)),
+        (None, None) => Ok(None),
+        (None, Some(sealed)) => {
+            let passphrase = std::env::var("DRIP_SECRET")
+                .map_err(|_| invalid(key, "is encrypted, so DRIP_SECRET must be set"))?;
+            secret::open(&sealed, &passphrase)
+                .map(Some)
+                .map_err(|e| ConfigError::Invalid {
+                    key,
+                    why: e.to_string(),
+                })
+        }
+    }
+}
+
+/// Bearer tokens must be long enough not to be guessed.
+fn check_token(key: &'static str, token: &str) -> Result<(), ConfigError> {
+    if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid(key, "must be at least 16 printable characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn args() -> Args {
+        Args {
+            database_url: Some("postgresql://drip@127.0.0.1/drip".into()),
+            auth_merchant_token: Some("merchant-token-0123456789".into()),
+            ledger_rpc_url: Some("http://127.0.0.1:5005/".into()),
+            wallet_seed: Some("sEdTM1uX8pu2do5XvTnutH6HsouMaM2".into()),
+            ..Args::default()
+        }
+    }
+
+    fn error(a: Args, f: &str) -> String {
+        Config::resolve(a, toml::from_str(f).unwrap()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn flags_alone_are_enough_and_defaults_are_safe() {
+        let c = Config::resolve(args(), File::default()).unwrap();
+        assert_eq!(c.grpc_listen.to_string(), "127.0.0.1:50051");
+        assert!(matches!(c.tls, Tls::SelfSigned { .. }), "TLS is on by default");
+        assert_eq!(c.pool_size, 8);
+    }
+
+    #[test]
+    fn each_missing_key_is_named() {
+        for (clear, key) in [
+            (0, "database.url"),
+            (1, "auth.merchant_token"),
+            (2, "ledger.rpc_url"),
+            (3, "wallet.seed"),
+        ] {
+            let mut a = args();
+            match clear {
+                0 => a.database_url = None,
+                1 => a.auth_merchant_token = None,
+                2 => a.ledger_rpc_url = None,
+                _ => a.wallet_seed = None,
+            }
+            let e = error(a, "");
+            assert!(e.starts_with(&format!("config: {key}: missing")), "{e}");
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let f = toml::from_str("[grpc]\nlisten = \"127.0.0.1:1\"\n[database]\npool_size = 3").unwrap();
+        let mut a = args();
+        a.grpc_listen = Some("127.0.0.1:2".parse().unwrap());
+        let c = Config::resolve(a, f).unwrap();
+        assert_eq!(c.grpc_listen.port(), 2);
+        assert_eq!(c.pool_size, 3);
+    }
+
+    #[test]
+    fn bad_values_are_refused_without_echoing_them() {
+        let mut a = args();
+        a.wallet_seed = Some("sNotASeedAtAll".into());
+        let e = error(a, "");
+        assert_eq!(e, "config: wallet.seed: not an XRPL seed (s… or sEd…)");
+        assert!(!e.contains("sNotASeed"));
+        let mut a = args();
+        a.auth_merchant_token = Some("short".into());
+        assert!(error(a, "").starts_with("config: auth.merchant_token:"));
+        let mut a = args();
+        a.wallet_address = Some("rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh".into());
+        assert_eq!(error(a, ""), "config: wallet.address: does not belong to wallet.seed");
+        assert!(error(args(), "[tls]\ncert = \"c.pem\"").starts_with("config: tls.key:"));
+        assert!(error(args(), "[jobs]\nsweep_ms = 0").starts_with("config: jobs.sweep_ms:"));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let e = toml::from_str::<File>("[ledger]\nrpc = \"x\"").unwrap_err();
+        assert!(e.message().contains("rpc"), "{}", e.message());
+    }
+
+    #[test]
+    fn encrypted_secrets_need_drip_secret() {
+        let sealed = secret::seal("sEdTM1uX8pu2do5XvTnutH6HsouMaM2", "passphrase").unwrap();
+        let mut a = args();
+        a.wallet_seed = None;
+        let f = format!("[wallet]\nseed_encrypted = \"{sealed}\"");
+        // DRIP_SECRET is not set in unit tests.
+        assert_eq!(
+            error(a, &f),
+            "config: wallet.seed_encrypted: is encrypted, so DRIP_SECRET must be set"
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! The database side: a connection pool for calls into the `drip`
+//! extension, and one listening connection that turns NOTIFY into in-process
+//! signals (reconnecting and re-listening when it drops).
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::StreamExt as _;
+use tokio::sync::{broadcast, watch};
+use tokio_postgres::{AsyncMessage, NoTls};
+
+/// A connection pool for the `drip` extension's functions.
+pub fn pool(config: &tokio_postgres::Config, size: usize) -> Result<Pool, deadpool_postgres::BuildError> {
+    let manager = Manager::from_config(
+        config.clone(),
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .create_timeout(Some(Duration::from_secs(10)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+}
+
+/// What NOTIFY says, fanned out inside the process.
+#[derive(Debug, Clone)]
+pub struct Notifications {
+    /// `drip_session` payloads: the drip token of a session that changed.
+    pub sessions: broadcast::Sender<String>,
+    /// Bumped on each `drip_ledger` notice and after every (re)connect, when
+    /// rows may have been written unheard.
+    pub ledger: watch::Sender<u64>,
+}
+
+impl Notifications {
+    /// Start listening; runs until `stop` turns true.
+    pub fn start(config: tokio_postgres::Config, mut stop: watch::Receiver<bool>) -> Notifications {
+        let (sessions, _) = broadcast::channel(1024);
+        let (ledger, _) = watch::channel(0);
+        let n = Notifications {
+            sessions: sessions.clone(),
+            ledger: ledger.clone(),
+        };
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                tokio::select! {
+                    r = listen(&config, &sessions, &ledger) => {
+                        if let Err(e) = r {
+                            tracing::warn!(error = %e, "NOTIFY listener lost its connection; reconnecting");
+                        }
+                    }
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        });
+        n
+    }
+}
+
+async fn listen(
+    config: &tokio_postgres::Config,
+    sessions: &broadcast::Sender<String>,
+    ledger: &watch::Sender<u64>,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(m) = messages.next().await {
+            match m {
+                Ok(AsyncMessage::Notification(n)) => {
+                    if tx.send(n).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    });
+    client.batch_execute("LISTEN drip_session; LISTEN drip_ledger").await?;
+    tracing::debug!("listening for drip_session and drip_ledger");
+    // Catch up on whatever was written while nobody listened.
+    ledger.send_modify(|n| *n = n.wrapping_add(1));
+    while let Some(n) = rx.recv().await {
+        match n.channel() {
+            "drip_session" => {
+                let _ = sessions.send(n.payload().to_owned());
+            }
+            _ => ledger.send_modify(|v| *v = v.wrapping_add(1)),
+        }
+    }
+    drop(client);
+    match driver.await {
+        Ok(r) => r,
+        Err(_) => Ok(()),
+    }
+}
