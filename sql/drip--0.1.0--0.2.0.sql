@@ -392,22 +392,24 @@ CREATE TYPE drip.outbox_job AS (
 );
 
 -- Sidecar only: up to p_limit jobs, locked until the caller's transaction
--- ends (other workers skip them): queued jobs, and submitted ones nobody
--- has touched for p_lease_secs (their worker may have died mid-wait).
-CREATE FUNCTION drip.take_outbox(p_limit integer, p_lease_secs integer DEFAULT 120)
+-- ends (other workers skip them): queued jobs (those that failed before
+-- only after p_retry_secs), and submitted ones nobody has touched for
+-- p_lease_secs (their worker may have died mid-wait).
+CREATE FUNCTION drip.take_outbox(p_limit integer, p_retry_secs integer DEFAULT 1, p_lease_secs integer DEFAULT 120)
 RETURNS SETOF drip.outbox_job
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
     SELECT o.id, o.kind, o.state, o.attempts, o.proposal_id, o.tx_hash, o.last_ledger_seq,
            o.tx_blob, o.channel_id, c.best_claim, c.best_signature, c.public_key, o.created_at
     FROM drip.outbox o
     LEFT JOIN drip.channels c ON c.channel_id = o.channel_id
-    WHERE o.state = 'queued'
+    WHERE (o.state = 'queued'
+           AND (o.last_error IS NULL OR o.updated_at < now() - make_interval(secs => p_retry_secs)))
        OR (o.state = 'submitted' AND o.updated_at < now() - make_interval(secs => p_lease_secs))
     ORDER BY o.id
     LIMIT p_limit
     FOR UPDATE OF o SKIP LOCKED
 $$;
-COMMENT ON FUNCTION drip.take_outbox(integer, integer) IS
+COMMENT ON FUNCTION drip.take_outbox(integer, integer, integer) IS
 'Sidecar only: ledger jobs to work on, locked for the calling transaction (SKIP LOCKED: several sidecars share the outbox).';
 
 -- Sidecar only: drip signed the job's transaction and is about to submit it.
@@ -467,9 +469,9 @@ END
 $$;
 COMMENT ON FUNCTION drip.reject_agreement(text, bytea, text) IS
 'Sidecar only: the agreement''s transaction failed, is not the proposed one, or never validated; the session may agree again.';
-REVOKE ALL ON FUNCTION drip.take_outbox(integer, integer), drip.outbox_submitted(bigint, bytea, bigint, bytea),
+REVOKE ALL ON FUNCTION drip.take_outbox(integer, integer, integer), drip.outbox_submitted(bigint, bytea, bigint, bytea),
     drip.outbox_requeue(bigint, text), drip.reject_agreement(text, bytea, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION drip.take_outbox(integer, integer), drip.outbox_submitted(bigint, bytea, bigint, bytea),
+GRANT EXECUTE ON FUNCTION drip.take_outbox(integer, integer, integer), drip.outbox_submitted(bigint, bytea, bigint, bytea),
     drip.outbox_requeue(bigint, text), drip.reject_agreement(text, bytea, text) TO drip_ledger;
 
 -- Where an agreement (or refresh) stands: accepted true once the ledger

@@ -147,8 +147,10 @@ impl Client {
             )
             .await?;
         let data = &r["account_data"];
-        let seq = u32_field(data, "Sequence").ok_or_else(|| malformed("account_info", "Sequence"))?;
-        let balance = drops_field(data, "Balance").ok_or_else(|| malformed("account_info", "Balance"))?;
+        let seq =
+            u32_field(data, "Sequence").ok_or_else(|| malformed("account_info", "Sequence"))?;
+        let balance =
+            drops_field(data, "Balance").ok_or_else(|| malformed("account_info", "Balance"))?;
         Ok((seq, balance))
     }
 
@@ -156,7 +158,8 @@ impl Client {
     /// rippled suggests it.
     pub async fn open_ledger_fee(&self) -> Result<Drops, Error> {
         let r = self.call("fee", json!({})).await?;
-        drops_field(&r["drops"], "open_ledger_fee").ok_or_else(|| malformed("fee", "drops.open_ledger_fee"))
+        drops_field(&r["drops"], "open_ledger_fee")
+            .ok_or_else(|| malformed("fee", "drops.open_ledger_fee"))
     }
 
     /// The index of the newest validated ledger.

@@ -111,7 +111,7 @@ impl Submitter {
     pub async fn prepare(&self, mut fields: Json, fee_bumps: u32) -> Result<Prepared, Error> {
         let fee = self.client.open_ledger_fee().await?;
         let fee = (0..fee_bumps)
-            .try_fold(fee, |f, _| f.checked_add(f).ok())
+            .try_fold(fee, |f, _| f.checked_add(f))
             .unwrap_or(self.config.max_fee)
             .min(self.config.max_fee);
         let validated = self.client.validated_index().await?;
@@ -152,7 +152,9 @@ impl Submitter {
             Err(e) => {
                 // Unknown whether it arrived: follow it by hash.
                 tracing::warn!(hash = %prepared.hash, error = %e, "submit failed; following the transaction");
-                return self.wait(&prepared.hash, prepared.last_ledger_sequence).await;
+                return self
+                    .wait(&prepared.hash, prepared.last_ledger_sequence)
+                    .await;
             }
         };
         let entered = engine_result == "tesSUCCESS"
@@ -161,12 +163,18 @@ impl Submitter {
             // Already applied (a resubmission of the same blob).
             || engine_result == "tefALREADY";
         if entered {
-            return self.wait(&prepared.hash, prepared.last_ledger_sequence).await;
+            return self
+                .wait(&prepared.hash, prepared.last_ledger_sequence)
+                .await;
         }
         // A past sequence may be this very transaction, already in.
         if engine_result == "tefPAST_SEQ" {
-            if let TxLookup::Validated { .. } | TxLookup::Pending = self.client.tx(&prepared.hash).await? {
-                return self.wait(&prepared.hash, prepared.last_ledger_sequence).await;
+            if let TxLookup::Validated { .. } | TxLookup::Pending =
+                self.client.tx(&prepared.hash).await?
+            {
+                return self
+                    .wait(&prepared.hash, prepared.last_ledger_sequence)
+                    .await;
             }
         }
         // It did not take its sequence: the next one must be read again.

@@ -46,7 +46,11 @@ pub enum ConfigError {
 /// `drip-sidecar`'s command line. Every setting is a flag, an environment
 /// variable, or a key in the config file, in that order of precedence.
 #[derive(Debug, Default, Parser)]
-#[command(name = "drip-sidecar", version, about = "drip's network side beside PostgreSQL")]
+#[command(
+    name = "drip-sidecar",
+    version,
+    about = "drip's network side beside PostgreSQL"
+)]
 pub struct Args {
     /// The TOML config file.
     #[arg(long, env = "DRIP_CONFIG")]
@@ -327,15 +331,19 @@ impl Config {
     }
 
     fn resolve(a: Args, f: File) -> Result<Config, ConfigError> {
-        let url = a.database_url.or(f.database.url).ok_or(ConfigError::Missing {
-            key: "database.url",
-            env: "DRIP_DATABASE_URL",
-            flag: "database-url",
-        })?;
-        let mut database: tokio_postgres::Config = url.parse().map_err(|e| ConfigError::Invalid {
-            key: "database.url",
-            why: format!("not a PostgreSQL URL ({e})"),
-        })?;
+        let url = a
+            .database_url
+            .or(f.database.url)
+            .ok_or(ConfigError::Missing {
+                key: "database.url",
+                env: "DRIP_DATABASE_URL",
+                flag: "database-url",
+            })?;
+        let mut database: tokio_postgres::Config =
+            url.parse().map_err(|e| ConfigError::Invalid {
+                key: "database.url",
+                why: format!("not a PostgreSQL URL ({e})"),
+            })?;
         let password = secret_value(
             a.database_password.or(f.database.password),
             f.database.password_encrypted,
@@ -363,8 +371,18 @@ impl Config {
                     dir: a.tls_dir.or(f.tls.dir).unwrap_or_else(|| "drip-tls".into()),
                     client_ca,
                 },
-                (Some(_), None) => return Err(invalid("tls.key", "tls.cert is set, so tls.key must be too")),
-                (None, Some(_)) => return Err(invalid("tls.cert", "tls.key is set, so tls.cert must be too")),
+                (Some(_), None) => {
+                    return Err(invalid(
+                        "tls.key",
+                        "tls.cert is set, so tls.key must be too",
+                    ))
+                }
+                (None, Some(_)) => {
+                    return Err(invalid(
+                        "tls.cert",
+                        "tls.key is set, so tls.cert must be too",
+                    ))
+                }
             }
         };
 
@@ -387,26 +405,39 @@ impl Config {
         if let Some(t) = &app_token {
             check_token("auth.app_token", t)?;
             if *t == merchant_token {
-                return Err(invalid("auth.app_token", "must differ from auth.merchant_token"));
+                return Err(invalid(
+                    "auth.app_token",
+                    "must differ from auth.merchant_token",
+                ));
             }
         }
 
-        let ledger_rpc_url = a.ledger_rpc_url.or(f.ledger.rpc_url).ok_or(ConfigError::Missing {
-            key: "ledger.rpc_url",
-            env: "DRIP_LEDGER_RPC_URL",
-            flag: "ledger-rpc-url",
-        })?;
+        let ledger_rpc_url = a
+            .ledger_rpc_url
+            .or(f.ledger.rpc_url)
+            .ok_or(ConfigError::Missing {
+                key: "ledger.rpc_url",
+                env: "DRIP_LEDGER_RPC_URL",
+                flag: "ledger-rpc-url",
+            })?;
         if !(ledger_rpc_url.starts_with("http://") || ledger_rpc_url.starts_with("https://")) {
-            return Err(invalid("ledger.rpc_url", "must be an http:// or https:// URL"));
+            return Err(invalid(
+                "ledger.rpc_url",
+                "must be an http:// or https:// URL",
+            ));
         }
         let max_fee = Drops::new(a.ledger_max_fee.or(f.ledger.max_fee).unwrap_or(10_000));
 
-        let seed = secret_value(a.wallet_seed.or(f.wallet.seed), f.wallet.seed_encrypted, "wallet.seed_encrypted")?
-            .ok_or(ConfigError::Missing {
-                key: "wallet.seed",
-                env: "DRIP_WALLET_SEED",
-                flag: "wallet-seed",
-            })?;
+        let seed = secret_value(
+            a.wallet_seed.or(f.wallet.seed),
+            f.wallet.seed_encrypted,
+            "wallet.seed_encrypted",
+        )?
+        .ok_or(ConfigError::Missing {
+            key: "wallet.seed",
+            env: "DRIP_WALLET_SEED",
+            flag: "wallet-seed",
+        })?;
         let wallet = seed
             .trim()
             .parse::<Seed>()
@@ -430,8 +461,12 @@ impl Config {
                 }
                 Some((address, Drops::new(threshold)))
             }
-            (Some(_), None) => return Err(invalid("offload.threshold", "needed with offload.address")),
-            (None, Some(_)) => return Err(invalid("offload.address", "needed with offload.threshold")),
+            (Some(_), None) => {
+                return Err(invalid("offload.threshold", "needed with offload.address"))
+            }
+            (None, Some(_)) => {
+                return Err(invalid("offload.address", "needed with offload.threshold"))
+            }
         };
 
         let millis = |key: &'static str, v: Option<u64>, default: u64| match v.unwrap_or(default) {
@@ -536,14 +571,19 @@ mod tests {
     }
 
     fn error(a: Args, f: &str) -> String {
-        Config::resolve(a, toml::from_str(f).unwrap()).unwrap_err().to_string()
+        Config::resolve(a, toml::from_str(f).unwrap())
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
     fn flags_alone_are_enough_and_defaults_are_safe() {
         let c = Config::resolve(args(), File::default()).unwrap();
         assert_eq!(c.grpc_listen.to_string(), "127.0.0.1:50051");
-        assert!(matches!(c.tls, Tls::SelfSigned { .. }), "TLS is on by default");
+        assert!(
+            matches!(c.tls, Tls::SelfSigned { .. }),
+            "TLS is on by default"
+        );
         assert_eq!(c.pool_size, 8);
     }
 
@@ -569,7 +609,8 @@ mod tests {
 
     #[test]
     fn flags_win_over_the_file() {
-        let f = toml::from_str("[grpc]\nlisten = \"127.0.0.1:1\"\n[database]\npool_size = 3").unwrap();
+        let f =
+            toml::from_str("[grpc]\nlisten = \"127.0.0.1:1\"\n[database]\npool_size = 3").unwrap();
         let mut a = args();
         a.grpc_listen = Some("127.0.0.1:2".parse().unwrap());
         let c = Config::resolve(a, f).unwrap();
@@ -589,7 +630,10 @@ mod tests {
         assert!(error(a, "").starts_with("config: auth.merchant_token:"));
         let mut a = args();
         a.wallet_address = Some("rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh".into());
-        assert_eq!(error(a, ""), "config: wallet.address: does not belong to wallet.seed");
+        assert_eq!(
+            error(a, ""),
+            "config: wallet.address: does not belong to wallet.seed"
+        );
         assert!(error(args(), "[tls]\ncert = \"c.pem\"").starts_with("config: tls.key:"));
         assert!(error(args(), "[jobs]\nsweep_ms = 0").starts_with("config: jobs.sweep_ms:"));
     }

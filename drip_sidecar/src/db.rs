@@ -10,7 +10,10 @@ use tokio::sync::{broadcast, watch};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// A connection pool for the `drip` extension's functions.
-pub fn pool(config: &tokio_postgres::Config, size: usize) -> Result<Pool, deadpool_postgres::BuildError> {
+pub fn pool(
+    config: &tokio_postgres::Config,
+    size: usize,
+) -> Result<Pool, deadpool_postgres::BuildError> {
     let manager = Manager::from_config(
         config.clone(),
         NoTls,
@@ -89,7 +92,9 @@ async fn listen(
         }
         Ok(())
     });
-    client.batch_execute("LISTEN drip_session; LISTEN drip_ledger").await?;
+    client
+        .batch_execute("LISTEN drip_session; LISTEN drip_ledger")
+        .await?;
     tracing::debug!("listening for drip_session and drip_ledger");
     // Catch up on whatever was written while nobody listened.
     ledger.send_modify(|n| *n = n.wrapping_add(1));

@@ -42,6 +42,11 @@ fn cipher(passphrase: &str, salt: &[u8]) -> Result<XChaCha20Poly1305, SecretErro
     XChaCha20Poly1305::new_from_slice(key.as_ref()).map_err(|_| SecretError::Format)
 }
 
+fn nonce_of(bytes: &[u8]) -> Result<XNonce, SecretError> {
+    let n: [u8; NONCE] = bytes.try_into().map_err(|_| SecretError::Format)?;
+    Ok(XNonce::from(n))
+}
+
 /// Seal `plain` under `passphrase`.
 pub fn seal(plain: &str, passphrase: &str) -> Result<String, SecretError> {
     let mut salt_nonce = [0u8; SALT + NONCE];
@@ -49,7 +54,7 @@ pub fn seal(plain: &str, passphrase: &str) -> Result<String, SecretError> {
     let (salt, nonce) = salt_nonce.split_at(SALT);
     let sealed = cipher(passphrase, salt)?
         .encrypt(
-            XNonce::from_slice(nonce),
+            &nonce_of(nonce)?,
             Payload {
                 msg: plain.as_bytes(),
                 aad: PREFIX.as_bytes(),
@@ -63,7 +68,10 @@ pub fn seal(plain: &str, passphrase: &str) -> Result<String, SecretError> {
 
 /// Open a value made by [`seal`].
 pub fn open(sealed: &str, passphrase: &str) -> Result<String, SecretError> {
-    let body = sealed.trim().strip_prefix(PREFIX).ok_or(SecretError::Format)?;
+    let body = sealed
+        .trim()
+        .strip_prefix(PREFIX)
+        .ok_or(SecretError::Format)?;
     let bytes = STANDARD.decode(body).map_err(|_| SecretError::Format)?;
     // 16 bytes of Poly1305 tag at least.
     if bytes.len() < SALT + NONCE + 16 {
@@ -74,7 +82,7 @@ pub fn open(sealed: &str, passphrase: &str) -> Result<String, SecretError> {
     let plain = Zeroizing::new(
         cipher(passphrase, salt)?
             .decrypt(
-                XNonce::from_slice(nonce),
+                &nonce_of(nonce)?,
                 Payload {
                     msg: ciphertext,
                     aad: PREFIX.as_bytes(),
@@ -104,7 +112,9 @@ mod tests {
     fn wrong_passphrase_or_any_flipped_bit_fails() {
         let sealed = seal("value", "pass").unwrap();
         assert_eq!(open(&sealed, "Pass"), Err(SecretError::Open));
-        let body = STANDARD.decode(sealed.strip_prefix(PREFIX).unwrap()).unwrap();
+        let body = STANDARD
+            .decode(sealed.strip_prefix(PREFIX).unwrap())
+            .unwrap();
         for i in [0, SALT, SALT + NONCE, body.len() - 1] {
             let mut b = body.clone();
             b[i] ^= 1;

@@ -65,8 +65,13 @@ pub fn self_signed(dir: &Path) -> Result<Identity, TlsError> {
         }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
-    let made = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    let names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    let made =
+        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
     let identity = Identity {
         cert: made.cert.pem(),
         key: made.signing_key.serialize_pem(),
@@ -106,7 +111,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(dir.join("key.pem")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.join("key.pem"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o077, 0, "key readable by its owner only");
         }
         std::fs::remove_dir_all(&dir).unwrap();

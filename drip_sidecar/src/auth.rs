@@ -1,0 +1,161 @@
+//! Who is calling: a bearer token (`authorization: Bearer …`) or a client
+//! certificate from the configured CA. Unauthenticated calls are refused;
+//! merchant-only methods check [`Caller`].
+
+use tonic::{Request, Status};
+
+/// The authenticated caller, stored in each request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// The merchant's web server: every method.
+    Merchant,
+    /// A wallet-facing proxy: no unit debts, no destroying sessions.
+    App,
+}
+
+/// The interceptor's settings.
+#[derive(Clone)]
+pub struct Auth {
+    merchant_token: String,
+    app_token: Option<String>,
+    client_certs_are_merchants: bool,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("app_token", &self.app_token.is_some())
+            .field(
+                "client_certs_are_merchants",
+                &self.client_certs_are_merchants,
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Compare without an early exit, so timing says nothing about the token.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Auth {
+    /// Tokens for both callers; with `client_certs_are_merchants`, a
+    /// verified client certificate is a merchant too.
+    pub fn new(
+        merchant_token: String,
+        app_token: Option<String>,
+        client_certs_are_merchants: bool,
+    ) -> Auth {
+        Auth {
+            merchant_token,
+            app_token,
+            client_certs_are_merchants,
+        }
+    }
+
+    /// The caller, or UNAUTHENTICATED.
+    pub fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        if let Some(value) = request.metadata().get("authorization") {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?;
+            if same(token.as_bytes(), self.merchant_token.as_bytes()) {
+                return Ok(Caller::Merchant);
+            }
+            if let Some(app) = &self.app_token {
+                if same(token.as_bytes(), app.as_bytes()) {
+                    return Ok(Caller::App);
+                }
+            }
+            return Err(Status::unauthenticated("unknown token"));
+        }
+        // The TLS layer verified the certificate against the client CA.
+        if self.client_certs_are_merchants && request.peer_certs().is_some_and(|c| !c.is_empty()) {
+            return Ok(Caller::Merchant);
+        }
+        Err(Status::unauthenticated(
+            "credentials required: a bearer token or a client certificate",
+        ))
+    }
+
+    /// The tonic interceptor: authenticate and record the caller.
+    pub fn intercept(&self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let caller = self.caller(&request)?;
+        request.extensions_mut().insert(caller);
+        Ok(request)
+    }
+}
+
+/// Refuse a merchant-only call from anyone else.
+pub fn merchant_only<T>(request: &Request<T>) -> Result<(), Status> {
+    match request.extensions().get::<Caller>() {
+        Some(Caller::Merchant) => Ok(()),
+        _ => Err(Status::permission_denied(
+            "merchant only: use the merchant's credentials",
+        )),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn with(header: Option<&str>) -> Request<()> {
+        let mut r = Request::new(());
+        if let Some(h) = header {
+            r.metadata_mut().insert("authorization", h.parse().unwrap());
+        }
+        r
+    }
+
+    #[test]
+    fn tokens_decide_the_caller() {
+        let auth = Auth::new(
+            "merchant-0123456789".into(),
+            Some("app-0123456789abcd".into()),
+            false,
+        );
+        assert_eq!(
+            auth.caller(&with(Some("Bearer merchant-0123456789")))
+                .unwrap(),
+            Caller::Merchant
+        );
+        assert_eq!(
+            auth.caller(&with(Some("Bearer app-0123456789abcd")))
+                .unwrap(),
+            Caller::App
+        );
+        for bad in [
+            None,
+            Some("Bearer nope"),
+            Some("merchant-0123456789"),
+            Some("Bearer merchant-012345678"),
+        ] {
+            let e = auth.caller(&with(bad)).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::Unauthenticated, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn merchant_only_refuses_the_app() {
+        let auth = Auth::new(
+            "merchant-0123456789".into(),
+            Some("app-0123456789abcd".into()),
+            false,
+        );
+        let app = auth
+            .intercept(with(Some("Bearer app-0123456789abcd")))
+            .unwrap();
+        assert_eq!(
+            merchant_only(&app).unwrap_err().code(),
+            tonic::Code::PermissionDenied
+        );
+        let merchant = auth
+            .intercept(with(Some("Bearer merchant-0123456789")))
+            .unwrap();
+        assert!(merchant_only(&merchant).is_ok());
+    }
+}

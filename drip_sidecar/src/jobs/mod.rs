@@ -1,0 +1,4 @@
+//! Background work, one file per job.
+
+pub mod outbox;
+pub mod sweep;

@@ -1,0 +1,41 @@
+//! Runs `drip.sweep(now)` on a timer: past-due strikes, sessions ended at
+//! the limit or inside the claim window (their claim-and-close lands in the
+//! outbox), stale proposals expired. The function is safe to run from
+//! several sidecars at once (SKIP LOCKED), so no lock is taken here.
+
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use tokio::sync::watch;
+
+use crate::JobError;
+
+/// Sweep every `every` until `stop` turns true.
+pub async fn run(pool: Pool, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match sweep(&pool).await {
+            Ok((checked, struck, ended, expired)) if checked + ended + expired > 0 => {
+                tracing::info!(checked, struck, ended, proposals_expired = expired, "sweep");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweep failed; trying again next tick"),
+        }
+    }
+}
+
+async fn sweep(pool: &Pool) -> Result<(i32, i32, i32, i32), JobError> {
+    let client = pool.get().await?;
+    let r = client
+        .query_one(
+            "SELECT checked, struck, ended, proposals_expired FROM drip.sweep(now())",
+            &[],
+        )
+        .await?;
+    Ok((r.get(0), r.get(1), r.get(2), r.get(3)))
+}

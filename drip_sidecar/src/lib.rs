@@ -1,0 +1,237 @@
+//! drip's sidecar: the gRPC API for web servers, the ledger worker over the
+//! outbox, and the scheduler, beside a PostgreSQL with the `drip` extension.
+//! [`Sidecar::start`] runs it all in-process (tests use port 0);
+//! `drip-sidecar` is a thin main around it.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod jobs;
+pub mod secret;
+pub mod service;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use drip_ledger::{Client, Submitter, SubmitterConfig};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, Tls};
+
+/// The generated `drip.v1` types and services.
+#[allow(
+    clippy::all,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_debug_implementations
+)]
+pub mod proto {
+    tonic::include_proto!("drip.v1");
+    /// For the reflection service.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("drip_descriptor");
+}
+
+/// A background job's failure (logged; the job tries again).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// A database call failed.
+    #[error("database: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    /// No connection from the pool.
+    #[error("database pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// The ledger could not be asked, or answered unexpectedly.
+    #[error("ledger: {0}")]
+    Ledger(#[from] drip_ledger::Error),
+}
+
+/// Why the sidecar could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The pool could not be built.
+    #[error("database pool: {0}")]
+    Pool(#[from] deadpool_postgres::BuildError),
+    /// The database is unreachable or lacks the extension.
+    #[error("database: {0}")]
+    Database(String),
+    /// The certificate could not be loaded or made.
+    #[error("tls: {0}")]
+    Tls(#[from] tls::TlsError),
+    /// The gRPC server could not be set up.
+    #[error("grpc: {0}")]
+    Grpc(String),
+    /// The listen address could not be bound.
+    #[error("listen {addr}: {why}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        why: String,
+    },
+}
+
+/// A running sidecar.
+#[derive(Debug)]
+pub struct Sidecar {
+    /// Where gRPC listens (the real port when 0 was asked for).
+    pub grpc_addr: SocketAddr,
+    /// The TLS certificate served, PEM (for clients to trust), if TLS is on.
+    pub certificate: Option<String>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Sidecar {
+    /// Check the database, bind the gRPC port and start every job.
+    pub async fn start(config: Config) -> Result<Sidecar, StartError> {
+        let pool = db::pool(&config.database, config.pool_size)?;
+        check_database(&pool).await?;
+        let (stop, stop_rx) = watch::channel(false);
+        let notifications = db::Notifications::start(config.database.clone(), stop_rx.clone());
+
+        let ledger = Client::new(config.ledger_rpc_url.clone());
+        let submitter = Arc::new(Submitter::new(
+            ledger,
+            config.wallet.clone(),
+            SubmitterConfig {
+                max_fee: config.max_fee,
+                ..SubmitterConfig::default()
+            },
+        ));
+
+        let listener = tokio::net::TcpListener::bind(config.grpc_listen)
+            .await
+            .map_err(|e| StartError::Listen {
+                addr: config.grpc_listen,
+                why: e.to_string(),
+            })?;
+        let grpc_addr = listener.local_addr().map_err(|e| StartError::Listen {
+            addr: config.grpc_listen,
+            why: e.to_string(),
+        })?;
+        let (server, certificate) = grpc_server(&config, pool.clone(), notifications.clone())?;
+        let mut tasks = Vec::new();
+        let mut grpc_stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let shutdown = async move {
+                let _ = grpc_stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = server
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "gRPC server stopped");
+            }
+        }));
+        tasks.push(tokio::spawn(jobs::sweep::run(
+            pool.clone(),
+            config.sweep_every,
+            stop_rx.clone(),
+        )));
+        let worker = jobs::outbox::Worker {
+            pool,
+            submitter,
+            poll: config.outbox_poll,
+        };
+        tasks.push(tokio::spawn(
+            worker.run(notifications.ledger.subscribe(), stop_rx),
+        ));
+        tracing::info!(%grpc_addr, tls = certificate.is_some(), wallet = %config.wallet.account_id(), "drip-sidecar started");
+        Ok(Sidecar {
+            grpc_addr,
+            certificate,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Stop accepting calls, let in-flight work finish, and return. Outbox
+    /// jobs mid-submission stay `submitted` with their hash, for the next
+    /// start to follow.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        tracing::info!("drip-sidecar stopped");
+    }
+}
+
+async fn check_database(pool: &deadpool_postgres::Pool) -> Result<(), StartError> {
+    let client = pool
+        .get()
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?;
+    let version: String = client
+        .query_one("SELECT drip.version()", &[])
+        .await
+        .map_err(|e| StartError::Database(format!("is the drip extension installed? {e}")))?
+        .get(0);
+    tracing::info!(extension = %version, "database ready");
+    Ok(())
+}
+
+type Router = tonic::transport::server::Router;
+
+fn grpc_server(
+    config: &Config,
+    pool: deadpool_postgres::Pool,
+    notifications: db::Notifications,
+) -> Result<(Router, Option<String>), StartError> {
+    use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+
+    let mut builder = Server::builder();
+    let (certificate, client_ca) = match &config.tls {
+        Tls::Disabled => (None, None),
+        Tls::Files {
+            cert,
+            key,
+            client_ca,
+        } => (Some(tls::load(cert, key)?), client_ca.clone()),
+        Tls::SelfSigned { dir, client_ca } => (Some(tls::self_signed(dir)?), client_ca.clone()),
+    };
+    if let Some(id) = &certificate {
+        let mut tls_config = ServerTlsConfig::new().identity(Identity::from_pem(&id.cert, &id.key));
+        if let Some(ca) = &client_ca {
+            let pem = std::fs::read_to_string(ca).map_err(|e| tls::TlsError::Io {
+                path: ca.clone(),
+                why: e.to_string(),
+            })?;
+            tls_config = tls_config
+                .client_ca_root(Certificate::from_pem(pem))
+                .client_auth_optional(true);
+        }
+        builder = builder
+            .tls_config(tls_config)
+            .map_err(|e| StartError::Grpc(e.to_string()))?;
+    }
+    let auth = auth::Auth::new(
+        config.merchant_token.clone(),
+        config.app_token.clone(),
+        client_ca.is_some(),
+    );
+    let api = proto::drip_server::DripServer::with_interceptor(
+        service::drip::DripService::new(pool, notifications),
+        move |r| auth.intercept(r),
+    );
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| StartError::Grpc(e.to_string()))?;
+    let router = builder
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(api);
+    // Serving once the router exists; the reporter lives in a task.
+    tokio::spawn(async move {
+        health_reporter
+            .set_serving::<proto::drip_server::DripServer<service::drip::DripService>>()
+            .await;
+    });
+    Ok((router, certificate.map(|c| c.cert)))
+}

@@ -1,0 +1,3 @@
+//! gRPC services, one file each.
+
+pub mod drip;
