@@ -1,0 +1,406 @@
+//! The whole drip flow over gRPC, through the real sidecar (TLS, bearer
+//! tokens), the real extension in the private cluster, and a real devnet on
+//! loopback: a payer opens a channel for the proposal, pays claims, the
+//! merchant adds unit debt and destroys the session, and the sidecar redeems
+//! the best claim on the ledger.
+
+use std::time::Duration;
+
+use drip_core::claim::sign_claim;
+use drip_core::{Drops, Hash256, KeyPair, KeyType, Seed};
+use drip_devnet::ledger::chain::GENESIS_SEED;
+use drip_devnet::server::{Devnet, Options};
+use drip_ledger::{Client, Outcome, Submitter, SubmitterConfig};
+use drip_sidecar::config::{Config, LogFormat, Tls};
+use drip_sidecar::proto::drip_client::DripClient;
+use drip_sidecar::proto::{
+    AddUnitDebtRequest, AgreementRequest, AmountDueRequest, CreateSessionRequest, Denial,
+    DestroySessionRequest, GetSessionRequest, InquireRequest, PayRequest, SessionState,
+};
+use drip_sidecar::Sidecar;
+use drip_tests::TestDb;
+use serde_json::json;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+use tonic::{Code, Request, Status};
+
+const MERCHANT_TOKEN: &str = "merchant-token-for-tests-0001";
+const APP_TOKEN: &str = "app-token-for-tests-000000001";
+
+struct World {
+    _db: TestDb,
+    devnet: Devnet,
+    sidecar: Sidecar,
+    merchant: KeyPair,
+    genesis: Submitter,
+    tls_dir: std::path::PathBuf,
+}
+
+fn key(byte: u8, key_type: KeyType) -> KeyPair {
+    Seed::from_entropy([byte; 16], key_type).key_pair().unwrap()
+}
+
+fn submitter(devnet: &Devnet, key: KeyPair) -> Submitter {
+    Submitter::new(
+        Client::new(devnet.rpc_url.clone()),
+        key,
+        SubmitterConfig::default(),
+    )
+}
+
+/// Submit and require tesSUCCESS; the validated `tx` answer.
+async fn must(s: &Submitter, fields: serde_json::Value) -> serde_json::Value {
+    let what = fields["TransactionType"].clone();
+    let prepared = s.prepare(fields, 0).await.unwrap();
+    match s.submit_and_wait(&prepared).await.unwrap() {
+        Outcome::Validated { result, tx, .. } if result == "tesSUCCESS" => tx,
+        other => panic!("{what}: {other:?}"),
+    }
+}
+
+async fn world(name: &str) -> World {
+    let db = TestDb::new(name).await;
+    let devnet = Devnet::start(Options {
+        ledger_interval: Some(Duration::from_millis(100)),
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let genesis = submitter(
+        &devnet,
+        GENESIS_SEED.parse::<Seed>().unwrap().key_pair().unwrap(),
+    );
+    let merchant = key(0x4D, KeyType::Secp256k1);
+    must(
+        &genesis,
+        json!({"TransactionType": "Payment", "Destination": merchant.account_id().to_address(), "Amount": "50000000"}),
+    )
+    .await;
+    db.client()
+        .await
+        .batch_execute(&format!(
+            "UPDATE drip.terms SET destination = '{}', polling_interval_secs = 60,
+             session_length_secs = 1800, channel_funding = 1000000, min_settle_delay_secs = 1800,
+             payment_type = 'both'",
+            merchant.account_id().to_address()
+        ))
+        .await
+        .unwrap();
+    let tls_dir =
+        std::env::temp_dir().join(format!("drip-sidecar-tls-{name}-{}", std::process::id()));
+    let config = Config {
+        database: db.url.parse().unwrap(),
+        pool_size: 4,
+        grpc_listen: "127.0.0.1:0".parse().unwrap(),
+        tls: Tls::SelfSigned {
+            dir: tls_dir.clone(),
+            client_ca: None,
+        },
+        merchant_token: MERCHANT_TOKEN.into(),
+        app_token: Some(APP_TOKEN.into()),
+        ledger_rpc_url: devnet.rpc_url.clone(),
+        ledger_ws_url: None,
+        max_fee: Drops::new(10_000),
+        wallet: merchant.clone(),
+        offload: None,
+        sweep_every: Duration::from_millis(200),
+        outbox_poll: Duration::from_millis(200),
+        metrics_listen: None,
+        log_level: "info".into(),
+        log_format: LogFormat::Text,
+    };
+    let sidecar = Sidecar::start(config).await.unwrap();
+    World {
+        _db: db,
+        devnet,
+        sidecar,
+        merchant,
+        genesis,
+        tls_dir,
+    }
+}
+
+type Api = DripClient<InterceptedService<Channel, Bearer>>;
+
+#[derive(Clone)]
+struct Bearer(Option<&'static str>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut r: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(t) = self.0 {
+            r.metadata_mut()
+                .insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        Ok(r)
+    }
+}
+
+async fn api(w: &World, token: Option<&'static str>) -> Api {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(
+            w.sidecar.certificate.clone().unwrap(),
+        ))
+        .domain_name("localhost");
+    let channel = Channel::from_shared(format!("https://{}", w.sidecar.grpc_addr))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    DripClient::with_interceptor(channel, Bearer(token))
+}
+
+/// One session from creation to its channel's close on the ledger, the
+/// payer's key being `key_type`. Returns nothing; asserts all the way.
+async fn flow(w: &World, web_id: &str, payer: KeyPair) {
+    let mut merchant_api = api(w, Some(MERCHANT_TOKEN)).await;
+    let mut wallet_api = api(w, Some(APP_TOKEN)).await;
+    must(
+        &w.genesis,
+        json!({"TransactionType": "Payment", "Destination": payer.account_id().to_address(), "Amount": "30000000"}),
+    )
+    .await;
+    let payer_submitter = submitter(&w.devnet, payer.clone());
+
+    let created = merchant_api
+        .create_session(CreateSessionRequest {
+            session_id: web_id.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.action, "SessionCreated");
+    let token = created.drip_token;
+    let proposal = wallet_api
+        .inquire(InquireRequest {
+            drip_token: token.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(proposal.action, "Proposal");
+
+    // The wallet opens the channel the proposal asks for, memo = proposal id.
+    let create = must(
+        &payer_submitter,
+        json!({
+            "TransactionType": "PaymentChannelCreate",
+            "Destination": w.merchant.account_id().to_address(),
+            "Amount": "2000000", "SettleDelay": 1800,
+            "PublicKey": payer.public_key().to_hex(),
+            "Memos": [{"Memo": {"MemoData": hex::encode_upper(proposal.proposal_id.as_bytes())}}],
+        }),
+    )
+    .await;
+    let channel: Hash256 = create["meta"]["AffectedNodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|n| {
+            let c = n.get("CreatedNode")?;
+            (c["LedgerEntryType"] == "PayChannel")
+                .then(|| c["LedgerIndex"].as_str().unwrap().parse().unwrap())
+        })
+        .unwrap();
+    let agreed = wallet_api
+        .submit_agreement(AgreementRequest {
+            proposal_id: proposal.proposal_id.clone(),
+            tx_hash: create["hash"].as_str().unwrap().into(),
+            wait: true,
+            wait_seconds: 20,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(agreed.accepted, "{agreed:?}");
+    assert_eq!(agreed.state(), SessionState::Active, "{agreed:?}");
+    assert_eq!(agreed.action, "AgreementAccepted");
+
+    // Pay what is due, then a unit purchase, then pay again.
+    let due = wallet_api
+        .amount_due(AmountDueRequest {
+            drip_token: token.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (due.due, due.paid, due.channel_amount),
+        (33_334, 0, 2_000_000)
+    );
+    let pay = |amount: u64| PayRequest {
+        drip_token: token.clone(),
+        amount,
+        signature: hex::encode(sign_claim(&payer, &channel, Drops::new(amount))),
+    };
+    let paid = wallet_api.pay(pay(33_334)).await.unwrap().into_inner();
+    assert!(
+        paid.accepted && paid.action == "PaymentAccepted",
+        "{paid:?}"
+    );
+    let stale = wallet_api.pay(pay(30_000)).await.unwrap().into_inner();
+    assert_eq!(stale.denial(), Denial::NotAboveBest);
+    assert_eq!(stale.message, "ERR: Invalid amount for payment");
+    let forged = PayRequest {
+        signature: hex::encode(sign_claim(
+            &key(0x01, KeyType::Ed25519),
+            &channel,
+            Drops::new(40_000),
+        )),
+        ..pay(40_000)
+    };
+    let forged = wallet_api.pay(forged).await.unwrap().into_inner();
+    assert_eq!(forged.denial(), Denial::BadSignature);
+
+    // Unit debt is the merchant's call only.
+    let refused = wallet_api
+        .add_unit_debt(AddUnitDebtRequest {
+            drip_token: token.clone(),
+            amount: 5_000,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let debt = merchant_api
+        .add_unit_debt(AddUnitDebtRequest {
+            drip_token: token.clone(),
+            amount: 5_000,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(debt.accepted, "{debt:?}");
+    assert_eq!(debt.due, 38_334);
+    let too_much = merchant_api
+        .add_unit_debt(AddUnitDebtRequest {
+            drip_token: token.clone(),
+            amount: 1_999_999,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(too_much.denial(), Denial::ExceedsChannel);
+    assert_eq!(too_much.message, "ERR: Debt exceeds channel balance");
+    let best = 38_334;
+    assert!(
+        wallet_api
+            .pay(pay(best))
+            .await
+            .unwrap()
+            .into_inner()
+            .accepted
+    );
+
+    // Destroy: the sidecar claims and closes the channel on the ledger.
+    let before = w
+        .genesis
+        .client()
+        .account_info(&w.merchant.account_id())
+        .await
+        .unwrap()
+        .1;
+    let destroyed = merchant_api
+        .destroy_session(DestroySessionRequest {
+            session_id: web_id.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(destroyed.accepted, "{destroyed:?}");
+    let mut closed = false;
+    for _ in 0..100 {
+        let s = merchant_api
+            .get_session(GetSessionRequest {
+                session_id: web_id.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if s.state() == SessionState::Closed {
+            assert_eq!(s.paid, best);
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(closed, "the session closed on the ledger");
+    assert_eq!(
+        w.genesis.client().channel(&channel).await.unwrap(),
+        None,
+        "channel closed"
+    );
+    // The merchant received exactly the best claim, less its one claim fee.
+    let after = w
+        .genesis
+        .client()
+        .account_info(&w.merchant.account_id())
+        .await
+        .unwrap()
+        .1;
+    let fee = before.get() + best - after.get();
+    assert!(
+        fee > 0 && fee <= 10_000,
+        "redeemed {best} drops less a fee of {fee}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_whole_flow_over_grpc_for_both_key_types() {
+    let w = world("grpc_flow").await;
+    flow(&w, "web-ed25519", key(0x21, KeyType::Ed25519)).await;
+    flow(&w, "web-secp256k1", key(0x22, KeyType::Secp256k1)).await;
+    w.sidecar.shutdown().await;
+    w.devnet.shutdown().await;
+    let _ = std::fs::remove_dir_all(&w.tls_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn calls_without_good_credentials_or_tls_are_refused() {
+    let w = world("grpc_auth").await;
+    let req = || CreateSessionRequest {
+        session_id: "web-auth".into(),
+    };
+    let none = api(&w, None).await.create_session(req()).await.unwrap_err();
+    assert_eq!(none.code(), Code::Unauthenticated);
+    let wrong = api(&w, Some("not-the-token-at-all-000"))
+        .await
+        .create_session(req())
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::Unauthenticated);
+    let refused = api(&w, Some(APP_TOKEN))
+        .await
+        .destroy_session(DestroySessionRequest {
+            session_id: "web-auth".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    // Plaintext HTTP/2 to the TLS port gets nowhere.
+    let plain = Channel::from_shared(format!("http://{}", w.sidecar.grpc_addr))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(2))
+        .connect()
+        .await;
+    if let Ok(channel) = plain {
+        let r = DripClient::with_interceptor(channel, Bearer(Some(MERCHANT_TOKEN)))
+            .create_session(req())
+            .await;
+        assert!(r.is_err(), "plaintext call answered: {r:?}");
+    }
+    // Bad input is INVALID_ARGUMENT with the extension's words.
+    let bad = api(&w, Some(MERCHANT_TOKEN))
+        .await
+        .create_session(CreateSessionRequest {
+            session_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument, "{}", bad.message());
+    assert!(bad.message().contains("session_id"), "{}", bad.message());
+    w.sidecar.shutdown().await;
+    w.devnet.shutdown().await;
+    let _ = std::fs::remove_dir_all(&w.tls_dir);
+}
