@@ -8,7 +8,7 @@
 -- Proposals waiting for an agreement are indexed for sweep's expiry.
 -- The sidecar's side of the outbox: take_outbox, outbox_submitted (with the
 -- signed blob kept in the new outbox.tx_blob), outbox_requeue and
--- reject_agreement; and agreement_state for web servers.
+-- reject_agreement, watched_channels; and agreement_state for web servers.
 --
 -- Once 0.2.0 is released, never edit this file: write the next one.
 
@@ -501,3 +501,17 @@ COMMENT ON FUNCTION drip.agreement_state(text) IS
 'Where an agreement stands: accepted (true), refused with a reason (false), or still being checked on the ledger (NULL).';
 REVOKE ALL ON FUNCTION drip.agreement_state(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION drip.agreement_state(text) TO drip_app;
+
+-- Sidecar only: the channels drip still holds claims on, to watch on the
+-- ledger (a payer's close request, a channel gone, balance drift).
+CREATE FUNCTION drip.watched_channels()
+RETURNS TABLE (channel_id bytea, expiration timestamptz, ledger_balance bigint, best_claim bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    SELECT c.channel_id, c.expiration, c.ledger_balance, c.best_claim
+    FROM drip.channels c JOIN drip.sessions s ON s.id = c.session
+    WHERE s.state IN ('active', 'closing')
+    ORDER BY c.channel_id
+$$;
+
+REVOKE ALL ON FUNCTION drip.watched_channels() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drip.watched_channels() TO drip_ledger;

@@ -851,6 +851,17 @@ $$;
 COMMENT ON FUNCTION drip.reject_agreement(text, bytea, text) IS
 'Sidecar only: the agreement''s transaction failed, is not the proposed one, or never validated; the session may agree again.';
 
+-- Sidecar only: the channels drip still holds claims on, to watch on the
+-- ledger (a payer's close request, a channel gone, balance drift).
+CREATE FUNCTION drip.watched_channels()
+RETURNS TABLE (channel_id bytea, expiration timestamptz, ledger_balance bigint, best_claim bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    SELECT c.channel_id, c.expiration, c.ledger_balance, c.best_claim
+    FROM drip.channels c JOIN drip.sessions s ON s.id = c.session
+    WHERE s.state IN ('active', 'closing')
+    ORDER BY c.channel_id
+$$;
+
 -- Where an agreement (or refresh) stands: accepted true once the ledger
 -- check confirmed it, false with the reason once it was refused, NULL while
 -- the sidecar is still checking.
@@ -931,7 +942,8 @@ GRANT EXECUTE ON FUNCTION drip.confirm_channel(text, bytea, bytea, text, bytea, 
     drip.record_channel_closing(bytea, timestamptz),
     drip.record_outbox(bigint, drip.outbox_state, bytea, bigint, text),
     drip.take_outbox(integer, integer, integer), drip.outbox_submitted(bigint, bytea, bigint, bytea),
-    drip.outbox_requeue(bigint, text), drip.reject_agreement(text, bytea, text)
+    drip.outbox_requeue(bigint, text), drip.reject_agreement(text, bytea, text),
+    drip.watched_channels()
     TO drip_ledger;
 GRANT SELECT ON drip.sessions_overview, drip.exposure, drip.channels_by_deadline,
     drip.revenue_by_day, drip.outbox_backlog TO drip_admin;

@@ -123,6 +123,13 @@ pub struct Args {
     /// How often the outbox is polled besides NOTIFY, ms (jobs.outbox_poll_ms) [default: 2000].
     #[arg(long, env = "DRIP_JOBS_OUTBOX_POLL_MS")]
     pub jobs_outbox_poll_ms: Option<u64>,
+    /// How often channels are looked up on the ledger, ms (jobs.watch_ms) [default: 5000].
+    #[arg(long, env = "DRIP_JOBS_WATCH_MS")]
+    pub jobs_watch_ms: Option<u64>,
+    /// A submitted claim untouched this long is followed by another worker,
+    /// seconds (jobs.outbox_lease_secs) [default: 120].
+    #[arg(long, env = "DRIP_JOBS_OUTBOX_LEASE_SECS")]
+    pub jobs_outbox_lease_secs: Option<u64>,
 
     /// Prometheus metrics listen address (metrics.listen); off if unset.
     #[arg(long, env = "DRIP_METRICS_LISTEN")]
@@ -216,6 +223,8 @@ struct FileOffload {
 struct FileJobs {
     sweep_ms: Option<u64>,
     outbox_poll_ms: Option<u64>,
+    outbox_lease_secs: Option<u64>,
+    watch_ms: Option<u64>,
 }
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -290,6 +299,10 @@ pub struct Config {
     pub sweep_every: Duration,
     /// Outbox poll period (NOTIFY wakes it sooner).
     pub outbox_poll: Duration,
+    /// How long a submitted claim belongs to the worker that submitted it.
+    pub outbox_lease: Duration,
+    /// Channel watch period.
+    pub watch_every: Duration,
     /// Metrics listen address.
     pub metrics_listen: Option<SocketAddr>,
     /// Log filter.
@@ -315,6 +328,8 @@ impl std::fmt::Debug for Config {
             .field("offload", &self.offload)
             .field("sweep_every", &self.sweep_every)
             .field("outbox_poll", &self.outbox_poll)
+            .field("outbox_lease", &self.outbox_lease)
+            .field("watch_every", &self.watch_every)
             .field("metrics_listen", &self.metrics_listen)
             .finish_non_exhaustive()
     }
@@ -499,6 +514,17 @@ impl Config {
                 a.jobs_outbox_poll_ms.or(f.jobs.outbox_poll_ms),
                 2000,
             )?,
+            watch_every: millis("jobs.watch_ms", a.jobs_watch_ms.or(f.jobs.watch_ms), 5000)?,
+            outbox_lease: Duration::from_secs(
+                match a
+                    .jobs_outbox_lease_secs
+                    .or(f.jobs.outbox_lease_secs)
+                    .unwrap_or(120)
+                {
+                    0 => return Err(invalid("jobs.outbox_lease_secs", "must be above 0")),
+                    s => s,
+                },
+            ),
             metrics_listen: a.metrics_listen.or(f.metrics.listen),
             log_level: a.log_level.or(f.log.level).unwrap_or_else(|| "info".into()),
             log_format,

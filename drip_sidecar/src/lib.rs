@@ -132,10 +132,17 @@ impl Sidecar {
             config.sweep_every,
             stop_rx.clone(),
         )));
+        tasks.push(tokio::spawn(jobs::watch::run(
+            pool.clone(),
+            submitter.client().clone(),
+            config.watch_every,
+            stop_rx.clone(),
+        )));
         let worker = jobs::outbox::Worker {
             pool,
             submitter,
             poll: config.outbox_poll,
+            lease: config.outbox_lease,
         };
         tasks.push(tokio::spawn(
             worker.run(notifications.ledger.subscribe(), stop_rx),
@@ -147,6 +154,14 @@ impl Sidecar {
             stop,
             tasks,
         })
+    }
+
+    /// Stop at once, mid-work, as a killed process would (tests of crash
+    /// recovery).
+    pub fn abort(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 
     /// Stop accepting calls, let in-flight work finish, and return. Outbox

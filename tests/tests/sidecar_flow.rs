@@ -4,6 +4,8 @@
 //! merchant adds unit debt and destroys the session, and the sidecar redeems
 //! the best claim on the ledger.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use drip_core::claim::sign_claim;
@@ -28,9 +30,12 @@ const MERCHANT_TOKEN: &str = "merchant-token-for-tests-0001";
 const APP_TOKEN: &str = "app-token-for-tests-000000001";
 
 struct World {
-    _db: TestDb,
-    devnet: Devnet,
-    sidecar: Sidecar,
+    db: TestDb,
+    devnet: Arc<Devnet>,
+    /// Ledgers close every 100 ms while this is true.
+    closing: Arc<AtomicBool>,
+    config: Config,
+    sidecar: Option<Sidecar>,
     merchant: KeyPair,
     genesis: Submitter,
     tls_dir: std::path::PathBuf,
@@ -59,13 +64,24 @@ async fn must(s: &Submitter, fields: serde_json::Value) -> serde_json::Value {
 }
 
 async fn world(name: &str) -> World {
+    // The sidecar's logs, shown for failing tests (RUST_LOG to filter).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_test_writer()
+        .try_init();
     let db = TestDb::new(name).await;
-    let devnet = Devnet::start(Options {
-        ledger_interval: Some(Duration::from_millis(100)),
-        ..Options::default()
-    })
-    .await
-    .unwrap();
+    let devnet = Arc::new(Devnet::start(Options::default()).await.unwrap());
+    let closing = Arc::new(AtomicBool::new(true));
+    let (d, c) = (Arc::downgrade(&devnet), closing.clone());
+    tokio::spawn(async move {
+        while let Some(devnet) = d.upgrade() {
+            if c.load(Ordering::SeqCst) {
+                devnet.close_ledger();
+            }
+            drop(devnet);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
     let genesis = submitter(
         &devnet,
         GENESIS_SEED.parse::<Seed>().unwrap().key_pair().unwrap(),
@@ -105,19 +121,33 @@ async fn world(name: &str) -> World {
         offload: None,
         sweep_every: Duration::from_millis(200),
         outbox_poll: Duration::from_millis(200),
+        outbox_lease: Duration::from_secs(120),
+        watch_every: Duration::from_millis(300),
         metrics_listen: None,
         log_level: "info".into(),
         log_format: LogFormat::Text,
     };
-    let sidecar = Sidecar::start(config).await.unwrap();
+    let sidecar = Sidecar::start(config.clone()).await.unwrap();
     World {
-        _db: db,
+        db,
         devnet,
-        sidecar,
+        closing,
+        config,
+        sidecar: Some(sidecar),
         merchant,
         genesis,
         tls_dir,
     }
+}
+
+async fn finish(w: World) {
+    if let Some(sidecar) = w.sidecar {
+        sidecar.shutdown().await;
+    }
+    if let Ok(devnet) = Arc::try_unwrap(w.devnet) {
+        devnet.shutdown().await;
+    }
+    let _ = std::fs::remove_dir_all(&w.tls_dir);
 }
 
 type Api = DripClient<InterceptedService<Channel, Bearer>>;
@@ -135,13 +165,17 @@ impl tonic::service::Interceptor for Bearer {
     }
 }
 
+fn sidecar(w: &World) -> &Sidecar {
+    w.sidecar.as_ref().unwrap()
+}
+
 async fn api(w: &World, token: Option<&'static str>) -> Api {
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(
-            w.sidecar.certificate.clone().unwrap(),
+            sidecar(w).certificate.clone().unwrap(),
         ))
         .domain_name("localhost");
-    let channel = Channel::from_shared(format!("https://{}", w.sidecar.grpc_addr))
+    let channel = Channel::from_shared(format!("https://{}", sidecar(w).grpc_addr))
         .unwrap()
         .tls_config(tls)
         .unwrap()
@@ -151,9 +185,76 @@ async fn api(w: &World, token: Option<&'static str>) -> Api {
     DripClient::with_interceptor(channel, Bearer(token))
 }
 
-/// One session from creation to its channel's close on the ledger, the
-/// payer's key being `key_type`. Returns nothing; asserts all the way.
+/// One session from creation to its channel's close on the ledger.
 async fn flow(w: &World, web_id: &str, payer: KeyPair) {
+    let (channel, best) = open_and_pay(w, web_id, payer).await;
+    let before = w
+        .genesis
+        .client()
+        .account_info(&w.merchant.account_id())
+        .await
+        .unwrap();
+    let destroyed = api(w, Some(MERCHANT_TOKEN))
+        .await
+        .destroy_session(DestroySessionRequest {
+            session_id: web_id.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(destroyed.accepted, "{destroyed:?}");
+    closed_with(w, web_id, &channel, best, before).await;
+}
+
+/// Wait for the session to close on the ledger; then the channel is gone and
+/// the merchant got exactly `best` drops from one transaction (its fee aside).
+async fn closed_with(
+    w: &World,
+    web_id: &str,
+    channel: &Hash256,
+    best: u64,
+    (seq, balance): (u32, Drops),
+) {
+    let mut merchant_api = api(w, Some(MERCHANT_TOKEN)).await;
+    let mut closed = false;
+    for _ in 0..200 {
+        let s = merchant_api
+            .get_session(GetSessionRequest {
+                session_id: web_id.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if s.state() == SessionState::Closed {
+            assert_eq!(s.paid, best);
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(closed, "the session closed on the ledger");
+    assert_eq!(
+        w.genesis.client().channel(channel).await.unwrap(),
+        None,
+        "channel closed"
+    );
+    let (seq_after, after) = w
+        .genesis
+        .client()
+        .account_info(&w.merchant.account_id())
+        .await
+        .unwrap();
+    assert_eq!(seq_after, seq + 1, "exactly one claim transaction");
+    let fee = balance.get() + best - after.get();
+    assert!(
+        fee > 0 && fee <= 10_000,
+        "redeemed {best} drops less a fee of {fee}"
+    );
+}
+
+/// A session opened on a new channel of `payer`'s and paid: the channel and
+/// the best claim.
+async fn open_and_pay(w: &World, web_id: &str, payer: KeyPair) -> (Hash256, u64) {
     let mut merchant_api = api(w, Some(MERCHANT_TOKEN)).await;
     let mut wallet_api = api(w, Some(APP_TOKEN)).await;
     must(
@@ -292,57 +393,7 @@ async fn flow(w: &World, web_id: &str, payer: KeyPair) {
             .accepted
     );
 
-    // Destroy: the sidecar claims and closes the channel on the ledger.
-    let before = w
-        .genesis
-        .client()
-        .account_info(&w.merchant.account_id())
-        .await
-        .unwrap()
-        .1;
-    let destroyed = merchant_api
-        .destroy_session(DestroySessionRequest {
-            session_id: web_id.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(destroyed.accepted, "{destroyed:?}");
-    let mut closed = false;
-    for _ in 0..100 {
-        let s = merchant_api
-            .get_session(GetSessionRequest {
-                session_id: web_id.into(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        if s.state() == SessionState::Closed {
-            assert_eq!(s.paid, best);
-            closed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(closed, "the session closed on the ledger");
-    assert_eq!(
-        w.genesis.client().channel(&channel).await.unwrap(),
-        None,
-        "channel closed"
-    );
-    // The merchant received exactly the best claim, less its one claim fee.
-    let after = w
-        .genesis
-        .client()
-        .account_info(&w.merchant.account_id())
-        .await
-        .unwrap()
-        .1;
-    let fee = before.get() + best - after.get();
-    assert!(
-        fee > 0 && fee <= 10_000,
-        "redeemed {best} drops less a fee of {fee}"
-    );
+    (channel, best)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -350,9 +401,7 @@ async fn the_whole_flow_over_grpc_for_both_key_types() {
     let w = world("grpc_flow").await;
     flow(&w, "web-ed25519", key(0x21, KeyType::Ed25519)).await;
     flow(&w, "web-secp256k1", key(0x22, KeyType::Secp256k1)).await;
-    w.sidecar.shutdown().await;
-    w.devnet.shutdown().await;
-    let _ = std::fs::remove_dir_all(&w.tls_dir);
+    finish(w).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -378,7 +427,7 @@ async fn calls_without_good_credentials_or_tls_are_refused() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
     // Plaintext HTTP/2 to the TLS port gets nowhere.
-    let plain = Channel::from_shared(format!("http://{}", w.sidecar.grpc_addr))
+    let plain = Channel::from_shared(format!("http://{}", sidecar(&w).grpc_addr))
         .unwrap()
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(2))
@@ -400,7 +449,91 @@ async fn calls_without_good_credentials_or_tls_are_refused() {
         .unwrap_err();
     assert_eq!(bad.code(), Code::InvalidArgument, "{}", bad.message());
     assert!(bad.message().contains("session_id"), "{}", bad.message());
-    w.sidecar.shutdown().await;
-    w.devnet.shutdown().await;
-    let _ = std::fs::remove_dir_all(&w.tls_dir);
+    finish(w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sidecar_killed_mid_claim_is_followed_up_without_paying_twice() {
+    let mut w = world("grpc_crash").await;
+    let (channel, best) = open_and_pay(&w, "web-crash", key(0x23, KeyType::Ed25519)).await;
+    let before = w
+        .genesis
+        .client()
+        .account_info(&w.merchant.account_id())
+        .await
+        .unwrap();
+    // Ledgers stop closing, so the claim cannot validate yet.
+    w.closing.store(false, Ordering::SeqCst);
+    let destroyed = api(&w, Some(MERCHANT_TOKEN))
+        .await
+        .destroy_session(DestroySessionRequest {
+            session_id: "web-crash".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(destroyed.accepted);
+    let db = w.db.client().await;
+    let mut submitted = false;
+    for _ in 0..200 {
+        let state: String = db
+            .query_one(
+                "SELECT state::text FROM drip.outbox WHERE kind = 'claim_and_close'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if state == "submitted" {
+            submitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(submitted, "the claim was recorded as submitted");
+    // Killed while waiting for validation; a new sidecar takes over once
+    // the lease runs out, and ledgers close again.
+    w.sidecar.take().unwrap().abort();
+    let mut config = w.config.clone();
+    config.outbox_lease = Duration::from_secs(1);
+    w.sidecar = Some(Sidecar::start(config).await.unwrap());
+    w.closing.store(true, Ordering::SeqCst);
+    closed_with(&w, "web-crash", &channel, best, before).await;
+    finish(w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payer_asking_to_close_is_answered_with_the_best_claim() {
+    let w = world("grpc_payer_close").await;
+    let payer = key(0x24, KeyType::Secp256k1);
+    let (channel, best) = open_and_pay(&w, "web-payer-close", payer.clone()).await;
+    let before = w
+        .genesis
+        .client()
+        .account_info(&w.merchant.account_id())
+        .await
+        .unwrap();
+    // The payer asks to close: the ledger sets an Expiration a settle delay
+    // away, and the sidecar must redeem before then.
+    must(
+        &submitter(&w.devnet, payer),
+        json!({"TransactionType": "PaymentChannelClaim", "Channel": channel.to_string(), "Flags": 0x0002_0000u32}),
+    )
+    .await;
+    let expiring = w.genesis.client().channel(&channel).await.unwrap().unwrap();
+    assert!(
+        expiring.expiration.is_some(),
+        "the close request set an Expiration"
+    );
+    closed_with(&w, "web-payer-close", &channel, best, before).await;
+    let s = api(&w, Some(MERCHANT_TOKEN))
+        .await
+        .get_session(GetSessionRequest {
+            session_id: "web-payer-close".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(s.end_reason, "payer_closing");
+    finish(w).await;
 }

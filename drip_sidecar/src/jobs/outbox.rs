@@ -38,6 +38,8 @@ pub struct Worker {
     pub submitter: Arc<Submitter>,
     /// Polled this often besides NOTIFY.
     pub poll: Duration,
+    /// A submitted claim untouched this long is followed by this worker.
+    pub lease: Duration,
 }
 
 /// One job as `drip.take_outbox` returns it.
@@ -110,8 +112,8 @@ impl Worker {
             .query_opt(
                 "SELECT id, kind::text, state::text, attempts, proposal_id, tx_hash, last_ledger_seq,
                         channel_id, best_claim, best_signature, public_key, created_at
-                 FROM drip.take_outbox(1)",
-                &[],
+                 FROM drip.take_outbox(1, 1, $1)",
+                &[&i32::try_from(self.lease.as_secs()).unwrap_or(i32::MAX)],
             )
             .await?
         else {
@@ -466,7 +468,7 @@ fn first_memo(tx: &Json) -> Option<String> {
 }
 
 /// Ripple-epoch seconds as a time.
-fn ripple_time(secs: u32) -> SystemTime {
+pub(crate) fn ripple_time(secs: u32) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(u64::from(secs) + RIPPLE_EPOCH)
 }
 

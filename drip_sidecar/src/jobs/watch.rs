@@ -1,0 +1,77 @@
+//! Watches the channels drip holds claims on, in the validated ledger: a
+//! payer's close request (an Expiration appears) ends the session at once so
+//! the best claim is redeemed before the channel can close; a channel gone
+//! from the ledger is recorded closed (and a loss logged if drip had not
+//! redeemed its claim); a ledger balance above drip's best claim is drift.
+
+use std::time::{Duration, SystemTime};
+
+use deadpool_postgres::Pool;
+use drip_core::Hash256;
+use drip_ledger::Client;
+use tokio::sync::watch;
+
+use crate::JobError;
+
+/// Look every `every` until `stop` turns true.
+pub async fn run(pool: Pool, ledger: Client, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if let Err(e) = look(&pool, &ledger).await {
+            tracing::warn!(error = %e, "channel watch failed; trying again next tick");
+        }
+    }
+}
+
+async fn look(pool: &Pool, ledger: &Client) -> Result<(), JobError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT channel_id, expiration, ledger_balance, best_claim FROM drip.watched_channels()",
+            &[],
+        )
+        .await?;
+    for r in rows {
+        let id: Vec<u8> = r.get(0);
+        let Ok(bytes) = <[u8; 32]>::try_from(id.as_slice()) else {
+            continue;
+        };
+        let channel = Hash256(bytes);
+        let known_expiration: Option<SystemTime> = r.get(1);
+        let (ledger_balance, best): (i64, i64) = (r.get(2), r.get(3));
+        match ledger.channel(&channel).await? {
+            None => {
+                if best > ledger_balance {
+                    tracing::error!(%channel, unredeemed = best - ledger_balance, "channel left the ledger before drip redeemed its claim");
+                }
+                client
+                    .execute(
+                        "SELECT drip.record_channel_closed($1, $2)",
+                        &[&id, &ledger_balance],
+                    )
+                    .await?;
+            }
+            Some(entry) => {
+                let balance = entry.balance.to_i64().unwrap_or(i64::MAX);
+                if balance > best {
+                    tracing::warn!(%channel, ledger_balance = balance, best_claim = best, "ledger balance above drip's best claim");
+                }
+                if let Some(exp) = entry.expiration {
+                    let exp = crate::jobs::outbox::ripple_time(exp);
+                    if known_expiration != Some(exp) {
+                        tracing::info!(%channel, "the channel is closing on the ledger; claiming now");
+                        client
+                            .execute("SELECT drip.record_channel_closing($1, $2)", &[&id, &exp])
+                            .await?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
