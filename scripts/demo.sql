@@ -2,7 +2,8 @@
 -- claim the payer signed on a channel it just opened on drip-devnet
 -- (psql variables channel, amount, signature, public_key; hex).
 \pset footer off
-CREATE EXTENSION drip;
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS drip;
 
 \echo
 \echo 'drip is installed:'
