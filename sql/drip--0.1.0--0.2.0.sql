@@ -515,3 +515,6 @@ $$;
 
 REVOKE ALL ON FUNCTION drip.watched_channels() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION drip.watched_channels() TO drip_ledger;
+
+-- The sidecar reports the backlog as metrics.
+GRANT SELECT ON drip.outbox_backlog TO drip_ledger;

@@ -947,6 +947,8 @@ GRANT EXECUTE ON FUNCTION drip.confirm_channel(text, bytea, bytea, text, bytea, 
     TO drip_ledger;
 GRANT SELECT ON drip.sessions_overview, drip.exposure, drip.channels_by_deadline,
     drip.revenue_by_day, drip.outbox_backlog TO drip_admin;
+-- The sidecar reports the backlog as metrics.
+GRANT SELECT ON drip.outbox_backlog TO drip_ledger;
 -- Views call these with the reader's privileges; they only compute.
 GRANT EXECUTE ON FUNCTION drip._due(drip.sessions, bigint),
     drip._time_due(text, bigint, integer, timestamptz, timestamptz, bigint),

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod jobs;
+pub mod metrics;
 pub mod secret;
 pub mod service;
 pub mod tls;
@@ -80,6 +81,8 @@ pub struct Sidecar {
     pub grpc_addr: SocketAddr,
     /// The TLS certificate served, PEM (for clients to trust), if TLS is on.
     pub certificate: Option<String>,
+    /// Where `/metrics` is served, if it is.
+    pub metrics_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -112,8 +115,28 @@ impl Sidecar {
             addr: config.grpc_listen,
             why: e.to_string(),
         })?;
-        let (server, certificate) = grpc_server(&config, pool.clone(), notifications.clone())?;
+        let metrics = metrics::Metrics::new();
+        let (server, certificate) = grpc_server(
+            &config,
+            pool.clone(),
+            notifications.clone(),
+            metrics.clone(),
+        )?;
         let mut tasks = Vec::new();
+        let mut metrics_addr = None;
+        if let Some(addr) = config.metrics_listen {
+            let listener = metrics::bind(addr).await.map_err(|e| StartError::Listen {
+                addr,
+                why: e.to_string(),
+            })?;
+            metrics_addr = listener.local_addr().ok();
+            tasks.push(tokio::spawn(metrics::serve(
+                listener,
+                metrics.clone(),
+                pool.clone(),
+                stop_rx.clone(),
+            )));
+        }
         let mut grpc_stop = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -130,12 +153,14 @@ impl Sidecar {
         tasks.push(tokio::spawn(jobs::sweep::run(
             pool.clone(),
             config.sweep_every,
+            metrics.clone(),
             stop_rx.clone(),
         )));
         tasks.push(tokio::spawn(jobs::watch::run(
             pool.clone(),
             submitter.client().clone(),
             config.watch_every,
+            metrics.clone(),
             stop_rx.clone(),
         )));
         let worker = jobs::outbox::Worker {
@@ -143,6 +168,7 @@ impl Sidecar {
             submitter,
             poll: config.outbox_poll,
             lease: config.outbox_lease,
+            metrics,
         };
         tasks.push(tokio::spawn(
             worker.run(notifications.ledger.subscribe(), stop_rx),
@@ -151,6 +177,7 @@ impl Sidecar {
         Ok(Sidecar {
             grpc_addr,
             certificate,
+            metrics_addr,
             stop,
             tasks,
         })
@@ -190,12 +217,15 @@ async fn check_database(pool: &deadpool_postgres::Pool) -> Result<(), StartError
     Ok(())
 }
 
-type Router = tonic::transport::server::Router;
+type Router = tonic::transport::server::Router<
+    tower::layer::util::Stack<metrics::GrpcLatency, tower::layer::util::Identity>,
+>;
 
 fn grpc_server(
     config: &Config,
     pool: deadpool_postgres::Pool,
     notifications: db::Notifications,
+    metrics: metrics::Metrics,
 ) -> Result<(Router, Option<String>), StartError> {
     use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
@@ -230,7 +260,7 @@ fn grpc_server(
         client_ca.is_some(),
     );
     let api = proto::drip_server::DripServer::with_interceptor(
-        service::drip::DripService::new(pool, notifications),
+        service::drip::DripService::new(pool, notifications, metrics.clone()),
         move |r| auth.intercept(r),
     );
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -239,6 +269,7 @@ fn grpc_server(
         .build_v1()
         .map_err(|e| StartError::Grpc(e.to_string()))?;
     let router = builder
+        .layer(metrics::GrpcLatency(metrics))
         .add_service(health)
         .add_service(reflection)
         .add_service(api);

@@ -74,7 +74,11 @@ async fn main() -> anyhow::Result<()> {
     let tls = !matches!(config.tls, drip_sidecar::config::Tls::Disabled);
     let sidecar = Sidecar::start(config).await?;
     // One line for scripts, like drip-devnet's.
-    println!("grpc {}://{}", if tls { "https" } else { "http" }, sidecar.grpc_addr);
+    println!(
+        "grpc {}://{}",
+        if tls { "https" } else { "http" },
+        sidecar.grpc_addr
+    );
     shutdown_signal().await;
     tracing::info!("shutting down");
     sidecar.shutdown().await;

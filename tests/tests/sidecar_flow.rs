@@ -66,7 +66,9 @@ async fn must(s: &Submitter, fields: serde_json::Value) -> serde_json::Value {
 async fn world(name: &str) -> World {
     // The sidecar's logs, shown for failing tests (RUST_LOG to filter).
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_test_writer()
         .try_init();
     let db = TestDb::new(name).await;
@@ -123,7 +125,7 @@ async fn world(name: &str) -> World {
         outbox_poll: Duration::from_millis(200),
         outbox_lease: Duration::from_secs(120),
         watch_every: Duration::from_millis(300),
-        metrics_listen: None,
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
         log_level: "info".into(),
         log_format: LogFormat::Text,
     };
@@ -401,6 +403,31 @@ async fn the_whole_flow_over_grpc_for_both_key_types() {
     let w = world("grpc_flow").await;
     flow(&w, "web-ed25519", key(0x21, KeyType::Ed25519)).await;
     flow(&w, "web-secp256k1", key(0x22, KeyType::Secp256k1)).await;
+    // What happened shows in the metrics.
+    let text = reqwest::get(format!(
+        "http://{}/metrics",
+        sidecar(&w).metrics_addr.unwrap()
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} not in:\n{text}"))
+    };
+    // Per session: two accepted payments, one stale, one forged.
+    assert_eq!(value("drip_claims_total{outcome=\"accepted\"}"), 4.0);
+    assert_eq!(value("drip_claims_total{outcome=\"not_above_best\"}"), 2.0);
+    assert_eq!(value("drip_claims_total{outcome=\"bad_signature\"}"), 2.0);
+    assert_eq!(value("drip_ledger_results_total{code=\"tesSUCCESS\"}"), 2.0);
+    assert_eq!(
+        value("drip_grpc_request_seconds_count{method=\"Pay\"}"),
+        8.0
+    );
+    assert!(text.contains("drip_outbox_jobs{"), "{text}");
     finish(w).await;
 }
 

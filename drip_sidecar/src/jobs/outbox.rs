@@ -19,6 +19,7 @@ use serde_json::{json, Value as Json};
 use tokio::sync::watch;
 use tokio_postgres::Row;
 
+use crate::metrics::Metrics;
 use crate::JobError;
 
 /// Seconds between the Unix epoch and the Ripple epoch (2000-01-01).
@@ -40,6 +41,8 @@ pub struct Worker {
     pub poll: Duration,
     /// A submitted claim untouched this long is followed by this worker.
     pub lease: Duration,
+    /// Ledger results are counted here.
+    pub metrics: Metrics,
 }
 
 /// One job as `drip.take_outbox` returns it.
@@ -89,7 +92,10 @@ impl Worker {
                 }
                 match self.step().await {
                     Ok(true) => {}
-                    Ok(false) => break,
+                    Ok(false) => {
+                        self.metrics.job_ran("outbox");
+                        break;
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "outbox job failed; trying again later");
                         break;
@@ -341,6 +347,11 @@ impl Worker {
         (outcome, hash): (Outcome, Hash256),
     ) -> Result<(), JobError> {
         let client = self.pool.get().await?;
+        self.metrics.ledger_result(match &outcome {
+            Outcome::Validated { result, .. } => result,
+            Outcome::Expired => "expired",
+            Outcome::Rejected { engine_result } => engine_result,
+        });
         match outcome {
             Outcome::Validated {
                 result,

@@ -8,10 +8,11 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use tokio::sync::watch;
 
+use crate::metrics::Metrics;
 use crate::JobError;
 
 /// Sweep every `every` until `stop` turns true.
-pub async fn run(pool: Pool, every: Duration, mut stop: watch::Receiver<bool>) {
+pub async fn run(pool: Pool, every: Duration, metrics: Metrics, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -20,10 +21,12 @@ pub async fn run(pool: Pool, every: Duration, mut stop: watch::Receiver<bool>) {
             _ = stop.wait_for(|s| *s) => return,
         }
         match sweep(&pool).await {
-            Ok((checked, struck, ended, expired)) if checked + ended + expired > 0 => {
-                tracing::info!(checked, struck, ended, proposals_expired = expired, "sweep");
+            Ok((checked, struck, ended, expired)) => {
+                metrics.job_ran("sweep");
+                if checked + ended + expired > 0 {
+                    tracing::info!(checked, struck, ended, proposals_expired = expired, "sweep");
+                }
             }
-            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sweep failed; trying again next tick"),
         }
     }

@@ -11,10 +11,17 @@ use drip_core::Hash256;
 use drip_ledger::Client;
 use tokio::sync::watch;
 
+use crate::metrics::Metrics;
 use crate::JobError;
 
 /// Look every `every` until `stop` turns true.
-pub async fn run(pool: Pool, ledger: Client, every: Duration, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    pool: Pool,
+    ledger: Client,
+    every: Duration,
+    metrics: Metrics,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -22,8 +29,9 @@ pub async fn run(pool: Pool, ledger: Client, every: Duration, mut stop: watch::R
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        if let Err(e) = look(&pool, &ledger).await {
-            tracing::warn!(error = %e, "channel watch failed; trying again next tick");
+        match look(&pool, &ledger).await {
+            Ok(()) => metrics.job_ran("watch"),
+            Err(e) => tracing::warn!(error = %e, "channel watch failed; trying again next tick"),
         }
     }
 }

@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::auth::merchant_only;
 use crate::db::Notifications;
+use crate::metrics::Metrics;
 use crate::proto::drip_server::Drip;
 use crate::proto::{
     AddUnitDebtRequest, AddUnitDebtResponse, AgreementRequest, AgreementResponse, AmountDueRequest,
@@ -30,14 +31,16 @@ const MAX_WAIT: Duration = Duration::from_secs(120);
 pub struct DripService {
     pool: Pool,
     notifications: Notifications,
+    metrics: Metrics,
 }
 
 impl DripService {
     /// A service calling the extension through `pool`.
-    pub fn new(pool: Pool, notifications: Notifications) -> DripService {
+    pub fn new(pool: Pool, notifications: Notifications, metrics: Metrics) -> DripService {
         DripService {
             pool,
             notifications,
+            metrics,
         }
     }
 
@@ -310,6 +313,7 @@ impl Drip for DripService {
             .await?;
         let accepted: bool = r.get(0);
         let reason: Option<String> = r.get(1);
+        self.metrics.claim(reason.as_deref().unwrap_or("accepted"));
         let (action, message) = match reason.as_deref() {
             None => ("PaymentAccepted", "Payment accepted"),
             Some("bad_signature") => ("PaymentDenied", "ERR: Invalid signature"),

@@ -1,0 +1,287 @@
+//! Prometheus metrics, served on `metrics.listen` at `/metrics`: claims by
+//! outcome, ledger results by code, outbox backlog and age, job lag, and
+//! gRPC latency per method.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use deadpool_postgres::Pool;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Code {
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Job {
+    job: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Backlog {
+    kind: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Method {
+    method: String,
+}
+
+/// The sidecar's metrics; cheap to clone, shared by every part.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    claims: Family<Outcome, Counter>,
+    ledger_results: Family<Code, Counter>,
+    job_runs: Family<Job, Gauge>,
+    outbox_jobs: Family<Backlog, Gauge>,
+    outbox_oldest: Family<Backlog, Gauge>,
+    grpc: Family<Method, Histogram>,
+    started: Instant,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with drip's metrics.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("drip");
+        let claims = Family::<Outcome, Counter>::default();
+        registry.register(
+            "claims",
+            "Claims taken by Pay, by outcome (accepted or the denial)",
+            claims.clone(),
+        );
+        let ledger_results = Family::<Code, Counter>::default();
+        registry.register(
+            "ledger_results",
+            "Outcomes of drip's own ledger transactions, by result code",
+            ledger_results.clone(),
+        );
+        let job_runs = Family::<Job, Gauge>::default();
+        registry.register(
+            "job_last_success_seconds",
+            "Seconds since start at each job's last successful run (lag = uptime minus this)",
+            job_runs.clone(),
+        );
+        let outbox_jobs = Family::<Backlog, Gauge>::default();
+        registry.register(
+            "outbox_jobs",
+            "Outbox jobs by kind and state",
+            outbox_jobs.clone(),
+        );
+        let outbox_oldest = Family::<Backlog, Gauge>::default();
+        registry.register(
+            "outbox_oldest_age_seconds",
+            "Age of the oldest outbox job by kind and state",
+            outbox_oldest.clone(),
+        );
+        let grpc = Family::<Method, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+        });
+        registry.register(
+            "grpc_request_seconds",
+            "gRPC request latency by method",
+            grpc.clone(),
+        );
+        Metrics {
+            inner: Arc::new(Inner {
+                registry,
+                claims,
+                ledger_results,
+                job_runs,
+                outbox_jobs,
+                outbox_oldest,
+                grpc,
+                started: Instant::now(),
+            }),
+        }
+    }
+
+    /// A Pay answer: `accepted`, or the denial's name.
+    pub fn claim(&self, outcome: &str) {
+        self.inner
+            .claims
+            .get_or_create(&Outcome {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// One of drip's transactions ended with `code`.
+    pub fn ledger_result(&self, code: &str) {
+        self.inner
+            .ledger_results
+            .get_or_create(&Code {
+                code: code.to_owned(),
+            })
+            .inc();
+    }
+
+    /// `job` just ran successfully.
+    pub fn job_ran(&self, job: &str) {
+        let secs = i64::try_from(self.inner.started.elapsed().as_secs()).unwrap_or(i64::MAX);
+        self.inner
+            .job_runs
+            .get_or_create(&Job {
+                job: job.to_owned(),
+            })
+            .set(secs);
+    }
+
+    fn observe(&self, method: &str, seconds: f64) {
+        self.inner
+            .grpc
+            .get_or_create(&Method {
+                method: method.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// The text exposition, with the outbox read fresh from the database.
+    pub async fn render(&self, pool: &Pool) -> String {
+        if let Ok(client) = pool.get().await {
+            if let Ok(rows) = client
+                .query(
+                    "SELECT kind::text, state::text, jobs, extract(epoch FROM now() - oldest)::bigint
+                     FROM drip.outbox_backlog",
+                    &[],
+                )
+                .await
+            {
+                self.inner.outbox_jobs.clear();
+                self.inner.outbox_oldest.clear();
+                for r in rows {
+                    let labels = Backlog {
+                        kind: r.get(0),
+                        state: r.get(1),
+                    };
+                    self.inner.outbox_jobs.get_or_create(&labels).set(r.get(2));
+                    self.inner
+                        .outbox_oldest
+                        .get_or_create(&labels)
+                        .set(r.get::<_, Option<i64>>(3).unwrap_or(0));
+                }
+            }
+        }
+        let mut out = String::new();
+        if encode(&mut out, &self.inner.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Serve `/metrics` on `addr` until `stop` turns true.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Metrics,
+    pool: Pool,
+    mut stop: watch::Receiver<bool>,
+) {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let (metrics, pool) = (metrics.clone(), pool.clone());
+            async move {
+                (
+                    [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    metrics.render(&pool).await,
+                )
+            }
+        }),
+    );
+    let shutdown = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(error = %e, "metrics server stopped");
+    }
+}
+
+/// Bind the metrics port.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+/// A tower layer timing each gRPC request by its method.
+#[derive(Clone, Debug)]
+pub struct GrpcLatency(pub Metrics);
+
+impl<S> tower::Layer<S> for GrpcLatency {
+    type Service = Timed<S>;
+    fn layer(&self, inner: S) -> Timed<S> {
+        Timed {
+            inner,
+            metrics: self.0.clone(),
+        }
+    }
+}
+
+/// The service [`GrpcLatency`] wraps.
+#[derive(Clone, Debug)]
+pub struct Timed<S> {
+    inner: S,
+    metrics: Metrics,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Timed<S>
+where
+    S: tower::Service<http::Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        // "/drip.v1.Drip/Pay" → "Pay"; other services keep their path.
+        let path = request.uri().path();
+        let method = path
+            .strip_prefix("/drip.v1.Drip/")
+            .unwrap_or(path)
+            .to_owned();
+        let metrics = self.metrics.clone();
+        let started = Instant::now();
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let r = future.await;
+            metrics.observe(&method, started.elapsed().as_secs_f64());
+            r
+        })
+    }
+}
