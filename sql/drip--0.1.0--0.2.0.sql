@@ -505,9 +505,14 @@ GRANT EXECUTE ON FUNCTION drip.agreement_state(text) TO drip_app;
 -- Sidecar only: the channels drip still holds claims on, to watch on the
 -- ledger (a payer's close request, a channel gone, balance drift).
 CREATE FUNCTION drip.watched_channels()
-RETURNS TABLE (channel_id bytea, expiration timestamptz, ledger_balance bigint, best_claim bigint)
+RETURNS TABLE (channel_id bytea, expiration timestamptz, ledger_balance bigint, best_claim bigint,
+               claiming boolean)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
-    SELECT c.channel_id, c.expiration, c.ledger_balance, c.best_claim
+    SELECT c.channel_id, c.expiration, c.ledger_balance, c.best_claim,
+           -- drip's own claim is under way: its worker records the outcome.
+           EXISTS (SELECT FROM drip.outbox o
+                   WHERE o.channel_id = c.channel_id AND o.kind IN ('claim', 'claim_and_close')
+                     AND o.state IN ('queued', 'submitted'))
     FROM drip.channels c JOIN drip.sessions s ON s.id = c.session
     WHERE s.state IN ('active', 'closing')
     ORDER BY c.channel_id

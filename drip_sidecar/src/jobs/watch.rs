@@ -40,7 +40,7 @@ async fn look(pool: &Pool, ledger: &Client) -> Result<(), JobError> {
     let client = pool.get().await?;
     let rows = client
         .query(
-            "SELECT channel_id, expiration, ledger_balance, best_claim FROM drip.watched_channels()",
+            "SELECT channel_id, expiration, ledger_balance, best_claim, claiming FROM drip.watched_channels()",
             &[],
         )
         .await?;
@@ -51,8 +51,10 @@ async fn look(pool: &Pool, ledger: &Client) -> Result<(), JobError> {
         };
         let channel = Hash256(bytes);
         let known_expiration: Option<SystemTime> = r.get(1);
-        let (ledger_balance, best): (i64, i64) = (r.get(2), r.get(3));
+        let (ledger_balance, best, claiming): (i64, i64, bool) = (r.get(2), r.get(3), r.get(4));
         match ledger.channel(&channel).await? {
+            // Our own claim closed it; the ledger worker records that.
+            None if claiming => {}
             None => {
                 if best > ledger_balance {
                     tracing::error!(%channel, unredeemed = best - ledger_balance, "channel left the ledger before drip redeemed its claim");
