@@ -37,14 +37,15 @@ struct Run {
 
 fn summarize(mut latencies: Vec<Duration>, elapsed: Duration) -> Run {
     latencies.sort();
-    let at = |q: f64| {
-        let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+    // The q-quantile by rank: q in percent, integer arithmetic.
+    let at = |q: usize| {
+        let i = latencies.len().saturating_sub(1) * q / 100;
         latencies.get(i).copied().unwrap_or_default()
     };
     Run {
         tps: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: at(0.50),
-        p99: at(0.99),
+        p50: at(50),
+        p99: at(99),
     }
 }
 
