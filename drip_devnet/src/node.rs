@@ -11,6 +11,9 @@ pub struct Node {
     pub chain: Chain,
     /// Seconds added to the wall clock (tests move time forward with it).
     pub clock_offset: u64,
+    /// Results the next submissions get instead of their own, in order
+    /// (`devnet_fail`; tests of how clients handle rippled's answers).
+    pub faults: std::collections::VecDeque<crate::ter::Ter>,
 }
 
 impl Node {
@@ -20,6 +23,7 @@ impl Node {
         Node {
             chain: Chain::new(config, now),
             clock_offset: 0,
+            faults: std::collections::VecDeque::new(),
         }
     }
 

@@ -166,6 +166,7 @@ pub fn handle(node: &mut Node, method: &str, params: &Json) -> Result<Json> {
         "channel_verify" => channel_verify(params),
         "wallet_propose" => wallet_propose(params),
         "devnet_clock" => devnet_clock(node, params),
+        "devnet_fail" => devnet_fail(node, params),
         _ => Err(RpcError::unknown_command()),
     }
 }
@@ -583,10 +584,21 @@ pub fn prepare_submit(params: &Json) -> Result<Prepared> {
     })
 }
 
-/// Apply a prepared `submit` and answer as rippled does.
+/// Apply a prepared `submit` and answer as rippled does (or as an injected
+/// fault says: see `devnet_fail`).
 pub fn submit_prepared(node: &mut Node, prepared: Prepared) -> Json {
     let blob = prepared.blob().to_vec();
-    let s = node.chain.submit_prepared(prepared);
+    let fault = node.faults.pop_front();
+    let mut s = match fault {
+        Some(t) if t.class() == "tec" => node.chain.submit_forced(prepared, Some(t)),
+        // Queued, then applied with the next ledger: here it goes straight in.
+        Some(Ter::terQUEUED) | None => node.chain.submit_prepared(prepared),
+        // Refused without touching the ledger.
+        Some(t) => prepared.refused(t),
+    };
+    if fault == Some(Ter::terQUEUED) && s.ter == Ter::tesSUCCESS {
+        s.ter = Ter::terQUEUED;
+    }
     let mut tx_json = codec::to_json(&s.tx);
     if let Some(m) = tx_json.as_object_mut() {
         m.insert("hash".into(), Json::from(s.hash.to_string()));
@@ -932,6 +944,31 @@ fn wallet_propose(params: &Json) -> Result<Json> {
         "public_key": key.public_key().to_base58(),
         "public_key_hex": key.public_key().to_hex(),
     }))
+}
+
+/// Devnet extension: `{"engine_result": "telINSUF_FEE_P", "count": 1}` makes
+/// the next `count` submissions answer that result: a `tec` is applied as
+/// rippled applies one (fee and sequence taken, nothing else); `terQUEUED`
+/// is applied normally but answered as queued; any other class is refused
+/// without touching the ledger.
+fn devnet_fail(node: &mut Node, params: &Json) -> Result<Json> {
+    let ter = params
+        .get("engine_result")
+        .and_then(Json::as_str)
+        .and_then(Ter::from_token)
+        .filter(|t| *t != Ter::tesSUCCESS)
+        .ok_or_else(|| RpcError::invalid_params("Invalid field 'engine_result'."))?;
+    let count = match params.get("count") {
+        None => 1,
+        Some(c) => c
+            .as_u64()
+            .filter(|c| (1..=1000).contains(c))
+            .ok_or_else(|| RpcError::invalid_params("Invalid field 'count'."))?,
+    };
+    for _ in 0..count {
+        node.faults.push_back(ter);
+    }
+    Ok(json!({"pending_faults": node.faults.len()}))
 }
 
 /// Devnet extension: `{"advance": seconds, "close": bool}` moves the clock

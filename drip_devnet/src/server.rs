@@ -168,6 +168,7 @@ impl Devnet {
                 Node {
                     chain: saved.chain.restored(),
                     clock_offset: saved.clock_offset,
+                    faults: std::collections::VecDeque::new(),
                 }
             }
             _ => Node::new(opts.config),

@@ -72,6 +72,7 @@ ters! {
     terINSUF_FEE_B = -97, "Account balance can't pay fee.";
     terNO_ACCOUNT = -96, "The source account does not exist.";
     terPRE_SEQ = -92, "Missing/inapplicable prior transaction.";
+    terQUEUED = -89, "Held until escalated fee drops.";
     telINSUF_FEE_P = -394, "Fee insufficient.";
 }
 

@@ -211,7 +211,7 @@ pub async fn flow(w: &World, web_id: &str, payer: KeyPair) {
         .unwrap()
         .into_inner();
     assert!(destroyed.accepted, "{destroyed:?}");
-    closed_with(w, web_id, &channel, best, before).await;
+    let _fee = closed_with(w, web_id, &channel, best, before).await;
 }
 
 /// Wait for the session to close on the ledger; then the channel is gone and
@@ -222,7 +222,7 @@ pub async fn closed_with(
     channel: &Hash256,
     best: u64,
     (seq, balance): (u32, Drops),
-) {
+) -> u64 {
     let mut merchant_api = api(w, Some(MERCHANT_TOKEN)).await;
     let mut closed = false;
     for _ in 0..200 {
@@ -258,6 +258,7 @@ pub async fn closed_with(
         fee > 0 && fee <= 10_000,
         "redeemed {best} drops less a fee of {fee}"
     );
+    fee
 }
 
 /// A session opened on a new channel of `payer`'s and paid: the channel and

@@ -259,3 +259,118 @@ async fn closed_with_any(w: &World, web: &str, channel: &drip_core::Hash256) {
     }
     panic!("{web} did not close");
 }
+
+/// Destroy `web` with the devnet answering `code` to the next submission;
+/// the claim job's final state and error once it settles.
+async fn destroy_with_fault(w: &World, web: &str, code: &str) -> (String, Option<String>) {
+    w.devnet
+        .call("devnet_fail", json!({"engine_result": code, "count": 1}))
+        .unwrap();
+    let db = w.db.client().await;
+    db.execute("SELECT drip.destroy_session($1)", &[&web])
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        let r = db
+            .query_one(
+                "SELECT o.state::text, o.last_error FROM drip.outbox o
+                 JOIN drip.sessions s ON s.id = o.session
+                 WHERE s.session_id = $1 AND o.kind = 'claim_and_close'",
+                &[&web],
+            )
+            .await
+            .unwrap();
+        let state: String = r.get(0);
+        if state == "done" || state == "failed" {
+            return (state, r.get(1));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the claim for {web} did not settle");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn passing_refusals_end_in_one_redeemed_claim() {
+    let w = world("grpc_retryable").await;
+    for (n, code) in ["telINSUF_FEE_P", "terQUEUED", "tefPAST_SEQ", "terPRE_SEQ"]
+        .into_iter()
+        .enumerate()
+    {
+        let web = format!("web-{code}");
+        let (channel, best) = open_and_pay(&w, &web, key(0x50 + n as u8, KeyType::Ed25519)).await;
+        let before = w
+            .genesis
+            .client()
+            .account_info(&w.merchant.account_id())
+            .await
+            .unwrap();
+        let (state, error) = destroy_with_fault(&w, &web, code).await;
+        assert_eq!(state, "done", "{code}: {error:?}");
+        let fee = closed_with(&w, &web, &channel, best, before).await;
+        if code == "telINSUF_FEE_P" {
+            // The devnet's open-ledger fee is 10 drops: the retry bid more.
+            assert_eq!(fee, 20, "the fee was raised after telINSUF_FEE_P");
+        }
+    }
+    finish(w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failing_results_are_recorded_and_never_taken_for_success() {
+    let w = world("grpc_failing").await;
+    for (n, code) in [
+        "tecNO_TARGET",
+        "tecUNFUNDED_PAYMENT",
+        "tecNO_PERMISSION",
+        "temBAD_AMOUNT",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let web = format!("web-{code}");
+        let (channel, _) = open_and_pay(&w, &web, key(0x60 + n as u8, KeyType::Secp256k1)).await;
+        let (seq, _) = w
+            .genesis
+            .client()
+            .account_info(&w.merchant.account_id())
+            .await
+            .unwrap();
+        let (state, error) = destroy_with_fault(&w, &web, code).await;
+        assert_eq!(state, "failed", "{code}");
+        assert!(
+            error.as_deref().unwrap_or("").starts_with(code),
+            "{code}: {error:?}"
+        );
+        // Not closed: the session waits for an operator, its channel is
+        // still there, and only a tec spent a fee (and a sequence).
+        let session_state: String =
+            w.db.client()
+                .await
+                .query_one(
+                    "SELECT state::text FROM drip.sessions WHERE session_id = $1",
+                    &[&web],
+                )
+                .await
+                .unwrap()
+                .get(0);
+        assert_eq!(session_state, "closing", "{code}");
+        assert!(
+            w.genesis
+                .client()
+                .channel(&channel)
+                .await
+                .unwrap()
+                .is_some(),
+            "{code}"
+        );
+        let (seq_after, _) = w
+            .genesis
+            .client()
+            .account_info(&w.merchant.account_id())
+            .await
+            .unwrap();
+        let spent = u32::from(code.starts_with("tec"));
+        assert_eq!(seq_after, seq + spent, "{code}");
+    }
+    finish(w).await;
+}

@@ -213,7 +213,9 @@ async fn main() -> anyhow::Result<()> {
     let n = usize::try_from(n)?;
     let base = std::env::var("DRIP_DATABASE_URL").context("DRIP_DATABASE_URL")?;
     let admin = connect(&base).await?;
-    admin.batch_execute("DROP DATABASE IF EXISTS grpc_bench").await?;
+    admin
+        .batch_execute("DROP DATABASE IF EXISTS grpc_bench")
+        .await?;
     admin.batch_execute("CREATE DATABASE grpc_bench").await?;
     let url = match base.rsplit_once('/') {
         Some((server, _)) => format!("{server}/grpc_bench"),

@@ -43,6 +43,9 @@ pub struct Context {
     pub parent_close_time: u32,
     /// Fees and reserves.
     pub fees: Fees,
+    /// A `tec` result to give instead of the transaction's own effect (the
+    /// devnet's fault injection; `None` normally).
+    pub forced_tec: Option<Ter>,
 }
 
 /// What applying a transaction did.
@@ -152,14 +155,17 @@ pub fn apply(
     sb.put_account(src.clone());
 
     let mut delivered = None;
-    let ter = match kind {
-        Kind::Payment => payment(&mut sb, tx, &src, prior_balance, ctx, &mut delivered),
-        Kind::AccountSet => account_set(&mut sb, tx, src.clone()),
-        Kind::ChannelCreate => {
-            channel_create(&mut sb, tx, src.clone(), prior_balance, sequence, ctx)
-        }
-        Kind::ChannelFund => channel_fund(&mut sb, tx, src.clone(), ctx),
-        Kind::ChannelClaim => channel_claim(&mut sb, tx, account, ctx),
+    let ter = match (ctx.forced_tec, kind) {
+        (Some(forced), _) => forced,
+        (None, kind) => match kind {
+            Kind::Payment => payment(&mut sb, tx, &src, prior_balance, ctx, &mut delivered),
+            Kind::AccountSet => account_set(&mut sb, tx, src.clone()),
+            Kind::ChannelCreate => {
+                channel_create(&mut sb, tx, src.clone(), prior_balance, sequence, ctx)
+            }
+            Kind::ChannelFund => channel_fund(&mut sb, tx, src.clone(), ctx),
+            Kind::ChannelClaim => channel_claim(&mut sb, tx, account, ctx),
+        },
     };
     if !ter.is_applied() {
         return not_applied(ter);

@@ -169,6 +169,18 @@ impl Prepared {
         &self.blob
     }
 
+    /// The answer for this transaction refused with `ter` before reaching
+    /// the ledger.
+    pub fn refused(self, ter: Ter) -> Submitted {
+        Submitted {
+            ter,
+            tx: self.tx,
+            hash: self.hash,
+            applied: false,
+            account_sequence_next: None,
+        }
+    }
+
     /// Decode `blob` and check its signature.
     pub fn new(blob: &[u8]) -> Result<Prepared, SubmitError> {
         let tx = codec::decode(blob).map_err(|e| SubmitError::Decode(e.to_string()))?;
@@ -313,6 +325,13 @@ impl Chain {
 
     /// Apply a prepared transaction to the open ledger.
     pub fn submit_prepared(&mut self, prepared: Prepared) -> Submitted {
+        self.submit_forced(prepared, None)
+    }
+
+    /// [`Chain::submit_prepared`], giving `forced_tec` (a `tec` result)
+    /// instead of the transaction's effect: the fee and sequence are taken,
+    /// nothing else happens, as on rippled.
+    pub fn submit_forced(&mut self, prepared: Prepared, forced_tec: Option<Ter>) -> Submitted {
         let Prepared {
             blob,
             tx: decoded,
@@ -334,6 +353,7 @@ impl Chain {
             ledger_seq: self.open_seq(),
             parent_close_time: self.last_closed().close_time,
             fees: self.config.fees,
+            forced_tec,
         };
         let applied = apply::apply(&mut self.open, &decoded, hash, signer, &ctx);
         let sender = decoded.account("Account");
