@@ -162,6 +162,15 @@ impl Client {
             .ok_or_else(|| malformed("fee", "drops.open_ledger_fee"))
     }
 
+    /// The account reserve (base) of the validated ledger.
+    pub async fn reserve_base(&self) -> Result<Drops, Error> {
+        let r = self.call("server_state", json!({})).await?;
+        r["state"]["validated_ledger"]["reserve_base"]
+            .as_u64()
+            .map(Drops::new)
+            .ok_or_else(|| malformed("server_state", "state.validated_ledger.reserve_base"))
+    }
+
     /// The index of the newest validated ledger.
     pub async fn validated_index(&self) -> Result<u32, Error> {
         let r = self

@@ -123,6 +123,9 @@ pub struct Args {
     /// How often the outbox is polled besides NOTIFY, ms (jobs.outbox_poll_ms) [default: 2000].
     #[arg(long, env = "DRIP_JOBS_OUTBOX_POLL_MS")]
     pub jobs_outbox_poll_ms: Option<u64>,
+    /// How often the hot wallet's excess is offloaded, ms (jobs.offload_ms) [default: 900000].
+    #[arg(long, env = "DRIP_JOBS_OFFLOAD_MS")]
+    pub jobs_offload_ms: Option<u64>,
     /// How often channels are looked up on the ledger, ms (jobs.watch_ms) [default: 5000].
     #[arg(long, env = "DRIP_JOBS_WATCH_MS")]
     pub jobs_watch_ms: Option<u64>,
@@ -225,6 +228,7 @@ struct FileJobs {
     outbox_poll_ms: Option<u64>,
     outbox_lease_secs: Option<u64>,
     watch_ms: Option<u64>,
+    offload_ms: Option<u64>,
 }
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -303,6 +307,8 @@ pub struct Config {
     pub outbox_lease: Duration,
     /// Channel watch period.
     pub watch_every: Duration,
+    /// Offload period.
+    pub offload_every: Duration,
     /// Metrics listen address.
     pub metrics_listen: Option<SocketAddr>,
     /// Log filter.
@@ -330,6 +336,7 @@ impl std::fmt::Debug for Config {
             .field("outbox_poll", &self.outbox_poll)
             .field("outbox_lease", &self.outbox_lease)
             .field("watch_every", &self.watch_every)
+            .field("offload_every", &self.offload_every)
             .field("metrics_listen", &self.metrics_listen)
             .finish_non_exhaustive()
     }
@@ -515,6 +522,11 @@ impl Config {
                 2000,
             )?,
             watch_every: millis("jobs.watch_ms", a.jobs_watch_ms.or(f.jobs.watch_ms), 5000)?,
+            offload_every: millis(
+                "jobs.offload_ms",
+                a.jobs_offload_ms.or(f.jobs.offload_ms),
+                900_000,
+            )?,
             outbox_lease: Duration::from_secs(
                 match a
                     .jobs_outbox_lease_secs

@@ -163,6 +163,19 @@ impl Sidecar {
             metrics.clone(),
             stop_rx.clone(),
         )));
+        if let Some((address, threshold)) = &config.offload {
+            tasks.push(tokio::spawn(jobs::offload::run(
+                pool.clone(),
+                submitter.clone(),
+                jobs::offload::Offload {
+                    address: address.clone(),
+                    threshold: *threshold,
+                },
+                config.offload_every,
+                metrics.clone(),
+                stop_rx.clone(),
+            )));
+        }
         let worker = jobs::outbox::Worker {
             pool,
             submitter,

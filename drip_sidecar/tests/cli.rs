@@ -74,6 +74,7 @@ fn help_documents_every_setting() {
         "--jobs-outbox-poll-ms",
         "--jobs-watch-ms",
         "--jobs-outbox-lease-secs",
+        "--jobs-offload-ms",
         "--metrics-listen",
         "--log-level",
         "--log-format",

@@ -130,6 +130,7 @@ pub async fn world_with(name: &str, adjust: impl FnOnce(&mut Config)) -> World {
         outbox_poll: Duration::from_millis(200),
         outbox_lease: Duration::from_secs(120),
         watch_every: Duration::from_millis(300),
+        offload_every: Duration::from_secs(3600),
         metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
         log_level: "info".into(),
         log_format: LogFormat::Text,

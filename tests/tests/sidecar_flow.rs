@@ -7,13 +7,13 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use drip_core::KeyType;
+use drip_core::{Drops, KeyType};
 use drip_sidecar::proto::drip_client::DripClient;
 use drip_sidecar::proto::{CreateSessionRequest, DestroySessionRequest, GetSessionRequest};
 use drip_sidecar::Sidecar;
 use drip_tests::sidecar::{
-    api, closed_with, finish, flow, key, must, open_and_pay, sidecar, submitter, world, Bearer,
-    World, APP_TOKEN, MERCHANT_TOKEN,
+    api, closed_with, finish, flow, key, must, open_and_pay, sidecar, submitter, world, world_with,
+    Bearer, World, APP_TOKEN, MERCHANT_TOKEN,
 };
 use serde_json::json;
 use tonic::transport::Channel;
@@ -372,5 +372,36 @@ async fn failing_results_are_recorded_and_never_taken_for_success() {
         let spent = u32::from(code.starts_with("tec"));
         assert_eq!(seq_after, seq + spent, "{code}");
     }
+    finish(w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_hot_wallets_excess_goes_to_the_cold_address_once() {
+    let cold = key(0x70, KeyType::Ed25519).account_id();
+    let threshold = Drops::new(20_000_000);
+    let w = world_with("grpc_offload", |c| {
+        c.offload = Some((cold.to_address(), threshold));
+        c.offload_every = Duration::from_millis(300);
+    })
+    .await;
+    // The merchant was funded with 50 XRP: 30 XRP less one fee goes out,
+    // exactly the threshold stays.
+    let client = w.genesis.client();
+    let mut received = None;
+    for _ in 0..100 {
+        if let Ok((_, b)) = client.account_info(&cold).await {
+            received = Some(b);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let received = received.expect("the cold address was funded");
+    let (seq, hot) = client.account_info(&w.merchant.account_id()).await.unwrap();
+    assert_eq!(hot, threshold, "the hot wallet keeps the threshold");
+    assert_eq!(received.get(), 30_000_000 - 10, "the excess less the fee");
+    // Nothing more to send: later runs do nothing.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (seq_later, _) = client.account_info(&w.merchant.account_id()).await.unwrap();
+    assert_eq!(seq_later, seq, "no second offload");
     finish(w).await;
 }

@@ -257,6 +257,7 @@ async fn main() -> anyhow::Result<()> {
         outbox_poll: Duration::from_secs(3600),
         outbox_lease: Duration::from_secs(120),
         watch_every: Duration::from_secs(3600),
+        offload_every: Duration::from_secs(3600),
         metrics_listen: None,
         log_level: "warn".into(),
         log_format: LogFormat::Text,

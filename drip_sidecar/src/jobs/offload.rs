@@ -1,0 +1,97 @@
+//! Moves the hot wallet's excess to the cold address: whatever is above the
+//! threshold (and never below the account reserve) goes out in one Payment,
+//! leaving exactly the threshold. One sidecar at a time (a transaction-level
+//! advisory lock), and the payment is followed to validation before the
+//! lock is let go, so two runs never send the same excess.
+
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use drip_core::Drops;
+use drip_ledger::{Outcome, Submitter};
+use serde_json::json;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+use crate::JobError;
+
+/// The advisory lock key of the offload singleton.
+const LOCK: i64 = 0x6472_6970_6f66_666c; // "dripoffl"
+
+/// Where the excess goes and what stays.
+#[derive(Debug, Clone)]
+pub struct Offload {
+    /// The cold address.
+    pub address: String,
+    /// The hot wallet keeps this much.
+    pub threshold: Drops,
+}
+
+/// Offload every `every` until `stop` turns true.
+pub async fn run(
+    pool: Pool,
+    submitter: Arc<Submitter>,
+    offload: Offload,
+    every: Duration,
+    metrics: Metrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match once(&pool, &submitter, &offload).await {
+            Ok(()) => metrics.job_ran("offload"),
+            Err(e) => tracing::warn!(error = %e, "offload failed; trying again next tick"),
+        }
+    }
+}
+
+async fn once(pool: &Pool, submitter: &Submitter, offload: &Offload) -> Result<(), JobError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let mine: bool = tx
+        .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&LOCK])
+        .await?
+        .get(0);
+    if !mine {
+        return Ok(());
+    }
+    let ledger = submitter.client();
+    let hot = submitter
+        .address()
+        .parse()
+        .map_err(|_| drip_ledger::Error::Malformed {
+            method: "offload".into(),
+            what: "wallet address".into(),
+        })?;
+    let (_, balance) = ledger.account_info(&hot).await?;
+    let fee = ledger.open_ledger_fee().await?;
+    let keep = offload.threshold.max(ledger.reserve_base().await?);
+    let Some(amount) = balance
+        .checked_sub(keep)
+        .and_then(|excess| excess.checked_sub(fee))
+        .filter(|a| *a > Drops::ZERO)
+    else {
+        return Ok(());
+    };
+    let prepared = submitter
+        .prepare(
+            json!({"TransactionType": "Payment", "Destination": offload.address, "Amount": amount.to_string()}),
+            0,
+        )
+        .await?;
+    tracing::info!(drops = %amount, to = %offload.address, hash = %prepared.hash, "offloading the hot wallet's excess");
+    match submitter.submit_and_wait(&prepared).await? {
+        Outcome::Validated { result, .. } if result == "tesSUCCESS" => {
+            tracing::info!(drops = %amount, "offload validated");
+        }
+        other => tracing::warn!(outcome = ?other, "offload did not go through"),
+    }
+    tx.commit().await?;
+    Ok(())
+}
