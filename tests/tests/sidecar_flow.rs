@@ -163,16 +163,23 @@ async fn a_payer_asking_to_close_is_answered_with_the_best_claim() {
         .unwrap();
     // The payer asks to close: the ledger sets an Expiration a settle delay
     // away, and the sidecar must redeem before then.
-    must(
+    let close = must(
         &submitter(&w.devnet, payer),
         json!({"TransactionType": "PaymentChannelClaim", "Channel": channel.to_string(), "Flags": 0x0002_0000u32}),
     )
     .await;
-    let expiring = w.genesis.client().channel(&channel).await.unwrap().unwrap();
-    assert!(
-        expiring.expiration.is_some(),
-        "the close request set an Expiration"
-    );
+    // (Read from the request's metadata: the sidecar may have closed the
+    // channel already.)
+    let expiration = close["meta"]["AffectedNodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|n| {
+            let m = n.get("ModifiedNode")?;
+            (m["LedgerEntryType"] == "PayChannel")
+                .then(|| m["FinalFields"]["Expiration"].as_u64())?
+        });
+    assert!(expiration.is_some(), "the close request set an Expiration");
     closed_with(&w, "web-payer-close", &channel, best, before).await;
     let s = api(&w, Some(MERCHANT_TOKEN))
         .await
