@@ -262,9 +262,9 @@ pub async fn closed_with(
     fee
 }
 
-/// A session opened on a new channel of `payer`'s and paid: the channel and
-/// the best claim.
-pub async fn open_and_pay(w: &World, web_id: &str, payer: KeyPair) -> (Hash256, u64) {
+/// A session on a new channel of `payer`'s, active: its drip token and
+/// channel.
+pub async fn open(w: &World, web_id: &str, payer: &KeyPair) -> (String, Hash256) {
     let mut merchant_api = api(w, Some(MERCHANT_TOKEN)).await;
     let mut wallet_api = api(w, Some(APP_TOKEN)).await;
     must(
@@ -327,7 +327,15 @@ pub async fn open_and_pay(w: &World, web_id: &str, payer: KeyPair) -> (Hash256, 
     assert!(agreed.accepted, "{agreed:?}");
     assert_eq!(agreed.state(), SessionState::Active, "{agreed:?}");
     assert_eq!(agreed.action, "AgreementAccepted");
+    (token, channel)
+}
 
+/// A session on a new channel of `payer`'s, active and paid: the channel and
+/// the best claim.
+pub async fn open_and_pay(w: &World, web_id: &str, payer: KeyPair) -> (Hash256, u64) {
+    let (token, channel) = open(w, web_id, &payer).await;
+    let mut merchant_api = api(w, Some(MERCHANT_TOKEN)).await;
+    let mut wallet_api = api(w, Some(APP_TOKEN)).await;
     // Pay what is due, then a unit purchase, then pay again.
     let due = wallet_api
         .amount_due(AmountDueRequest {

@@ -7,13 +7,17 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use drip_core::claim::sign_claim;
 use drip_core::{Drops, KeyType};
 use drip_sidecar::proto::drip_client::DripClient;
-use drip_sidecar::proto::{CreateSessionRequest, DestroySessionRequest, GetSessionRequest};
+use drip_sidecar::proto::{
+    AddUnitDebtRequest, AgreementRequest, AmountDueRequest, CreateSessionRequest, Denial,
+    DestroySessionRequest, GetSessionRequest, InquireRequest, PayRequest, SessionState,
+};
 use drip_sidecar::Sidecar;
 use drip_tests::sidecar::{
-    api, closed_with, finish, flow, key, must, open_and_pay, sidecar, submitter, world, world_with,
-    Bearer, World, APP_TOKEN, MERCHANT_TOKEN,
+    api, closed_with, finish, flow, key, must, open, open_and_pay, sidecar, submitter, world,
+    world_with, Bearer, World, APP_TOKEN, MERCHANT_TOKEN,
 };
 use serde_json::json;
 use tonic::transport::Channel;
@@ -410,5 +414,171 @@ async fn the_hot_wallets_excess_goes_to_the_cold_address_once() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let (seq_later, _) = client.account_info(&w.merchant.account_id()).await.unwrap();
     assert_eq!(seq_later, seq, "no second offload");
+    finish(w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_funds_the_channel_and_extends_the_session() {
+    let w = world("grpc_refresh").await;
+    let payer = key(0x25, KeyType::Ed25519);
+    let (token, channel) = open(&w, "web-refresh", &payer).await;
+    let mut wallet = api(&w, Some(APP_TOKEN)).await;
+    let before = wallet
+        .amount_due(AmountDueRequest {
+            drip_token: token.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let proposal = wallet
+        .refresh_inquire(InquireRequest {
+            drip_token: token.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(proposal.action, "RefreshProposal");
+    // The wallet adds the terms' funding (1 XRP) to the channel.
+    let fund = must(
+        &submitter(&w.devnet, payer),
+        json!({"TransactionType": "PaymentChannelFund", "Channel": channel.to_string(), "Amount": "1000000"}),
+    )
+    .await;
+    let refreshed = wallet
+        .submit_refresh(AgreementRequest {
+            proposal_id: proposal.proposal_id,
+            tx_hash: fund["hash"].as_str().unwrap().into(),
+            wait: true,
+            wait_seconds: 20,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(refreshed.accepted, "{refreshed:?}");
+    assert_eq!(refreshed.action, "RefreshApproved", "{refreshed:?}");
+    let after = wallet
+        .amount_due(AmountDueRequest { drip_token: token })
+        .await
+        .unwrap()
+        .into_inner();
+    // drip tracks the ledger's new amount: the fund added to it.
+    assert_eq!(after.channel_amount, before.channel_amount + 1_000_000);
+    let (b, a) = (before.ends_at.unwrap(), after.ends_at.unwrap());
+    assert_eq!(a.seconds - b.seconds, 1800, "one more session length");
+    finish(w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn past_due_and_expired_sessions_are_claimed_and_closed() {
+    let w = world("grpc_time").await;
+    // Time-billed, 1 s intervals over a 6 s session (rate 166,667), two
+    // strikes allowed, claim 2 s before the end.
+    w.db.client()
+        .await
+        .batch_execute(
+            "UPDATE drip.terms SET payment_type = 'time', polling_interval_secs = 1,
+             session_length_secs = 6, past_due_limit = 2, claim_window_secs = 2",
+        )
+        .await
+        .unwrap();
+    let mut wallet = api(&w, Some(APP_TOKEN)).await;
+    let mut merchant = api(&w, Some(MERCHANT_TOKEN)).await;
+    let units = merchant
+        .add_unit_debt(AddUnitDebtRequest {
+            drip_token: String::new(),
+            amount: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(units.denial(), Denial::NotFound);
+
+    // One payer pays the first interval and stops: two unpaid intervals end
+    // the session as past due, and the first claim is redeemed.
+    let late = key(0x26, KeyType::Ed25519);
+    let (late_token, late_channel) = open(&w, "web-late", &late).await;
+    let debt = merchant
+        .add_unit_debt(AddUnitDebtRequest {
+            drip_token: late_token.clone(),
+            amount: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        debt.denial(),
+        Denial::NotUnitBased,
+        "time-billed sessions take no unit debt"
+    );
+    let first = PayRequest {
+        drip_token: late_token.clone(),
+        amount: 166_667,
+        signature: hex::encode(sign_claim(&late, &late_channel, Drops::new(166_667))),
+    };
+    assert!(wallet.pay(first).await.unwrap().into_inner().accepted);
+    let before = w
+        .genesis
+        .client()
+        .account_info(&w.merchant.account_id())
+        .await
+        .unwrap();
+    closed_with(&w, "web-late", &late_channel, 166_667, before).await;
+    let ended = merchant
+        .get_session(GetSessionRequest {
+            session_id: "web-late".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ended.end_reason, "past_due");
+
+    // Another pays what is due every 200 ms until drip ends the session
+    // inside the claim window: the last accepted claim is what is redeemed.
+    let steady = key(0x27, KeyType::Secp256k1);
+    let (token, channel) = open(&w, "web-steady", &steady).await;
+    let before = w
+        .genesis
+        .client()
+        .account_info(&w.merchant.account_id())
+        .await
+        .unwrap();
+    let mut best = 0;
+    for _ in 0..100 {
+        let due = wallet
+            .amount_due(AmountDueRequest {
+                drip_token: token.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if due.state() != SessionState::Active {
+            break;
+        }
+        if due.due > best {
+            let paid = wallet
+                .pay(PayRequest {
+                    drip_token: token.clone(),
+                    amount: due.due,
+                    signature: hex::encode(sign_claim(&steady, &channel, Drops::new(due.due))),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            if paid.accepted {
+                best = due.due;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(best > 166_667, "several intervals were paid");
+    closed_with(&w, "web-steady", &channel, best, before).await;
+    let ended = merchant
+        .get_session(GetSessionRequest {
+            session_id: "web-steady".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ended.end_reason, "expired");
     finish(w).await;
 }
