@@ -582,3 +582,139 @@ async fn past_due_and_expired_sessions_are_claimed_and_closed() {
     assert_eq!(ended.end_reason, "expired");
     finish(w).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unit_billing_takes_debts_and_claims_for_them() {
+    let w = world("grpc_units").await;
+    w.db.client()
+        .await
+        .batch_execute("UPDATE drip.terms SET payment_type = 'unit'")
+        .await
+        .unwrap();
+    let payer = key(0x28, KeyType::Ed25519);
+    let (token, channel) = open(&w, "web-units", &payer).await;
+    let mut wallet = api(&w, Some(APP_TOKEN)).await;
+    let mut merchant = api(&w, Some(MERCHANT_TOKEN)).await;
+    let due = |t: String| AmountDueRequest { drip_token: t };
+    assert_eq!(
+        wallet
+            .amount_due(due(token.clone()))
+            .await
+            .unwrap()
+            .into_inner()
+            .due,
+        0,
+        "no time charge"
+    );
+    let debt = |amount| AddUnitDebtRequest {
+        drip_token: token.clone(),
+        amount,
+    };
+    let added = merchant
+        .add_unit_debt(debt(250_000))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        added.accepted && added.action == "PurchaseApproved",
+        "{added:?}"
+    );
+    assert_eq!(added.due, 250_000);
+    let paid = wallet
+        .pay(PayRequest {
+            drip_token: token.clone(),
+            amount: 250_000,
+            signature: hex::encode(sign_claim(&payer, &channel, Drops::new(250_000))),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(paid.accepted);
+    // The 2 XRP channel holds 1,750,000 more, not one drop above.
+    let over = merchant
+        .add_unit_debt(debt(1_750_001))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(over.denial(), Denial::ExceedsChannel);
+    let full = merchant
+        .add_unit_debt(debt(1_750_000))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(full.accepted, "{full:?}");
+    assert_eq!(full.due, 2_000_000);
+    finish(w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_certificate_from_the_configured_ca_is_the_merchant() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa,
+        KeyPair,
+    };
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let mut client_params = CertificateParams::new(vec!["merchant-web".to_owned()]).unwrap();
+    client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = client_params.signed_by(&client_key, &ca).unwrap();
+    let ca_path =
+        std::env::temp_dir().join(format!("drip-test-client-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+
+    let path = ca_path.clone();
+    let w = world_with("grpc_mtls", move |c| {
+        if let drip_sidecar::config::Tls::SelfSigned { client_ca, .. } = &mut c.tls {
+            *client_ca = Some(path);
+        }
+    })
+    .await;
+    let server_ca = Certificate::from_pem(sidecar(&w).certificate.clone().unwrap());
+    let endpoint = format!("https://{}", sidecar(&w).grpc_addr);
+    let connect = |identity: Option<Identity>| {
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(server_ca.clone())
+            .domain_name("localhost");
+        if let Some(id) = identity {
+            tls = tls.identity(id);
+        }
+        let endpoint = Channel::from_shared(endpoint.clone())
+            .unwrap()
+            .tls_config(tls)
+            .unwrap();
+        async move { endpoint.connect().await }
+    };
+    // With the certificate and no token: a merchant, so unit debt is allowed
+    // (and answered: there is no such session).
+    let with_cert = connect(Some(Identity::from_pem(
+        client_cert.pem(),
+        client_key.serialize_pem(),
+    )))
+    .await
+    .unwrap();
+    let answer = DripClient::new(with_cert)
+        .add_unit_debt(AddUnitDebtRequest {
+            drip_token: "none".into(),
+            amount: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.denial(), Denial::NotFound);
+    // Neither certificate nor token: refused.
+    let bare = connect(None).await.unwrap();
+    let refused = DripClient::new(bare)
+        .add_unit_debt(AddUnitDebtRequest {
+            drip_token: "none".into(),
+            amount: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    finish(w).await;
+    let _ = std::fs::remove_file(ca_path);
+}
