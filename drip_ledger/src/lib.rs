@@ -7,7 +7,9 @@
 //! xrpl.js), so the secret never leaves this process.
 
 mod client;
+mod stream;
 mod submitter;
 
 pub use client::{ChannelEntry, Client, Error, TxLookup};
+pub use stream::{Stream, Validated};
 pub use submitter::{Outcome, Prepared, Submitter, SubmitterConfig};

@@ -15,6 +15,7 @@ use serde_json::Value as Json;
 use tokio::sync::Mutex;
 
 use crate::client::{Client, Error, TxLookup};
+use crate::stream::Stream;
 
 /// How a [`Submitter`] fills in and follows transactions.
 #[derive(Debug, Clone)]
@@ -83,6 +84,7 @@ pub struct Submitter {
     key: KeyPair,
     config: SubmitterConfig,
     next_sequence: Mutex<Option<u32>>,
+    stream: Option<Stream>,
 }
 
 impl Submitter {
@@ -93,7 +95,15 @@ impl Submitter {
             key,
             config,
             next_sequence: Mutex::new(None),
+            stream: None,
         }
+    }
+
+    /// Wake waits on the ledger stream's announcements (polling, less
+    /// often, stays as the fallback).
+    pub fn with_stream(mut self, stream: Stream) -> Submitter {
+        self.stream = Some(stream);
+        self
     }
 
     /// The client it submits through.
@@ -185,6 +195,7 @@ impl Submitter {
     /// Wait for `hash` to validate, or for the validated ledger to pass
     /// `last_ledger_sequence` without it (after a crash, too).
     pub async fn wait(&self, hash: &Hash256, last_ledger_sequence: u32) -> Result<Outcome, Error> {
+        let mut announcements = self.stream.as_ref().map(Stream::subscribe);
         loop {
             // Read the validated index first: if the transaction is absent
             // afterwards and that index is past its window, it never applies.
@@ -205,7 +216,29 @@ impl Submitter {
                 *self.next_sequence.lock().await = None;
                 return Ok(Outcome::Expired);
             }
-            tokio::time::sleep(self.config.poll).await;
+            match &mut announcements {
+                None => tokio::time::sleep(self.config.poll).await,
+                Some(rx) => {
+                    tokio::select! {
+                        _ = announced(rx, hash) => {}
+                        _ = tokio::time::sleep(self.config.poll * 4) => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Until the stream announces `hash` (or falls behind, or ends: look then).
+async fn announced(
+    rx: &mut tokio::sync::broadcast::Receiver<crate::stream::Validated>,
+    hash: &Hash256,
+) {
+    loop {
+        match rx.recv().await {
+            Ok(v) if v.hash == *hash => return,
+            Ok(_) => {}
+            Err(_) => return,
         }
     }
 }

@@ -96,14 +96,26 @@ impl Sidecar {
         let notifications = db::Notifications::start(config.database.clone(), stop_rx.clone());
 
         let ledger = Client::new(config.ledger_rpc_url.clone());
-        let submitter = Arc::new(Submitter::new(
+        // The wallet's validated transactions, announced over WebSocket.
+        let stream = config.ledger_ws_url.clone().map(|url| {
+            drip_ledger::Stream::start(
+                url,
+                vec![config.wallet.account_id().to_address()],
+                stop_rx.clone(),
+            )
+        });
+        let mut submitter = Submitter::new(
             ledger,
             config.wallet.clone(),
             SubmitterConfig {
                 max_fee: config.max_fee,
                 ..SubmitterConfig::default()
             },
-        ));
+        );
+        if let Some(s) = &stream {
+            submitter = submitter.with_stream(s.clone());
+        }
+        let submitter = Arc::new(submitter);
 
         let listener = tokio::net::TcpListener::bind(config.grpc_listen)
             .await
@@ -160,6 +172,7 @@ impl Sidecar {
             pool.clone(),
             submitter.client().clone(),
             config.watch_every,
+            stream,
             metrics.clone(),
             stop_rx.clone(),
         )));

@@ -122,7 +122,7 @@ pub async fn world_with(name: &str, adjust: impl FnOnce(&mut Config)) -> World {
         merchant_token: MERCHANT_TOKEN.into(),
         app_token: Some(APP_TOKEN.into()),
         ledger_rpc_url: devnet.rpc_url.clone(),
-        ledger_ws_url: None,
+        ledger_ws_url: Some(devnet.ws_url.clone()),
         max_fee: Drops::new(10_000),
         wallet: merchant.clone(),
         offload: None,

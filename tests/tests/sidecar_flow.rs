@@ -156,7 +156,11 @@ async fn a_sidecar_killed_mid_claim_is_followed_up_without_paying_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_payer_asking_to_close_is_answered_with_the_best_claim() {
-    let w = world("grpc_payer_close").await;
+    // The periodic watch is an hour: the ledger stream must bring the news.
+    let w = world_with("grpc_payer_close", |c| {
+        c.watch_every = Duration::from_secs(3600)
+    })
+    .await;
     let payer = key(0x24, KeyType::Secp256k1);
     let (channel, best) = open_and_pay(&w, "web-payer-close", payer.clone()).await;
     let before = w

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::Pool;
 use drip_core::Hash256;
-use drip_ledger::Client;
+use drip_ledger::{Client, Stream};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
@@ -19,19 +19,40 @@ pub async fn run(
     pool: Pool,
     ledger: Client,
     every: Duration,
+    stream: Option<Stream>,
     metrics: Metrics,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A channel transaction touching the wallet (a payer's close request,
+    // a fund) makes the watch look at once.
+    let mut announcements = stream.as_ref().map(Stream::subscribe);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            _ = channel_news(&mut announcements) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
         match look(&pool, &ledger).await {
             Ok(()) => metrics.job_ran("watch"),
             Err(e) => tracing::warn!(error = %e, "channel watch failed; trying again next tick"),
+        }
+    }
+}
+
+/// Until the stream announces a channel transaction (never, without one).
+async fn channel_news(rx: &mut Option<tokio::sync::broadcast::Receiver<drip_ledger::Validated>>) {
+    let Some(rx) = rx else {
+        return std::future::pending().await;
+    };
+    loop {
+        match rx.recv().await {
+            Ok(v) if v.channel.is_some() => return,
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                return std::future::pending().await
+            }
         }
     }
 }
