@@ -510,3 +510,76 @@ async fn accounts_subscription_gets_only_that_accounts_transactions_in_v2_shape(
     assert!(msg["hash"].is_string() && msg.get("transaction").is_none());
     d.shutdown().await;
 }
+
+#[tokio::test]
+async fn devnet_fail_answers_the_next_submissions_as_asked() {
+    let d = start().await;
+    let payer = key(0x91, KeyType::Ed25519);
+    let dest = key(0x92, KeyType::Ed25519).account_id().to_address();
+    fund(&d, &payer, 50_000_000).await;
+    let account = |k: &KeyPair| json!({"account": k.account_id().to_address()});
+    let info = |r: Json| {
+        (
+            r["account_data"]["Sequence"].as_u64().unwrap(),
+            r["account_data"]["Balance"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap(),
+        )
+    };
+    let pay = json!({"TransactionType": "Payment", "Destination": dest, "Amount": "20000000"});
+
+    // A refusal class: answered, nothing applied.
+    let r = rpc(
+        &d,
+        "devnet_fail",
+        json!({"engine_result": "telINSUF_FEE_P"}),
+    )
+    .await;
+    assert_eq!(r["pending_faults"], 1, "{r}");
+    let before = info(rpc(&d, "account_info", account(&payer)).await);
+    let r = submit(&d, &payer, pay.clone()).await;
+    assert_eq!(
+        (r["engine_result"].as_str(), r["applied"].as_bool()),
+        (Some("telINSUF_FEE_P"), Some(false))
+    );
+    assert_eq!(
+        info(rpc(&d, "account_info", account(&payer)).await),
+        before,
+        "nothing changed"
+    );
+
+    // A tec: the fee and the sequence are taken, nothing else happens.
+    rpc(&d, "devnet_fail", json!({"engine_result": "tecNO_TARGET"})).await;
+    let r = submit(&d, &payer, pay.clone()).await;
+    assert_eq!(r["engine_result"], "tecNO_TARGET");
+    assert_eq!(
+        info(rpc(&d, "account_info", account(&payer)).await),
+        (before.0 + 1, before.1 - 10)
+    );
+    let missing = rpc(&d, "account_info", json!({"account": dest})).await;
+    assert_eq!(
+        missing["error"], "actNotFound",
+        "the payment did not happen"
+    );
+
+    // terQUEUED: answered as queued, and it applies.
+    rpc(&d, "devnet_fail", json!({"engine_result": "terQUEUED"})).await;
+    let r = submit(&d, &payer, pay).await;
+    assert_eq!(r["engine_result"], "terQUEUED");
+    assert_eq!(
+        info(rpc(&d, "account_info", json!({"account": dest})).await).1,
+        20_000_000
+    );
+
+    // Bad requests change nothing.
+    for bad in [
+        json!({"engine_result": "tesSUCCESS"}),
+        json!({"engine_result": "nope"}),
+        json!({"engine_result": "tecNO_TARGET", "count": 0}),
+    ] {
+        assert_eq!(rpc(&d, "devnet_fail", bad).await["error"], "invalidParams");
+    }
+    d.shutdown().await;
+}

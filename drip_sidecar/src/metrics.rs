@@ -56,6 +56,7 @@ struct Inner {
     registry: Registry,
     claims: Family<Outcome, Counter>,
     ledger_results: Family<Code, Counter>,
+    drift: Family<Outcome, Counter>,
     job_runs: Family<Job, Gauge>,
     outbox_jobs: Family<Backlog, Gauge>,
     outbox_oldest: Family<Backlog, Gauge>,
@@ -84,6 +85,12 @@ impl Metrics {
             "ledger_results",
             "Outcomes of drip's own ledger transactions, by result code",
             ledger_results.clone(),
+        );
+        let drift = Family::<Outcome, Counter>::default();
+        registry.register(
+            "ledger_drift",
+            "Channels whose ledger state disagrees with drip's (outcome: above_best_claim, left_unredeemed)",
+            drift.clone(),
         );
         let job_runs = Family::<Job, Gauge>::default();
         registry.register(
@@ -116,6 +123,7 @@ impl Metrics {
                 registry,
                 claims,
                 ledger_results,
+                drift,
                 job_runs,
                 outbox_jobs,
                 outbox_oldest,
@@ -141,6 +149,16 @@ impl Metrics {
             .ledger_results
             .get_or_create(&Code {
                 code: code.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The ledger disagreed with drip about a channel.
+    pub fn drift(&self, outcome: &str) {
+        self.inner
+            .drift
+            .get_or_create(&Outcome {
+                outcome: outcome.to_owned(),
             })
             .inc();
     }

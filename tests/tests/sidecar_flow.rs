@@ -53,6 +53,8 @@ async fn the_whole_flow_over_grpc_for_both_key_types() {
         8.0
     );
     assert!(text.contains("drip_outbox_jobs{"), "{text}");
+    // No false alarms: drip redeemed everything itself.
+    assert!(!text.contains("drip_ledger_drift_total{"), "{text}");
     finish(w).await;
 }
 

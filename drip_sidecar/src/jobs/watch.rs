@@ -34,7 +34,7 @@ pub async fn run(
             _ = channel_news(&mut announcements) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        match look(&pool, &ledger).await {
+        match look(&pool, &ledger, &metrics).await {
             Ok(()) => metrics.job_ran("watch"),
             Err(e) => tracing::warn!(error = %e, "channel watch failed; trying again next tick"),
         }
@@ -57,7 +57,7 @@ async fn channel_news(rx: &mut Option<tokio::sync::broadcast::Receiver<drip_ledg
     }
 }
 
-async fn look(pool: &Pool, ledger: &Client) -> Result<(), JobError> {
+async fn look(pool: &Pool, ledger: &Client, metrics: &Metrics) -> Result<(), JobError> {
     let client = pool.get().await?;
     let rows = client
         .query(
@@ -79,6 +79,7 @@ async fn look(pool: &Pool, ledger: &Client) -> Result<(), JobError> {
             None => {
                 if best > ledger_balance {
                     tracing::error!(%channel, unredeemed = best - ledger_balance, "channel left the ledger before drip redeemed its claim");
+                    metrics.drift("left_unredeemed");
                 }
                 client
                     .execute(
@@ -91,6 +92,7 @@ async fn look(pool: &Pool, ledger: &Client) -> Result<(), JobError> {
                 let balance = entry.balance.to_i64().unwrap_or(i64::MAX);
                 if balance > best {
                     tracing::warn!(%channel, ledger_balance = balance, best_claim = best, "ledger balance above drip's best claim");
+                    metrics.drift("above_best_claim");
                 }
                 if let Some(exp) = entry.expiration {
                     let exp = crate::jobs::outbox::ripple_time(exp);
