@@ -255,6 +255,21 @@ impl Client {
     }
 }
 
+/// The PayChannel a validated PaymentChannelCreate made, from its metadata
+/// (a `tx` answer or a stream message).
+pub fn created_channel(tx: &Json) -> Option<Hash256> {
+    tx["meta"]["AffectedNodes"]
+        .as_array()?
+        .iter()
+        .find_map(|n| {
+            let c = n.get("CreatedNode")?;
+            if c["LedgerEntryType"] != "PayChannel" {
+                return None;
+            }
+            c["LedgerIndex"].as_str()?.parse().ok()
+        })
+}
+
 fn malformed(method: &str, what: &str) -> Error {
     Error::Malformed {
         method: method.to_owned(),
@@ -269,4 +284,23 @@ fn u32_field(obj: &Json, field: &str) -> Option<u32> {
 /// An XRP amount: rippled writes drops as a decimal string.
 fn drops_field(obj: &Json, field: &str) -> Option<Drops> {
     obj[field].as_str()?.parse().ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_created_channel_is_read_from_the_metadata() {
+        let tx = json!({"meta": {"AffectedNodes": [
+            {"ModifiedNode": {"LedgerEntryType": "AccountRoot", "LedgerIndex": "AA".repeat(32)}},
+            {"CreatedNode": {"LedgerEntryType": "PayChannel", "LedgerIndex": "5D".repeat(32)}}
+        ]}});
+        assert_eq!(created_channel(&tx), Some(Hash256([0x5D; 32])));
+        assert_eq!(created_channel(&json!({"meta": {}})), None);
+        let other = json!({"meta": {"AffectedNodes": [
+            {"CreatedNode": {"LedgerEntryType": "RippleState", "LedgerIndex": "5D".repeat(32)}}]}});
+        assert_eq!(created_channel(&other), None);
+    }
 }

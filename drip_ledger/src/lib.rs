@@ -10,6 +10,6 @@ mod client;
 mod stream;
 mod submitter;
 
-pub use client::{ChannelEntry, Client, Error, TxLookup};
+pub use client::{created_channel, ChannelEntry, Client, Error, TxLookup};
 pub use stream::{Stream, Validated};
 pub use submitter::{Outcome, Prepared, Submitter, SubmitterConfig};

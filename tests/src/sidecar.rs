@@ -215,17 +215,10 @@ pub async fn flow(w: &World, web_id: &str, payer: KeyPair) {
     let _fee = closed_with(w, web_id, &channel, best, before).await;
 }
 
-/// Wait for the session to close on the ledger; then the channel is gone and
-/// the merchant got exactly `best` drops from one transaction (its fee aside).
-pub async fn closed_with(
-    w: &World,
-    web_id: &str,
-    channel: &Hash256,
-    best: u64,
-    (seq, balance): (u32, Drops),
-) -> u64 {
+/// Wait for the session to close on the ledger, with its channel gone; what
+/// its best claim paid.
+pub async fn closed(w: &World, web_id: &str, channel: &Hash256) -> u64 {
     let mut merchant_api = api(w, Some(MERCHANT_TOKEN)).await;
-    let mut closed = false;
     for _ in 0..200 {
         let s = merchant_api
             .get_session(GetSessionRequest {
@@ -235,18 +228,28 @@ pub async fn closed_with(
             .unwrap()
             .into_inner();
         if s.state() == SessionState::Closed {
-            assert_eq!(s.paid, best);
-            closed = true;
-            break;
+            assert_eq!(
+                w.genesis.client().channel(channel).await.unwrap(),
+                None,
+                "channel closed"
+            );
+            return s.paid;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(closed, "the session closed on the ledger");
-    assert_eq!(
-        w.genesis.client().channel(channel).await.unwrap(),
-        None,
-        "channel closed"
-    );
+    panic!("{web_id} did not close on the ledger");
+}
+
+/// Wait for the session to close on the ledger; then the channel is gone and
+/// the merchant got exactly `best` drops from one transaction: its fee.
+pub async fn closed_with(
+    w: &World,
+    web_id: &str,
+    channel: &Hash256,
+    best: u64,
+    (seq, balance): (u32, Drops),
+) -> u64 {
+    assert_eq!(closed(w, web_id, channel).await, best);
     let (seq_after, after) = w
         .genesis
         .client()
@@ -260,6 +263,15 @@ pub async fn closed_with(
         "redeemed {best} drops less a fee of {fee}"
     );
     fee
+}
+
+/// A Pay request with `payer`'s claim for `amount` drops on `channel`.
+pub fn claim(token: &str, payer: &KeyPair, channel: &Hash256, amount: u64) -> PayRequest {
+    PayRequest {
+        drip_token: token.to_owned(),
+        amount,
+        signature: hex::encode(sign_claim(payer, channel, Drops::new(amount))),
+    }
 }
 
 /// A session on a new channel of `payer`'s, active: its drip token and
@@ -304,16 +316,7 @@ pub async fn open(w: &World, web_id: &str, payer: &KeyPair) -> (String, Hash256)
         }),
     )
     .await;
-    let channel: Hash256 = create["meta"]["AffectedNodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find_map(|n| {
-            let c = n.get("CreatedNode")?;
-            (c["LedgerEntryType"] == "PayChannel")
-                .then(|| c["LedgerIndex"].as_str().unwrap().parse().unwrap())
-        })
-        .unwrap();
+    let channel = drip_ledger::created_channel(&create).expect("the create made a channel");
     let agreed = wallet_api
         .submit_agreement(AgreementRequest {
             proposal_id: proposal.proposal_id.clone(),
@@ -348,11 +351,7 @@ pub async fn open_and_pay(w: &World, web_id: &str, payer: KeyPair) -> (Hash256, 
         (due.due, due.paid, due.channel_amount),
         (33_334, 0, 2_000_000)
     );
-    let pay = |amount: u64| PayRequest {
-        drip_token: token.clone(),
-        amount,
-        signature: hex::encode(sign_claim(&payer, &channel, Drops::new(amount))),
-    };
+    let pay = |amount: u64| claim(&token, &payer, &channel, amount);
     let paid = wallet_api.pay(pay(33_334)).await.unwrap().into_inner();
     assert!(
         paid.accepted && paid.action == "PaymentAccepted",
@@ -361,14 +360,7 @@ pub async fn open_and_pay(w: &World, web_id: &str, payer: KeyPair) -> (Hash256, 
     let stale = wallet_api.pay(pay(30_000)).await.unwrap().into_inner();
     assert_eq!(stale.denial(), Denial::NotAboveBest);
     assert_eq!(stale.message, "ERR: Invalid amount for payment");
-    let forged = PayRequest {
-        signature: hex::encode(sign_claim(
-            &key(0x01, KeyType::Ed25519),
-            &channel,
-            Drops::new(40_000),
-        )),
-        ..pay(40_000)
-    };
+    let forged = claim(&token, &key(0x01, KeyType::Ed25519), &channel, 40_000);
     let forged = wallet_api.pay(forged).await.unwrap().into_inner();
     assert_eq!(forged.denial(), Denial::BadSignature);
 

@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use drip_core::claim::sign_claim;
-use drip_core::{Drops, KeyType};
-use drip_sidecar::proto::PayRequest;
-use drip_tests::sidecar::{api, closed_with, finish, key, open_and_pay, world_with, APP_TOKEN};
+use drip_core::KeyType;
+use drip_tests::sidecar::{
+    api, claim, closed_with, finish, key, open_and_pay, world_with, APP_TOKEN,
+};
 
 /// `pg_ctl restart` of the private cluster (`./dev test` says how).
 fn restart_postgres() {
@@ -57,12 +57,10 @@ async fn postgres_restarted_under_load_is_rejoined_and_caught_up() {
             let mut failures = 0u32;
             while running.load(Ordering::SeqCst) {
                 amount += 1;
-                let request = PayRequest {
-                    drip_token: drip_token.clone(),
-                    amount,
-                    signature: hex::encode(sign_claim(&payer, &channel, Drops::new(amount))),
-                };
-                match wallet.pay(request).await {
+                match wallet
+                    .pay(claim(&drip_token, &payer, &channel, amount))
+                    .await
+                {
                     Ok(r) if r.get_ref().accepted => best.store(amount, Ordering::SeqCst),
                     Ok(r) => panic!("a fresh higher claim was refused: {:?}", r.into_inner()),
                     Err(_) => {

@@ -7,17 +7,16 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use drip_core::claim::sign_claim;
 use drip_core::{Drops, KeyType};
 use drip_sidecar::proto::drip_client::DripClient;
 use drip_sidecar::proto::{
     AddUnitDebtRequest, AgreementRequest, AmountDueRequest, CreateSessionRequest, Denial,
-    DestroySessionRequest, GetSessionRequest, InquireRequest, PayRequest, SessionState,
+    DestroySessionRequest, GetSessionRequest, InquireRequest, SessionState,
 };
 use drip_sidecar::Sidecar;
 use drip_tests::sidecar::{
-    api, closed_with, finish, flow, key, must, open, open_and_pay, sidecar, submitter, world,
-    world_with, Bearer, World, APP_TOKEN, MERCHANT_TOKEN,
+    api, claim, closed, closed_with, finish, flow, key, must, open, open_and_pay, sidecar,
+    submitter, world, world_with, Bearer, World, APP_TOKEN, MERCHANT_TOKEN,
 };
 use serde_json::json;
 use tonic::transport::Channel;
@@ -234,7 +233,7 @@ async fn two_sidecars_on_one_outbox_redeem_each_claim_once() {
     let mut expected_seq = seq;
     let mut expected_balance = balance.get();
     for (web, channel, best) in &sessions {
-        closed_with_any(&w, web, channel).await;
+        assert_eq!(closed(&w, web, channel).await, *best);
         expected_seq += 1;
         expected_balance += best;
     }
@@ -253,28 +252,6 @@ async fn two_sidecars_on_one_outbox_redeem_each_claim_once() {
     second.shutdown().await;
     w.sidecar.take().unwrap().shutdown().await;
     finish(w).await;
-}
-
-/// Wait until the session is closed and its channel gone.
-async fn closed_with_any(w: &World, web: &str, channel: &drip_core::Hash256) {
-    for _ in 0..200 {
-        let state: String =
-            w.db.client()
-                .await
-                .query_one(
-                    "SELECT state::text FROM drip.sessions WHERE session_id = $1",
-                    &[&web],
-                )
-                .await
-                .unwrap()
-                .get(0);
-        if state == "closed" {
-            assert_eq!(w.genesis.client().channel(channel).await.unwrap(), None);
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{web} did not close");
 }
 
 /// Destroy `web` with the devnet answering `code` to the next submission;
@@ -516,11 +493,7 @@ async fn past_due_and_expired_sessions_are_claimed_and_closed() {
         Denial::NotUnitBased,
         "time-billed sessions take no unit debt"
     );
-    let first = PayRequest {
-        drip_token: late_token.clone(),
-        amount: 166_667,
-        signature: hex::encode(sign_claim(&late, &late_channel, Drops::new(166_667))),
-    };
+    let first = claim(&late_token, &late, &late_channel, 166_667);
     assert!(wallet.pay(first).await.unwrap().into_inner().accepted);
     let before = w
         .genesis
@@ -562,11 +535,7 @@ async fn past_due_and_expired_sessions_are_claimed_and_closed() {
         }
         if due.due > best {
             let paid = wallet
-                .pay(PayRequest {
-                    drip_token: token.clone(),
-                    amount: due.due,
-                    signature: hex::encode(sign_claim(&steady, &channel, Drops::new(due.due))),
-                })
+                .pay(claim(&token, &steady, &channel, due.due))
                 .await
                 .unwrap()
                 .into_inner();
@@ -627,11 +596,7 @@ async fn unit_billing_takes_debts_and_claims_for_them() {
     );
     assert_eq!(added.due, 250_000);
     let paid = wallet
-        .pay(PayRequest {
-            drip_token: token.clone(),
-            amount: 250_000,
-            signature: hex::encode(sign_claim(&payer, &channel, Drops::new(250_000))),
-        })
+        .pay(claim(&token, &payer, &channel, 250_000))
         .await
         .unwrap()
         .into_inner();

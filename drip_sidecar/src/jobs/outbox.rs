@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use deadpool_postgres::{Pool, Transaction};
 use drip_core::Hash256;
-use drip_ledger::{Outcome, Submitter, TxLookup};
+use drip_ledger::{created_channel, Outcome, Submitter, TxLookup};
 use serde_json::{json, Value as Json};
 use tokio::sync::watch;
 use tokio_postgres::Row;
@@ -458,20 +458,6 @@ fn hash_of(bytes: &Option<Vec<u8>>) -> Option<Hash256> {
     Some(Hash256(b))
 }
 
-/// The PayChannel a create made, from its metadata.
-fn created_channel(tx: &Json) -> Option<Hash256> {
-    tx["meta"]["AffectedNodes"]
-        .as_array()?
-        .iter()
-        .find_map(|n| {
-            let c = n.get("CreatedNode")?;
-            if c["LedgerEntryType"] != "PayChannel" {
-                return None;
-            }
-            c["LedgerIndex"].as_str()?.parse().ok()
-        })
-}
-
 /// The first memo's data as text (drip's proposal id), if any.
 fn first_memo(tx: &Json) -> Option<String> {
     let data = tx["Memos"].get(0)?["Memo"]["MemoData"].as_str()?;
@@ -489,7 +475,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn memo_and_created_channel_are_read_from_rippled_shapes() {
+    fn the_memo_is_read_from_rippled_shapes() {
         let tx = json!({
             "Memos": [{"Memo": {"MemoData": hex::encode("prop-1")}}],
             "meta": {"AffectedNodes": [
@@ -498,12 +484,10 @@ mod tests {
             ]}
         });
         assert_eq!(first_memo(&tx).as_deref(), Some("prop-1"));
-        assert_eq!(created_channel(&tx), Some(Hash256([0x5D; 32])));
         assert_eq!(
             first_memo(&json!({"Memos": [{"Memo": {"MemoData": "ZZ"}}]})),
             None
         );
-        assert_eq!(created_channel(&json!({"meta": {}})), None);
     }
 
     #[test]

@@ -231,36 +231,24 @@ impl Drip for DripService {
         &self,
         request: Request<InquireRequest>,
     ) -> Result<Response<Proposal>, Status> {
-        let token = request.into_inner().drip_token;
-        let r = self
-            .one(
-                "SELECT proposal_id, payload, signature, public_key, expires_at FROM drip.inquire($1)",
-                &[&token],
-            )
-            .await?;
-        Ok(Response::new(proposal(
-            &r,
-            "Proposal",
-            "Proposal created successfully",
-        )))
+        self.proposal(
+            "SELECT proposal_id, payload, signature, public_key, expires_at FROM drip.inquire($1)",
+            request.into_inner().drip_token,
+            ("Proposal", "Proposal created successfully"),
+        )
+        .await
     }
 
     async fn refresh_inquire(
         &self,
         request: Request<InquireRequest>,
     ) -> Result<Response<Proposal>, Status> {
-        let token = request.into_inner().drip_token;
-        let r = self
-            .one(
-                "SELECT proposal_id, payload, signature, public_key, expires_at FROM drip.refresh_inquire($1)",
-                &[&token],
-            )
-            .await?;
-        Ok(Response::new(proposal(
-            &r,
-            "RefreshProposal",
-            "RefreshProposal created successfully",
-        )))
+        self.proposal(
+            "SELECT proposal_id, payload, signature, public_key, expires_at FROM drip.refresh_inquire($1)",
+            request.into_inner().drip_token,
+            ("RefreshProposal", "RefreshProposal created successfully"),
+        )
+        .await
     }
 
     async fn submit_agreement(
@@ -426,18 +414,6 @@ where
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
-fn proposal(r: &Row, action: &str, message: &str) -> Proposal {
-    Proposal {
-        proposal_id: r.get(0),
-        payload: r.get(1),
-        signature: r.get(2),
-        public_key: r.get(3),
-        expires_at: time(r.get(4)),
-        action: action.into(),
-        message: message.into(),
-    }
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Agreement {
     Initial,
@@ -445,6 +421,26 @@ enum Agreement {
 }
 
 impl DripService {
+    /// An inquiry (`sql` names the function) as the signed proposal, with
+    /// the seed's Action/Message words.
+    async fn proposal(
+        &self,
+        sql: &str,
+        token: String,
+        (action, message): (&str, &str),
+    ) -> Result<Response<Proposal>, Status> {
+        let r = self.one(sql, &[&token]).await?;
+        Ok(Response::new(Proposal {
+            proposal_id: r.get(0),
+            payload: r.get(1),
+            signature: r.get(2),
+            public_key: r.get(3),
+            expires_at: time(r.get(4)),
+            action: action.into(),
+            message: message.into(),
+        }))
+    }
+
     async fn event(&self, token: &str) -> Result<SessionEvent, Status> {
         let r = self
             .one(
