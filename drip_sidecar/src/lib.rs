@@ -22,18 +22,8 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, Tls};
 
 /// The generated `drip.v1` types and services.
-#[allow(
-    clippy::all,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    missing_debug_implementations
-)]
-pub mod proto {
-    tonic::include_proto!("drip.v1");
-    /// For the reflection service.
-    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("drip_descriptor");
-}
+/// The gRPC API, from its own crate.
+pub use drip_proto as proto;
 
 /// A background job's failure (logged; the job tries again).
 #[derive(Debug, thiserror::Error)]
