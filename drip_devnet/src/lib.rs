@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cli;
 pub mod ledger;
 pub mod node;
 pub mod rpc;

@@ -253,6 +253,128 @@ impl Client {
             destination_tag: u32_field(node, "DestinationTag"),
         }))
     }
+    /// The channels `account` pays into, as the validated ledger has them.
+    pub async fn account_channels(&self, account: &AccountId) -> Result<Vec<ChannelLine>, Error> {
+        let r = self
+            .call(
+                "account_channels",
+                json!({"account": account.to_address(), "ledger_index": "validated", "limit": 400}),
+            )
+            .await?;
+        let m = |what: &str| malformed("account_channels", what);
+        r["channels"]
+            .as_array()
+            .ok_or_else(|| m("channels"))?
+            .iter()
+            .map(|c| {
+                Ok(ChannelLine {
+                    channel_id: c["channel_id"]
+                        .as_str()
+                        .and_then(|h| h.parse().ok())
+                        .ok_or_else(|| m("channel_id"))?,
+                    destination: c["destination_account"]
+                        .as_str()
+                        .and_then(|a| a.parse().ok())
+                        .ok_or_else(|| m("destination_account"))?,
+                    amount: drops_field(c, "amount").ok_or_else(|| m("amount"))?,
+                    balance: drops_field(c, "balance").ok_or_else(|| m("balance"))?,
+                    settle_delay: u32_field(c, "settle_delay").ok_or_else(|| m("settle_delay"))?,
+                    expiration: u32_field(c, "expiration"),
+                    cancel_after: u32_field(c, "cancel_after"),
+                })
+            })
+            .collect()
+    }
+
+    /// The newest validated transactions that affected `account` (at most
+    /// `limit`), newest first: each a `tx` answer with `meta` and `hash`.
+    pub async fn account_tx(&self, account: &AccountId, limit: u32) -> Result<Vec<Json>, Error> {
+        let mut r = self
+            .call(
+                "account_tx",
+                json!({"account": account.to_address(), "limit": limit, "forward": false}),
+            )
+            .await?;
+        let txs = r["transactions"]
+            .as_array_mut()
+            .ok_or_else(|| malformed("account_tx", "transactions"))?;
+        Ok(txs
+            .iter_mut()
+            .filter(|t| t["validated"] == true)
+            .map(|t| {
+                // API v1 nests the fields under `tx`; v2 under `tx_json`.
+                let key = if t.get("tx_json").is_some() {
+                    "tx_json"
+                } else {
+                    "tx"
+                };
+                let mut fields = t[key].take();
+                if let Some(o) = fields.as_object_mut() {
+                    o.insert("meta".into(), t["meta"].take());
+                    if let Some(h) = t.get("hash") {
+                        o.entry("hash").or_insert(h.clone());
+                    }
+                    o.insert("ledger_index".into(), t["ledger_index"].take());
+                }
+                fields
+            })
+            .collect())
+    }
+}
+
+/// One channel of an account, as `account_channels` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelLine {
+    /// The channel's id.
+    pub channel_id: Hash256,
+    /// The receiver.
+    pub destination: AccountId,
+    /// XRP put into the channel so far.
+    pub amount: Drops,
+    /// XRP already paid out of it.
+    pub balance: Drops,
+    /// Seconds the payer must wait after asking to close.
+    pub settle_delay: u32,
+    /// Ripple-epoch seconds after which the channel may be closed, if set.
+    pub expiration: Option<u32>,
+    /// Ripple-epoch seconds of the immutable close time, if set.
+    pub cancel_after: Option<u32>,
+}
+
+/// Whether the transaction (a `tx` answer) deleted the PayChannel `channel`.
+pub fn deleted_channel(tx: &Json, channel: &Hash256) -> bool {
+    let id = channel.to_string();
+    tx["meta"]["AffectedNodes"].as_array().is_some_and(|nodes| {
+        nodes.iter().any(|n| {
+            n.get("DeletedNode").is_some_and(|d| {
+                d["LedgerEntryType"] == "PayChannel"
+                    && d["LedgerIndex"]
+                        .as_str()
+                        .is_some_and(|i| i.eq_ignore_ascii_case(&id))
+            })
+        })
+    })
+}
+
+/// How the transaction (a `tx` answer) changed `account`'s XRP balance, in
+/// drops (fees included): from its AccountRoot's previous and final Balance.
+pub fn balance_change(tx: &Json, account: &AccountId) -> Option<i128> {
+    let address = account.to_address();
+    tx["meta"]["AffectedNodes"]
+        .as_array()?
+        .iter()
+        .find_map(|n| {
+            let m = n.get("ModifiedNode")?;
+            if m["LedgerEntryType"] != "AccountRoot"
+                || m["FinalFields"]["Account"] != address.as_str()
+            {
+                return None;
+            }
+            let after = drops_field(&m["FinalFields"], "Balance")?;
+            // No PreviousFields.Balance: the balance did not change.
+            let before = drops_field(&m["PreviousFields"], "Balance").unwrap_or(after);
+            Some(i128::from(after.get()) - i128::from(before.get()))
+        })
 }
 
 /// The PayChannel a validated PaymentChannelCreate made, from its metadata

@@ -10,6 +10,9 @@ mod client;
 mod stream;
 mod submitter;
 
-pub use client::{created_channel, ChannelEntry, Client, Error, TxLookup};
+pub use client::{
+    balance_change, created_channel, deleted_channel, ChannelEntry, ChannelLine, Client, Error,
+    TxLookup,
+};
 pub use stream::{Stream, Validated};
 pub use submitter::{Outcome, Prepared, Submitter, SubmitterConfig};

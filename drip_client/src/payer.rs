@@ -1,0 +1,651 @@
+//! One drip session from the wallet's side: check the signed proposal, open
+//! the channel it asks for (proposal id as memo, a fresh key), agree, then
+//! poll what is due and pay it with a claim for the cumulative amount; fund
+//! the channel further before the session or the channel runs out; and once
+//! the session ends, find the transaction that closed the channel.
+//!
+//! Every step that gives something out is written to the wallet file first:
+//! a signed claim before it is sent, a signed transaction before it is
+//! submitted. A restarted wallet picks up the same channel, follows its
+//! transactions by hash, and resends its best claim rather than signing a
+//! lower one.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use drip_core::claim::sign_claim;
+use drip_core::proposal::{Proposal, ProposalKind, SignedProposal};
+use drip_core::terms::PaymentType;
+use drip_core::{Drops, Hash256, KeyType, PublicKey};
+use drip_ledger::{Outcome, Submitter};
+use drip_proto::{AgreementRequest, AgreementResponse, AmountDueResponse, Denial, SessionState};
+use serde::Serialize;
+use serde_json::{json, Value as Json};
+
+use crate::api::Api;
+use crate::mandate::Spend;
+use crate::store::{random_seed, PendingTx, SessionRecord, SignedClaim, Site, Wallet};
+use crate::uri::Target;
+use crate::Error;
+
+/// How the wallet pays.
+#[derive(Debug, Clone)]
+pub struct PayerConfig {
+    /// The server key proposals must be signed with; without it, the key is
+    /// pinned for the site on first use.
+    pub server_key: Option<PublicKey>,
+    /// The type of each session's fresh channel key.
+    pub key_type: KeyType,
+    /// How often to ask what is due (default: half the polling interval).
+    pub poll: Option<Duration>,
+    /// Fund the channel further when the session or channel runs short.
+    pub refresh: bool,
+    /// How long the server may take to check a channel on the ledger.
+    pub agreement_wait: Duration,
+}
+
+impl Default for PayerConfig {
+    fn default() -> Self {
+        PayerConfig {
+            server_key: None,
+            key_type: KeyType::Ed25519,
+            poll: None,
+            refresh: true,
+            agreement_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Where a session stands, after one round of the pay loop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// `created`, `pending`, `active`, `closing` or `closed`.
+    pub state: &'static str,
+    /// Cumulative debt.
+    pub due: u64,
+    /// The best claim the server holds.
+    pub paid: u64,
+    /// The channel's amount on the ledger.
+    pub channel_amount: u64,
+    /// Unix seconds at which the session ends.
+    pub ends_at: Option<i64>,
+    /// Why the wallet would not pay what is due (a mandate), if so.
+    pub refused: Option<String>,
+    /// Something that happened this round (a refresh).
+    pub event: Option<String>,
+}
+
+/// How a session's channel was closed on the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Closing {
+    /// The channel.
+    pub channel_id: String,
+    /// The transaction that closed it (the merchant's PaymentChannelClaim,
+    /// normally).
+    pub tx_hash: String,
+    /// Its type.
+    pub tx_type: String,
+    /// The validated ledger it is in.
+    pub ledger_index: u32,
+    /// The merchant's balance change: the claim less the fee it paid.
+    pub merchant_gain: i128,
+    /// The payer's balance change: what the channel returned.
+    pub refund: i128,
+}
+
+/// One session, paid by one wallet.
+#[derive(Debug)]
+pub struct Payer<'w> {
+    api: Api,
+    ledger: Submitter,
+    wallet: &'w mut Wallet,
+    token: String,
+    site: String,
+    config: PayerConfig,
+    /// The session's length as first seen active, for the refresh lead.
+    span: Option<i64>,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn state_name(s: SessionState) -> &'static str {
+    match s {
+        SessionState::Unspecified => "unknown",
+        SessionState::Created => "created",
+        SessionState::Pending => "pending",
+        SessionState::Active => "active",
+        SessionState::Closing => "closing",
+        SessionState::Closed => "closed",
+    }
+}
+
+/// An agreement the server refused, in its words.
+fn refused(a: &AgreementResponse) -> Error {
+    let reason = if a.reason.is_empty() {
+        a.denial().as_str_name().to_ascii_lowercase()
+    } else {
+        a.reason.clone()
+    };
+    Error::Refused {
+        action: a.action.clone(),
+        message: a.message.clone(),
+        reason,
+    }
+}
+
+impl<'w> Payer<'w> {
+    /// A payer for `target`, talking to drip through `api` and to the ledger
+    /// through `ledger` (signing with the wallet's account). `site` names
+    /// the site when the target is a bare token.
+    pub fn new(
+        api: Api,
+        ledger: Submitter,
+        wallet: &'w mut Wallet,
+        target: &Target,
+        site: &str,
+        config: PayerConfig,
+    ) -> Payer<'w> {
+        Payer {
+            api,
+            ledger,
+            wallet,
+            token: target.token.clone(),
+            site: target.domain.clone().unwrap_or_else(|| site.to_owned()),
+            config,
+            span: None,
+        }
+    }
+
+    fn record(&self) -> Option<&SessionRecord> {
+        self.wallet.file().sessions.get(&self.token)
+    }
+
+    fn must_record(&self) -> Result<&SessionRecord, Error> {
+        self.record()
+            .ok_or_else(|| Error::Mismatch("the wallet has no record of this session".into()))
+    }
+
+    /// Check a signed proposal: the site's key (given, or pinned on first
+    /// use), the signature, expiry; pin the key if new.
+    async fn verified(&mut self, p: drip_proto::Proposal) -> Result<Proposal, Error> {
+        let offered = PublicKey::from_hex(&p.public_key)
+            .map_err(|_| Error::Mismatch("the server key is malformed".into()))?;
+        let pinned = self
+            .wallet
+            .file()
+            .sites
+            .get(&self.site)
+            .map(|s| s.server_key.clone());
+        let expected = match (&self.config.server_key, pinned) {
+            (Some(k), _) => k.clone(),
+            (None, Some(hex)) => PublicKey::from_hex(&hex)
+                .map_err(|_| Error::Mismatch("the pinned server key is malformed".into()))?,
+            (None, None) => offered.clone(),
+        };
+        let proposal = SignedProposal {
+            payload: p.payload,
+            signature: p.signature,
+            public_key: p.public_key,
+        }
+        .verify(&expected, now())?;
+        if !self.wallet.file().sites.contains_key(&self.site) {
+            let site = self.site.clone();
+            tracing::info!(%site, key = %expected.to_hex(), "pinning the site's proposal key");
+            self.wallet.update(|f| {
+                f.sites.insert(
+                    site,
+                    Site {
+                        server_key: expected.to_hex(),
+                    },
+                );
+            })?;
+        }
+        Ok(proposal)
+    }
+
+    /// Open the session's channel and agree to the proposal, or pick up
+    /// where an earlier run stopped. The channel's id.
+    pub async fn open(&mut self) -> Result<Hash256, Error> {
+        if self.record().is_none() {
+            let signed = self.api.inquire(&self.token).await?;
+            let proposal = self.verified(signed).await?;
+            self.start(proposal)?;
+        }
+        if self.must_record()?.channel_id.is_none() {
+            self.create_channel().await?;
+        }
+        let record = self.must_record()?.clone();
+        let channel = record
+            .channel_id
+            .ok_or_else(|| Error::Mismatch("no channel".into()))?;
+        if !record.agreed {
+            self.agree(&record).await?;
+        }
+        Ok(channel)
+    }
+
+    /// Record a new session for a verified initial proposal.
+    fn start(&mut self, proposal: Proposal) -> Result<(), Error> {
+        if proposal.kind != ProposalKind::Initial {
+            return Err(Error::Mismatch(
+                "an inquiry answered with a refresh proposal".into(),
+            ));
+        }
+        if proposal.payment_type != PaymentType::Unit {
+            self.wallet.file().mandate.admits_rate(proposal.rate)?;
+        }
+        let seed = random_seed(self.config.key_type).map_err(|e| Error::Timeout(e.to_string()))?;
+        let record = SessionRecord {
+            site: self.site.clone(),
+            channel_seed: seed.encode(),
+            proposal,
+            create: None,
+            channel_id: None,
+            agreed: false,
+            fund: None,
+            best: None,
+            window: Default::default(),
+            closed: false,
+        };
+        let token = self.token.clone();
+        self.wallet.update(|f| {
+            f.sessions.insert(token, record);
+        })?;
+        Ok(())
+    }
+
+    /// The PaymentChannelCreate the proposal asks for, signed, recorded,
+    /// submitted and followed; or the one an earlier run submitted, followed
+    /// by hash.
+    async fn create_channel(&mut self) -> Result<(), Error> {
+        let record = self.must_record()?.clone();
+        if let Some(pending) = record.create {
+            if let Some(tx) = self.follow("PaymentChannelCreate", pending).await? {
+                return self.created(&tx, pending);
+            }
+        }
+        let mut proposal = record.proposal.clone();
+        if now() > proposal.expires_at {
+            // The old proposal's create never validated: ask again.
+            let signed = self.api.inquire(&self.token).await?;
+            proposal = self.verified(signed).await?;
+        }
+        let key = record.channel_key().map_err(Error::Mismatch)?;
+        let mut fields = json!({
+            "TransactionType": "PaymentChannelCreate",
+            "Destination": proposal.destination.to_address(),
+            "Amount": proposal.channel_funding.to_string(),
+            "SettleDelay": proposal.settle_delay_secs,
+            "PublicKey": key.public_key().to_hex(),
+            "Memos": [{"Memo": {"MemoData": hex::encode_upper(proposal.proposal_id.as_bytes())}}],
+        });
+        if let Some(tag) = proposal.destination_tag {
+            fields["DestinationTag"] = tag.into();
+        }
+        let token = self.token.clone();
+        let (tx, pending) = self
+            .submit("PaymentChannelCreate", fields, |f, pending| {
+                if let Some(r) = f.sessions.get_mut(&token) {
+                    r.create = Some(pending);
+                    r.proposal = proposal.clone();
+                }
+            })
+            .await?;
+        self.created(&tx, pending)
+    }
+
+    fn created(&mut self, tx: &Json, pending: PendingTx) -> Result<(), Error> {
+        let channel = drip_ledger::created_channel(tx)
+            .ok_or_else(|| Error::Mismatch("the create made no channel".into()))?;
+        let token = self.token.clone();
+        self.wallet.update(|f| {
+            if let Some(r) = f.sessions.get_mut(&token) {
+                r.create = Some(pending);
+                r.channel_id = Some(channel);
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Sign `fields`, record the transaction with `persist` before it goes
+    /// out, submit it and follow it to validation; retried with a fresh
+    /// sequence (and a higher fee) when it provably did not apply.
+    async fn submit(
+        &mut self,
+        what: &'static str,
+        fields: Json,
+        persist: impl Fn(&mut crate::store::WalletFile, PendingTx),
+    ) -> Result<(Json, PendingTx), Error> {
+        let mut last = String::new();
+        for bumps in 0..4 {
+            let prepared = self.ledger.prepare(fields.clone(), bumps).await?;
+            let pending = PendingTx {
+                hash: prepared.hash,
+                last_ledger_sequence: prepared.last_ledger_sequence,
+            };
+            self.wallet.update(|f| persist(f, pending))?;
+            match self.ledger.submit_and_wait(&prepared).await? {
+                Outcome::Validated { result, tx, .. } if result == "tesSUCCESS" => {
+                    return Ok((tx, pending))
+                }
+                Outcome::Validated { result, .. } => return Err(Error::Tx { what, result }),
+                Outcome::Rejected { engine_result } if engine_result.starts_with("tem") => {
+                    return Err(Error::Tx {
+                        what,
+                        result: engine_result,
+                    })
+                }
+                Outcome::Rejected { engine_result } => last = engine_result,
+                Outcome::Expired => last = "expired (LastLedgerSequence passed)".into(),
+            }
+        }
+        Err(Error::Tx { what, result: last })
+    }
+
+    /// Follow an earlier run's transaction: its validated answer if it
+    /// succeeded, `None` if it can never apply (sign anew).
+    async fn follow(&self, what: &'static str, pending: PendingTx) -> Result<Option<Json>, Error> {
+        match self
+            .ledger
+            .wait(&pending.hash, pending.last_ledger_sequence)
+            .await?
+        {
+            Outcome::Validated { result, tx, .. } if result == "tesSUCCESS" => Ok(Some(tx)),
+            Outcome::Validated { result, .. } => Err(Error::Tx { what, result }),
+            Outcome::Expired | Outcome::Rejected { .. } => Ok(None),
+        }
+    }
+
+    async fn agree(&mut self, record: &SessionRecord) -> Result<(), Error> {
+        let create = record
+            .create
+            .ok_or_else(|| Error::Mismatch("no channel create".into()))?;
+        let request = AgreementRequest {
+            proposal_id: record.proposal.proposal_id.clone(),
+            tx_hash: create.hash.to_string(),
+            wait: true,
+            wait_seconds: u32::try_from(self.config.agreement_wait.as_secs()).unwrap_or(60),
+        };
+        let a = self.api.submit_agreement(request).await?;
+        let agreed =
+            a.accepted || a.denial() == Denial::AlreadyAgreed || a.state() == SessionState::Active;
+        if !agreed {
+            if a.state() == SessionState::Pending && a.denial() == Denial::Unspecified {
+                return Err(Error::Timeout(
+                    "the server is still checking the channel on the ledger; run again to continue"
+                        .into(),
+                ));
+            }
+            return Err(refused(&a));
+        }
+        let token = self.token.clone();
+        self.wallet.update(|f| {
+            if let Some(r) = f.sessions.get_mut(&token) {
+                r.agreed = true;
+            }
+        })?;
+        Ok(())
+    }
+
+    /// The claims of every session of this site, summed.
+    fn site_total(&self) -> Drops {
+        let sum = self
+            .wallet
+            .file()
+            .sessions
+            .values()
+            .filter(|r| r.site == self.site)
+            .map(|r| r.best_amount().get())
+            .fold(0u64, u64::saturating_add);
+        Drops::new(sum)
+    }
+
+    /// One round: ask what is due, pay it if the mandate allows (or resend
+    /// the best claim the server lacks), fund the channel if it runs short.
+    pub async fn step(&mut self) -> Result<Progress, Error> {
+        let due = self.api.amount_due(&self.token).await?;
+        let mut progress = Progress {
+            state: state_name(due.state()),
+            due: due.due,
+            paid: due.paid,
+            channel_amount: due.channel_amount,
+            ends_at: due.ends_at.as_ref().map(|t| t.seconds),
+            refused: None,
+            event: None,
+        };
+        if due.state() != SessionState::Active {
+            return Ok(progress);
+        }
+        let record = self.must_record()?.clone();
+        let channel = record
+            .channel_id
+            .ok_or_else(|| Error::Mismatch("no channel".into()))?;
+        let best = record.best_amount();
+        // Never above the channel: the server would refuse it.
+        let target = Drops::new(due.due.min(due.channel_amount));
+        let claim = if target > best {
+            let window = record
+                .window
+                .at(now(), record.proposal.polling_interval_secs, best);
+            let spend = Spend {
+                interval: window.cost(target),
+                session: target,
+                site: Drops::new(self.site_total().get() - best.get() + target.get()),
+            };
+            match self.wallet.file().mandate.check(&self.site, spend) {
+                Err(refusal) => {
+                    progress.refused = Some(refusal.to_string());
+                    None
+                }
+                Ok(()) => {
+                    let key = record.channel_key().map_err(Error::Mismatch)?;
+                    let signed = SignedClaim {
+                        amount: target,
+                        signature: hex::encode_upper(sign_claim(&key, &channel, target)),
+                    };
+                    let token = self.token.clone();
+                    // Recorded before it leaves: a restart resends it, never
+                    // signing lower.
+                    self.wallet.update(|f| {
+                        if let Some(r) = f.sessions.get_mut(&token) {
+                            r.best = Some(signed.clone());
+                            r.window = window;
+                        }
+                    })?;
+                    Some(signed)
+                }
+            }
+        } else {
+            record.best.clone().filter(|b| b.amount.get() > due.paid)
+        };
+        if let Some(c) = claim {
+            let paid = self
+                .api
+                .pay(&self.token, c.amount.get(), &c.signature)
+                .await?;
+            progress.paid = paid.paid;
+            progress.due = paid.due;
+            if !paid.accepted && paid.denial() != Denial::NotAboveBest {
+                progress.refused = Some(format!("server: {} ({:?})", paid.message, paid.denial()));
+            }
+        }
+        if self.needs_refresh(&due, &record) {
+            progress.event = Some(match self.refresh().await {
+                Ok(amount) => format!("refreshed: channel now {amount} drops"),
+                Err(e) => format!("refresh failed: {e}"),
+            });
+        }
+        Ok(progress)
+    }
+
+    /// Fund when the session ends within a third of its length (at least
+    /// three intervals), or less than a quarter of a funding is left; not if
+    /// the mandate could never spend more.
+    fn needs_refresh(&mut self, due: &AmountDueResponse, record: &SessionRecord) -> bool {
+        if !self.config.refresh {
+            return false;
+        }
+        if record.fund.is_some() {
+            return true;
+        }
+        let p = &record.proposal;
+        if let Some(limit) = self.wallet.file().mandate.per_session {
+            if due.channel_amount >= limit.get() {
+                return false;
+            }
+        }
+        let left = due.channel_amount.saturating_sub(due.due);
+        if left < p.channel_funding.get() / 4 {
+            return true;
+        }
+        let Some(ends_at) = due.ends_at.as_ref().map(|t| t.seconds) else {
+            return false;
+        };
+        let remaining = ends_at - now();
+        let span = *self.span.get_or_insert(remaining.max(0));
+        let lead = (span / 3).max(3 * i64::from(p.polling_interval_secs));
+        p.payment_type != PaymentType::Unit && remaining <= lead
+    }
+
+    /// Fund the channel by a refresh proposal and have the server extend
+    /// the session; the channel's new amount.
+    pub async fn refresh(&mut self) -> Result<Drops, Error> {
+        let record = self.must_record()?.clone();
+        let channel = record
+            .channel_id
+            .ok_or_else(|| Error::Mismatch("no channel".into()))?;
+        let (proposal_id, pending) = match record.fund {
+            Some((id, pending)) => match self.follow("PaymentChannelFund", pending).await? {
+                Some(_) => (id, pending),
+                None => self.fund(channel).await?,
+            },
+            None => self.fund(channel).await?,
+        };
+        let request = AgreementRequest {
+            proposal_id,
+            tx_hash: pending.hash.to_string(),
+            wait: true,
+            wait_seconds: u32::try_from(self.config.agreement_wait.as_secs()).unwrap_or(60),
+        };
+        let a = self.api.submit_refresh(request).await?;
+        let token = self.token.clone();
+        self.wallet.update(|f| {
+            if let Some(r) = f.sessions.get_mut(&token) {
+                r.fund = None;
+            }
+        })?;
+        if !a.accepted {
+            return Err(refused(&a));
+        }
+        let entry = self.ledger.client().channel(&channel).await?;
+        Ok(entry.map_or(Drops::ZERO, |c| c.amount))
+    }
+
+    async fn fund(&mut self, channel: Hash256) -> Result<(String, PendingTx), Error> {
+        let signed = self.api.refresh_inquire(&self.token).await?;
+        let p = self.verified(signed).await?;
+        if p.kind
+            != (ProposalKind::Refresh {
+                channel_id: channel,
+            })
+        {
+            return Err(Error::Mismatch(
+                "a refresh proposal for another channel".into(),
+            ));
+        }
+        let fields = json!({
+            "TransactionType": "PaymentChannelFund",
+            "Channel": channel.to_string(),
+            "Amount": p.channel_funding.to_string(),
+        });
+        let token = self.token.clone();
+        let id = p.proposal_id.clone();
+        let (_, pending) = self
+            .submit("PaymentChannelFund", fields, |f, pending| {
+                if let Some(r) = f.sessions.get_mut(&token) {
+                    r.fund = Some((id.clone(), pending));
+                }
+            })
+            .await?;
+        Ok((p.proposal_id, pending))
+    }
+
+    /// The pay loop: open (or resume), then a round every poll until the
+    /// session ends, calling `on` with each round's progress; then wait for
+    /// the channel's close on the ledger. With `until`, stops then instead
+    /// (the session stays open; `None` is returned).
+    pub async fn run(
+        &mut self,
+        until: Option<tokio::time::Instant>,
+        mut on: impl FnMut(&Progress),
+    ) -> Result<Option<Closing>, Error> {
+        let channel = self.open().await?;
+        let interval = Duration::from_secs(u64::from(
+            self.must_record()?.proposal.polling_interval_secs,
+        ));
+        let poll = self.config.poll.unwrap_or(interval / 2).clamp(
+            Duration::from_millis(100),
+            interval.max(Duration::from_millis(100)),
+        );
+        loop {
+            let progress = self.step().await?;
+            on(&progress);
+            if matches!(progress.state, "closing" | "closed") {
+                break;
+            }
+            if until.is_some_and(|u| tokio::time::Instant::now() >= u) {
+                return Ok(None);
+            }
+            tokio::time::sleep(poll).await;
+        }
+        let closing = self.closed(channel, Duration::from_secs(300)).await?;
+        let token = self.token.clone();
+        self.wallet.update(|f| {
+            if let Some(r) = f.sessions.get_mut(&token) {
+                r.closed = true;
+            }
+        })?;
+        Ok(Some(closing))
+    }
+
+    /// Wait (up to `limit`) for the channel to leave the validated ledger,
+    /// then find the transaction that closed it among the account's.
+    pub async fn closed(&self, channel: Hash256, limit: Duration) -> Result<Closing, Error> {
+        let client = self.ledger.client();
+        let payer = self.wallet.account()?.account_id();
+        let deadline = tokio::time::Instant::now() + limit;
+        while client.channel(&channel).await?.is_some() {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Timeout(format!(
+                    "channel {channel} is still open on the ledger"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let txs = client.account_tx(&payer, 50).await?;
+        let tx = txs
+            .iter()
+            .find(|t| drip_ledger::deleted_channel(t, &channel))
+            .ok_or_else(|| Error::Timeout(format!("no transaction closing {channel} found")))?;
+        let merchant = tx["Account"].as_str().and_then(|a| a.parse().ok());
+        Ok(Closing {
+            channel_id: channel.to_string(),
+            tx_hash: tx["hash"].as_str().unwrap_or_default().to_owned(),
+            tx_type: tx["TransactionType"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            ledger_index: tx["ledger_index"]
+                .as_u64()
+                .and_then(|i| u32::try_from(i).ok())
+                .unwrap_or(0),
+            merchant_gain: merchant
+                .and_then(|m| drip_ledger::balance_change(tx, &m))
+                .unwrap_or(0),
+            refund: drip_ledger::balance_change(tx, &payer).unwrap_or(0),
+        })
+    }
+}
