@@ -314,7 +314,9 @@ impl Client {
                     if let Some(h) = t.get("hash") {
                         o.entry("hash").or_insert(h.clone());
                     }
-                    o.insert("ledger_index".into(), t["ledger_index"].take());
+                    if let Some(i) = t.get("ledger_index").filter(|i| !i.is_null()) {
+                        o.insert("ledger_index".into(), i.clone());
+                    }
                 }
                 fields
             })

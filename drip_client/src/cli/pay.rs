@@ -92,7 +92,7 @@ pub async fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
         .for_secs
         .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
     let tty = std::io::stdout().is_terminal() && !cli.json;
-    let mut last = String::new();
+    let mut last: Option<Progress> = None;
     let channel = payer.open().await?;
     if !cli.json {
         println!("paying on channel {channel}");
@@ -110,10 +110,14 @@ pub async fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
             if tty {
                 print!("\r\x1b[2K{line}");
                 let _ = std::io::stdout().flush();
-            } else if line != last {
-                println!("{line}");
+            } else {
+                // A log, not a terminal: a line when more than the clock moved.
+                let now = Progress { ends_at: None, ..p.clone() };
+                if last.as_ref() != Some(&now) {
+                    println!("{line}");
+                }
+                last = Some(now);
             }
-            last = line;
         })
         .await?;
     if tty {
