@@ -20,6 +20,8 @@ pub enum Closed {
     Closed {
         /// The payer's balance change in the closing transaction.
         refund: i128,
+        /// That transaction's fee.
+        fee: Drops,
         /// That transaction.
         tx_hash: String,
     },
@@ -72,6 +74,10 @@ pub async fn close(payer: &Submitter, channel: &Hash256) -> Result<Closed, Error
             .map_err(|_| Error::Mismatch("the wallet's own address".into()))?;
         return Ok(Closed::Closed {
             refund: drip_ledger::balance_change(&tx, &me).unwrap_or(0),
+            fee: tx["Fee"]
+                .as_str()
+                .and_then(|f| f.parse().ok())
+                .unwrap_or(Drops::ZERO),
             tx_hash: tx["hash"].as_str().unwrap_or_default().to_owned(),
         });
     }

@@ -55,11 +55,19 @@ pub async fn run(cli: &Cli, c: &Command) -> anyhow::Result<()> {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("{channel}: {e}"))?;
             match channels::close(&ledger, &id).await? {
-                Closed::Closed { refund, tx_hash } if cli.json => {
-                    print_json(&json!({"closed": true, "refund": refund, "tx_hash": tx_hash}))
-                }
-                Closed::Closed { refund, tx_hash } => {
-                    println!("closed by {tx_hash}: the wallet's balance changed by {refund} drops");
+                Closed::Closed {
+                    refund,
+                    fee,
+                    tx_hash,
+                } if cli.json => print_json(
+                    &json!({"closed": true, "refund": refund, "fee": fee, "tx_hash": tx_hash}),
+                ),
+                Closed::Closed {
+                    refund,
+                    fee,
+                    tx_hash,
+                } => {
+                    println!("closed by {tx_hash}: the wallet got {refund} drops back (after the {fee}-drop fee)");
                 }
                 Closed::Closing { expiration } if cli.json => {
                     print_json(&json!({"closed": false, "expiration": expiration}))

@@ -112,7 +112,10 @@ pub async fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
                 let _ = std::io::stdout().flush();
             } else {
                 // A log, not a terminal: a line when more than the clock moved.
-                let now = Progress { ends_at: None, ..p.clone() };
+                let now = Progress {
+                    ends_at: None,
+                    ..p.clone()
+                };
                 if last.as_ref() != Some(&now) {
                     println!("{line}");
                 }
