@@ -35,6 +35,9 @@ pub struct PayerConfig {
     pub server_key: Option<PublicKey>,
     /// The type of each session's fresh channel key.
     pub key_type: KeyType,
+    /// A fresh channel key per session (else the account's own key signs
+    /// the claims).
+    pub fresh_key: bool,
     /// How often to ask what is due (default: half the polling interval).
     pub poll: Option<Duration>,
     /// Fund the channel further when the session or channel runs short.
@@ -48,6 +51,7 @@ impl Default for PayerConfig {
         PayerConfig {
             server_key: None,
             key_type: KeyType::Ed25519,
+            fresh_key: true,
             poll: None,
             refresh: true,
             agreement_wait: Duration::from_secs(30),
@@ -237,10 +241,16 @@ impl<'w> Payer<'w> {
         if proposal.payment_type != PaymentType::Unit {
             self.wallet.file().mandate.admits_rate(proposal.rate)?;
         }
-        let seed = random_seed(self.config.key_type).map_err(|e| Error::Timeout(e.to_string()))?;
+        let channel_seed = if self.config.fresh_key {
+            random_seed(self.config.key_type)
+                .map_err(|e| Error::Timeout(format!("no random source: {e}")))?
+                .encode()
+        } else {
+            self.wallet.file().seed.clone()
+        };
         let record = SessionRecord {
             site: self.site.clone(),
-            channel_seed: seed.encode(),
+            channel_seed,
             proposal,
             create: None,
             channel_id: None,

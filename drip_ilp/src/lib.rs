@@ -2,5 +2,12 @@
 //! XRP payment-channel plugins (one server, many lightweight clients) that
 //! settle through drip's claim checks.
 //!
-//! Filled by the ILP issue; today it only fixes the crate's place in the
-//! workspace (it depends on `drip_core` and nothing above it).
+//! The codecs are pure: bytes in, a packet or a typed [`DecodeError`] out,
+//! never a panic, never an allocation larger than the input.
+
+pub mod btp;
+pub mod ildcp;
+pub mod ilp;
+pub mod oer;
+
+pub use oer::DecodeError;

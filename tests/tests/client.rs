@@ -392,6 +392,9 @@ async fn a_mandate_stops_payment_and_the_session_ends_past_due() {
     assert_eq!(s.end_reason, "past_due");
     assert_eq!(s.paid, limit.get());
     assert_eq!(best(&path).1, limit, "nothing above the limit was signed");
+    let wallet = Wallet::open(&path).unwrap();
+    let record = wallet.file().sessions.values().next().unwrap();
+    assert_eq!(record.channel_seed, wallet.file().seed);
     let refusal = seen
         .iter()
         .find_map(|p| p.refused.clone())

@@ -27,6 +27,9 @@ pub struct Args {
     /// The type of the session's fresh channel key.
     #[arg(long, default_value = "ed25519", value_parser = key_type)]
     key_type: KeyType,
+    /// Sign claims with the account's own key instead of a fresh one.
+    #[arg(long, conflicts_with = "key_type")]
+    account_key: bool,
     /// Stop after this many seconds, leaving the session open (default: pay
     /// until it ends).
     #[arg(long = "for")]
@@ -83,6 +86,7 @@ pub async fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
     let config = PayerConfig {
         server_key,
         key_type: a.key_type,
+        fresh_key: !a.account_key,
         poll: a.poll_ms.map(Duration::from_millis),
         refresh: !a.no_refresh,
         ..PayerConfig::default()
