@@ -5,6 +5,7 @@
 //! The codecs are pure: bytes in, a packet or a typed [`DecodeError`] out,
 //! never a panic, never an allocation larger than the input.
 
+pub mod asym;
 pub mod btp;
 pub mod ildcp;
 pub mod ilp;

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+use drip_ilp::asym;
 use drip_ilp::btp::{self, BtpError, ProtocolData};
 use drip_ilp::ildcp::{self, Config};
 use drip_ilp::ilp::{self, ErrorCode, Fulfill, Prepare, Reject, Timestamp};
@@ -130,4 +131,37 @@ fn ildcp_matches_ilp_protocol_ildcp() {
         hex::encode(ilp::Packet::Prepare(request).encode().unwrap()),
         r["hex"].as_str().unwrap()
     );
+}
+
+#[test]
+fn asym_derivations_match_node() {
+    let f = fixtures();
+    let a = &f["asym"];
+    let s = |v: &Json, k: &str| v[k].as_str().unwrap().to_owned();
+    for v in a["account_names"].as_array().unwrap() {
+        assert_eq!(asym::account_name(&s(v, "token")), s(v, "name"));
+    }
+    for v in a["server_channel_secrets"].as_array().unwrap() {
+        let secret = asym::server_channel_secret(&s(v, "secret"), &s(v, "account"));
+        assert_eq!(hex::encode(secret), s(v, "hex"));
+    }
+    for v in a["client_channel_secrets"].as_array().unwrap() {
+        let secret = asym::client_channel_secret(&s(v, "secret"), &s(v, "server_address"));
+        assert_eq!(hex::encode(secret), s(v, "hex"));
+    }
+    for v in a["default_tokens"].as_array().unwrap() {
+        let token = asym::default_client_token(&s(v, "host"), &s(v, "username"), &s(v, "secret"));
+        assert_eq!(token, s(v, "token"));
+    }
+    let addresses = a["base64"].as_array().unwrap();
+    assert!(addresses.len() >= 9);
+    for v in addresses {
+        let address = s(v, "address");
+        assert_eq!(
+            hex::encode(asym::node_base64_decode(&address)),
+            s(v, "hex"),
+            "{address} as Node {} reads it",
+            a["node"]
+        );
+    }
 }

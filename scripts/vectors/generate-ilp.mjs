@@ -5,6 +5,7 @@
 // objects. Run through ./generate.sh.
 import { createRequire } from 'node:module'
 import { writeFileSync } from 'node:fs'
+import crypto from 'node:crypto'
 
 const require = createRequire(process.env.NODE_MODULES + '/')
 const Btp = require('btp-packet')
@@ -91,8 +92,32 @@ for (const [clientAddress, assetScale, assetCode] of [['test.server.abc', 6, 'XR
 }
 const ildcpRequest = hex(Ildcp.serializeIldcpRequest({ expiresAt: new Date('2026-11-22T08:01:00.000Z') }))
 
+// The asymmetric plugins' derivations, with Node's crypto as they use it
+// (ilp-plugin-xrp-paychan-shared, ilp-plugin-mini-accounts), and Node's
+// base64 reading of ILP addresses in the ownership proof.
+const hmac = (key, msg) => crypto.createHmac('sha256', key).update(msg).digest()
+const asym = {
+  node: process.version,
+  account_names: ['secret-token', '', 'a'.repeat(100)].map((token) => ({
+    token, name: crypto.createHash('sha256').update(token).digest('base64').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_'),
+  })),
+  server_channel_secrets: [['server-secret', 'acct1'], ['sn3nxiW7v8KXzPzAqzyHXbSSKNuN9', 'x'.repeat(43)]].map(([secret, account]) => ({
+    secret, account, hex: hex(hmac(secret, 'ilp-plugin-multi-xrp-paychan-channel-keys' + account)),
+  })),
+  client_channel_secrets: [['sn3nxiW7v8KXzPzAqzyHXbSSKNuN9', 'rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh']].map(([secret, server]) => ({
+    secret, server_address: server, hex: hex(hmac(secret, 'ilp-plugin-xrp-stateless' + server)),
+  })),
+  default_tokens: [['localhost:7768', '', 'sn3nxiW7v8KXzPzAqzyHXbSSKNuN9'], ['example.com:443', 'bob', 'snoPBrXtMeMyMHUVTgbuqAfg1SUTb']].map(([host, user, secret]) => ({
+    host, username: user, secret, token: hex(hmac(hmac('parent_btp_uri', host + user), secret)),
+  })),
+  base64: ['g.x.35YywQ-3GYiO3MM4tvfaSGhty9NZELIBO3kmilL0Wak', 'test.server.abc', 'test.x.ab', 'test.x.abc', 'test.x.a',
+    'private.moneyd.local.Ab~_-9', 'g.a=b.c', 'example.a+b/c-d_e', 'test.' + 'Zz9'.repeat(50)].map((address) => ({
+    address, hex: hex(Buffer.from(address, 'base64')),
+  })),
+}
+
 writeFileSync(process.argv[2], JSON.stringify({
   generator: 'scripts/vectors/generate-ilp.mjs',
   versions: { 'btp-packet': '2.2.1', 'ilp-packet': '3.1.3', 'ilp-protocol-ildcp': '2.2.3' },
-  btp, ilp, ildcp, ildcp_request: { expires_at: '2026-11-22T08:01:00.000Z', hex: ildcpRequest },
+  btp, ilp, ildcp, asym, ildcp_request: { expires_at: '2026-11-22T08:01:00.000Z', hex: ildcpRequest },
 }, null, 1) + '\n')
