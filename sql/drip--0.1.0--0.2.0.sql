@@ -9,6 +9,8 @@
 -- The sidecar's side of the outbox: take_outbox, outbox_submitted (with the
 -- signed blob kept in the new outbox.tx_blob), outbox_requeue and
 -- reject_agreement, watched_channels; and agreement_state for web servers.
+-- ILP accounts (drip.ilp_accounts) with their incoming channels in
+-- drip.channels, and the ILP server's functions.
 --
 -- Once 0.2.0 is released, never edit this file: write the next one.
 
@@ -513,8 +515,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
            EXISTS (SELECT FROM drip.outbox o
                    WHERE o.channel_id = c.channel_id AND o.kind IN ('claim', 'claim_and_close')
                      AND o.state IN ('queued', 'submitted'))
-    FROM drip.channels c JOIN drip.sessions s ON s.id = c.session
-    WHERE s.state IN ('active', 'closing')
+    FROM drip.channels c LEFT JOIN drip.sessions s ON s.id = c.session
+    WHERE s.state IN ('active', 'closing') OR (c.ilp_account IS NOT NULL AND c.closed_at IS NULL)
     ORDER BY c.channel_id
 $$;
 
@@ -523,3 +525,364 @@ GRANT EXECUTE ON FUNCTION drip.watched_channels() TO drip_ledger;
 
 -- The sidecar reports the backlog as metrics.
 GRANT SELECT ON drip.outbox_backlog TO drip_ledger;
+
+-- ILP: the asymmetric XRP plugin's server keeps its accounts here, and
+-- their incoming channels with the sessions' channels.
+-- The ILP server's accounts (the asymmetric XRP plugin): one per BTP
+-- client identity. The first connection binds the token; a later one must
+-- present the same.
+CREATE TABLE drip.ilp_accounts (
+    account      text PRIMARY KEY CHECK (length(account) BETWEEN 1 AND 128),
+    token_hash   bytea NOT NULL CHECK (length(token_hash) = 32),
+    -- Packets from the client fulfilled or in flight, cumulative, in the
+    -- server's base units: what its claims must cover (bandwidth aside).
+    prepared     bigint NOT NULL DEFAULT 0 CHECK (prepared >= 0),
+    -- Drops paid by the claims of its closed channels.
+    settled      bigint NOT NULL DEFAULT 0 CHECK (settled >= 0),
+    blocked      boolean NOT NULL DEFAULT false,
+    block_reason text,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
+SELECT pg_catalog.pg_extension_config_dump('drip.ilp_accounts', '');
+REVOKE ALL ON drip.ilp_accounts FROM PUBLIC;
+ALTER TABLE drip.channels ALTER COLUMN session DROP NOT NULL;
+ALTER TABLE drip.channels ADD COLUMN ilp_account text REFERENCES drip.ilp_accounts (account);
+ALTER TABLE drip.channels ADD COLUMN closed_at timestamptz;
+ALTER TABLE drip.channels ADD CONSTRAINT channels_owner_check CHECK ((session IS NULL) <> (ilp_account IS NULL));
+CREATE UNIQUE INDEX channels_ilp_open_idx ON drip.channels (ilp_account)
+    WHERE ilp_account IS NOT NULL AND closed_at IS NULL;
+CREATE OR REPLACE FUNCTION drip.record_channel_closed(p_channel_id bytea, p_ledger_balance bigint) RETURNS drip.session_state
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    c drip.channels;
+    s drip.sessions;
+BEGIN
+    SELECT * INTO c FROM drip.channels WHERE channel_id = p_channel_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown channel' USING ERRCODE = 'no_data_found';
+    END IF;
+    UPDATE drip.outbox SET state = 'done', updated_at = now()
+    WHERE channel_id = p_channel_id AND state IN ('queued', 'submitted')
+      AND kind IN ('claim', 'claim_and_close');
+    IF c.ilp_account IS NOT NULL THEN
+        RETURN drip._ilp_channel_closed(c, p_ledger_balance);
+    END IF;
+    SELECT * INTO s FROM drip.sessions WHERE id = c.session FOR UPDATE;
+    UPDATE drip.channels SET ledger_balance = p_ledger_balance, updated_at = now()
+    WHERE channel_id = p_channel_id;
+    UPDATE drip.sessions
+    SET state = 'closed', end_reason = coalesce(end_reason, 'closed_on_ledger'),
+        next_check_at = NULL, updated_at = now()
+    WHERE id = s.id;
+    PERFORM pg_notify('drip_session', s.drip_token);
+    RETURN 'closed'::drip.session_state;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION drip.record_channel_closing(p_channel_id bytea, p_expiration timestamptz) RETURNS drip.session_state
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    c drip.channels;
+    s drip.sessions;
+BEGIN
+    SELECT * INTO c FROM drip.channels WHERE channel_id = p_channel_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown channel' USING ERRCODE = 'no_data_found';
+    END IF;
+    IF c.ilp_account IS NOT NULL THEN
+        RETURN drip._ilp_channel_closing(c, p_expiration);
+    END IF;
+    SELECT * INTO s FROM drip.sessions WHERE id = c.session FOR UPDATE;
+    UPDATE drip.channels SET expiration = p_expiration, updated_at = now() WHERE channel_id = p_channel_id;
+    IF s.state IN ('closing', 'closed') THEN
+        RETURN s.state;
+    END IF;
+    RETURN drip._end_session(s.id, 'payer_closing');
+END
+$$;
+
+-- ILP: the asymmetric XRP plugin's server side. Each BTP account has at
+-- most one open incoming channel (in drip.channels, like a session's); its
+-- claims are checked and kept on the same path as drip.pay, and the
+-- packets it sends are held to what its claims secure plus a bandwidth.
+
+CREATE TYPE drip.ilp_account AS (
+    account        text,
+    blocked        boolean,
+    block_reason   text,
+    prepared       bigint,
+    channel_id     bytea,
+    channel_amount bigint,
+    best_claim     bigint,
+    best_signature bytea,
+    ledger_balance bigint,
+    public_key     bytea
+);
+
+CREATE FUNCTION drip._ilp_account(p_account text) RETURNS drip.ilp_account
+LANGUAGE sql STABLE SET search_path = pg_catalog, drip AS $$
+    SELECT a.account, a.blocked, a.block_reason, a.prepared, c.channel_id, c.amount, c.best_claim,
+           c.best_signature, c.ledger_balance, c.public_key
+    FROM drip.ilp_accounts a
+    LEFT JOIN drip.channels c ON c.ilp_account = a.account AND c.closed_at IS NULL
+    WHERE a.account = p_account
+$$;
+
+-- Drops in base units of scale p_scale (exact: numeric).
+CREATE FUNCTION drip._drops_in_base(p_drops bigint, p_scale integer) RETURNS numeric
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $$
+    SELECT p_drops::numeric * power(10::numeric, p_scale - 6)
+$$;
+
+CREATE FUNCTION drip.ilp_connect(p_account text, p_token_hash bytea) RETURNS drip.ilp_account
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    bound bytea;
+BEGIN
+    IF p_account IS NULL OR length(p_account) NOT BETWEEN 1 AND 128 THEN
+        RAISE EXCEPTION 'invalid account'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'An account name has 1 to 128 characters.',
+                  HINT = 'The BTP server names accounts base64url(sha256(auth_token)).';
+    END IF;
+    IF p_token_hash IS NULL OR length(p_token_hash) <> 32 THEN
+        RAISE EXCEPTION 'invalid token_hash'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'token_hash must be 32 bytes.',
+                  HINT = 'Pass sha256(auth_token).';
+    END IF;
+    INSERT INTO drip.ilp_accounts (account, token_hash) VALUES (p_account, p_token_hash)
+    ON CONFLICT (account) DO NOTHING;
+    SELECT a.token_hash INTO bound FROM drip.ilp_accounts a WHERE a.account = p_account;
+    IF bound <> p_token_hash THEN
+        RETURN NULL;
+    END IF;
+    RETURN drip._ilp_account(p_account);
+END
+$$;
+COMMENT ON FUNCTION drip.ilp_connect(text, bytea) IS
+'A BTP client authenticates: the first use of an account binds its token (by hash), later ones must match (NULL otherwise). The account as it stands.';
+
+CREATE FUNCTION drip.ilp_account(p_account text) RETURNS drip.ilp_account
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    SELECT drip._ilp_account(p_account)
+$$;
+COMMENT ON FUNCTION drip.ilp_account(text) IS
+'An ILP account: blocked or not, what its packets owe, its open incoming channel and the best claim on it.';
+
+CREATE FUNCTION drip.ilp_open_channel(p_account text, p_channel_id bytea, p_source text, p_public_key bytea,
+    p_amount bigint, p_settle_delay integer, p_destination text, p_expiration timestamptz,
+    p_cancel_after timestamptz, p_ledger_balance bigint, p_min_settle_delay integer)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    a drip.ilp_accounts;
+    c drip.channels;
+    t drip.terms;
+BEGIN
+    IF length(p_channel_id) IS DISTINCT FROM 32 OR length(p_public_key) IS DISTINCT FROM 33
+       OR p_amount IS NULL OR p_amount <= 0 OR p_ledger_balance IS NULL
+       OR p_ledger_balance NOT BETWEEN 0 AND p_amount THEN
+        RAISE EXCEPTION 'invalid channel'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'channel_id is 32 bytes, public_key 33, amount positive, ledger_balance within it.',
+                  HINT = 'Pass the PayChannel entry as the validated ledger has it.';
+    END IF;
+    SELECT * INTO a FROM drip.ilp_accounts WHERE account = p_account FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown ILP account' USING ERRCODE = 'no_data_found';
+    END IF;
+    IF a.blocked THEN
+        RETURN 'blocked';
+    END IF;
+    SELECT * INTO c FROM drip.channels WHERE channel_id = p_channel_id FOR UPDATE;
+    IF FOUND AND (c.ilp_account IS DISTINCT FROM p_account OR c.closed_at IS NOT NULL) THEN
+        RETURN 'channel_in_use';
+    END IF;
+    SELECT * INTO t FROM drip.terms;
+    IF t.destination IS NULL OR p_destination IS DISTINCT FROM t.destination THEN
+        RETURN 'wrong_destination';
+    END IF;
+    IF p_settle_delay IS NULL OR p_settle_delay < p_min_settle_delay THEN
+        RETURN 'settle_delay_too_short';
+    END IF;
+    IF p_expiration IS NOT NULL OR p_cancel_after IS NOT NULL THEN
+        RETURN 'channel_expires';
+    END IF;
+    IF c.channel_id IS NOT NULL THEN
+        -- The account's own channel again: the client funded it further.
+        UPDATE drip.channels SET amount = p_amount, ledger_balance = p_ledger_balance, updated_at = now()
+        WHERE channel_id = p_channel_id;
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT FROM drip.channels o WHERE o.ilp_account = p_account AND o.closed_at IS NULL) THEN
+        RETURN 'channel_exists';
+    END IF;
+    INSERT INTO drip.channels (channel_id, ilp_account, source_account, public_key, amount,
+                               settle_delay, ledger_balance)
+    VALUES (p_channel_id, p_account, p_source, p_public_key, p_amount, p_settle_delay, p_ledger_balance);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION drip.ilp_open_channel(text, bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer) IS
+'Sidecar only: a client''s incoming channel as the validated ledger has it (after its ownership proof). NULL when taken (or, for the account''s own channel, its new amount recorded); else why not: blocked, channel_in_use, wrong_destination, settle_delay_too_short, channel_expires, channel_exists.';
+
+CREATE FUNCTION drip.ilp_claim(p_account text, p_amount bigint, p_signature bytea) RETURNS drip.payment
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    c drip.channels;
+    is_blocked boolean;
+    denial text;
+BEGIN
+    IF p_amount IS NULL OR p_amount <= 0 THEN
+        RAISE EXCEPTION 'invalid amount'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('amount must be a positive number of drops, got %s.', coalesce(p_amount::text, 'NULL')),
+                  HINT = 'Claims are cumulative: the total the channel pays so far.';
+    END IF;
+    SELECT a.blocked INTO is_blocked FROM drip.ilp_accounts a WHERE a.account = p_account;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown ILP account' USING ERRCODE = 'no_data_found';
+    END IF;
+    -- The channel's row lock orders concurrent claims.
+    SELECT * INTO c FROM drip.channels WHERE ilp_account = p_account AND closed_at IS NULL FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN (false, 'no_channel'::text, NULL::bigint, NULL::bigint);
+    END IF;
+    IF is_blocked THEN
+        RETURN (false, 'blocked'::text, NULL::bigint, c.best_claim);
+    END IF;
+    IF NOT drip.verify_claim(c.channel_id, p_amount, p_signature, c.public_key) THEN
+        RETURN (false, 'bad_signature'::text, NULL::bigint, c.best_claim);
+    END IF;
+    denial := drip._claim_denial(p_amount, c.best_claim, c.amount);
+    IF denial IS NOT NULL THEN
+        RETURN (false, denial, NULL::bigint, c.best_claim);
+    END IF;
+    WITH best AS (
+        UPDATE drip.channels SET best_claim = p_amount, best_signature = p_signature, updated_at = now()
+        WHERE channel_id = c.channel_id
+        RETURNING channel_id
+    )
+    INSERT INTO drip.claims (channel_id, amount, signature, accepted_at)
+    SELECT channel_id, p_amount, p_signature, clock_timestamp() FROM best;
+    RETURN (true, NULL::text, NULL::bigint, p_amount);
+END
+$$;
+COMMENT ON FUNCTION drip.ilp_claim(text, bigint, bytea) IS
+'An ILP client''s claim on its incoming channel, in drops: kept when the signature is the channel key''s, the amount above the best claim and within the channel (else a reason: no_channel, blocked, bad_signature, not_above_best, exceeds_channel). One transaction under the channel lock.';
+
+CREATE TYPE drip.ilp_verdict AS (
+    code    text,
+    message text
+);
+
+CREATE FUNCTION drip.ilp_prepare(p_account text, p_amount bigint, p_bandwidth bigint, p_scale integer)
+RETURNS drip.ilp_verdict
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    a drip.ilp_accounts;
+    c drip.channels;
+    owed numeric;
+BEGIN
+    IF p_amount IS NULL OR p_amount < 0 OR p_bandwidth IS NULL OR p_bandwidth < 0
+       OR p_scale IS NULL OR p_scale NOT BETWEEN 0 AND 19 THEN
+        RAISE EXCEPTION 'invalid prepare'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'amount and bandwidth are non-negative base units, scale 0 to 19.';
+    END IF;
+    SELECT * INTO a FROM drip.ilp_accounts WHERE account = p_account FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown ILP account' USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT * INTO c FROM drip.channels WHERE ilp_account = p_account AND closed_at IS NULL;
+    IF a.blocked OR NOT FOUND THEN
+        RETURN ('F02'::text, 'account has no open channel'::text);
+    END IF;
+    -- What this packet would leave owed: packets so far, less what closed
+    -- channels paid and what the open one's best claim secures.
+    owed := a.prepared + p_amount - drip._drops_in_base(a.settled + c.best_claim, p_scale);
+    IF owed > p_bandwidth THEN
+        RETURN ('T04'::text, 'Insufficient bandwidth'::text);
+    END IF;
+    IF a.prepared + p_amount - drip._drops_in_base(a.settled, p_scale) > drip._drops_in_base(c.amount, p_scale) THEN
+        RETURN ('T04'::text, 'Insufficient funds'::text);
+    END IF;
+    UPDATE drip.ilp_accounts SET prepared = prepared + p_amount, updated_at = now() WHERE account = p_account;
+    RETURN (NULL::text, NULL::text);
+END
+$$;
+COMMENT ON FUNCTION drip.ilp_prepare(text, bigint, bigint, integer) IS
+'A client''s ILP Prepare of amount base units (asset scale p_scale): counted when its claims cover all but p_bandwidth of what its packets owe and its channel can pay it; else an ILP error code and message (F02, T04). Under the account''s lock.';
+
+CREATE FUNCTION drip.ilp_rollback(p_account text, p_amount bigint) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    UPDATE drip.ilp_accounts SET prepared = greatest(prepared - p_amount, 0), updated_at = now()
+    WHERE account = p_account
+$$;
+COMMENT ON FUNCTION drip.ilp_rollback(text, bigint) IS
+'A counted Prepare was rejected: it owes nothing.';
+
+-- The payer asked to close (an Expiration appeared): block the account
+-- and claim at once.
+CREATE FUNCTION drip._ilp_channel_closing(c drip.channels, p_expiration timestamptz) RETURNS drip.session_state
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
+BEGIN
+    UPDATE drip.channels SET expiration = p_expiration, updated_at = now() WHERE channel_id = c.channel_id;
+    UPDATE drip.ilp_accounts SET blocked = true, block_reason = 'channel is closing', updated_at = now()
+    WHERE account = c.ilp_account;
+    IF NOT EXISTS (SELECT FROM drip.outbox o WHERE o.channel_id = c.channel_id
+                   AND o.kind IN ('claim', 'claim_and_close') AND o.state IN ('queued', 'submitted')) THEN
+        INSERT INTO drip.outbox (kind, channel_id) VALUES ('claim_and_close', c.channel_id);
+    END IF;
+    RETURN 'closing'::drip.session_state;
+END
+$$;
+
+-- The channel left the ledger. Unlike the original plugin, the account is
+-- not blocked for ever: its claims count as settled, and the client may
+-- open a new channel.
+CREATE FUNCTION drip._ilp_channel_closed(c drip.channels, p_ledger_balance bigint) RETURNS drip.session_state
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
+BEGIN
+    UPDATE drip.channels SET ledger_balance = p_ledger_balance, closed_at = now(), updated_at = now()
+    WHERE channel_id = c.channel_id AND closed_at IS NULL;
+    IF FOUND THEN
+        UPDATE drip.ilp_accounts
+        SET settled = settled + greatest(c.best_claim, p_ledger_balance), blocked = false,
+            block_reason = NULL, updated_at = now()
+        WHERE account = c.ilp_account;
+    END IF;
+    RETURN 'closed'::drip.session_state;
+END
+$$;
+
+CREATE FUNCTION drip.ilp_queue_claims(p_min_income bigint) RETURNS integer
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    WITH queued AS (
+        INSERT INTO drip.outbox (kind, channel_id)
+        SELECT 'claim', c.channel_id FROM drip.channels c
+        WHERE c.ilp_account IS NOT NULL AND c.closed_at IS NULL
+          AND c.best_claim - c.ledger_balance >= greatest(p_min_income, 1)
+          AND NOT EXISTS (SELECT FROM drip.outbox o WHERE o.channel_id = c.channel_id
+                          AND o.kind IN ('claim', 'claim_and_close') AND o.state IN ('queued', 'submitted'))
+        RETURNING 1
+    )
+    SELECT count(*)::integer FROM queued
+$$;
+COMMENT ON FUNCTION drip.ilp_queue_claims(bigint) IS
+'Sidecar only: queue a claim on every open ILP channel whose unredeemed claims reach p_min_income drops (worth the fee). How many.';
+
+REVOKE ALL ON FUNCTION drip._ilp_account(text), drip._drops_in_base(bigint, integer),
+    drip.ilp_connect(text, bytea), drip.ilp_account(text),
+    drip.ilp_open_channel(text, bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer),
+    drip.ilp_claim(text, bigint, bytea), drip.ilp_prepare(text, bigint, bigint, integer),
+    drip.ilp_rollback(text, bigint), drip._ilp_channel_closing(drip.channels, timestamptz),
+    drip._ilp_channel_closed(drip.channels, bigint), drip.ilp_queue_claims(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    drip.ilp_open_channel(text, bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer),
+    drip.ilp_queue_claims(bigint)
+    TO drip_ledger;
+GRANT EXECUTE ON FUNCTION drip.ilp_connect(text, bytea), drip.ilp_account(text),
+    drip.ilp_claim(text, bigint, bytea), drip.ilp_prepare(text, bigint, bigint, integer),
+    drip.ilp_rollback(text, bigint)
+    TO drip_app;

@@ -118,11 +118,28 @@ CREATE INDEX proposals_session_idx ON drip.proposals (session);
 -- drip.sweep expires proposals nobody agreed to.
 CREATE INDEX proposals_open_idx ON drip.proposals (expires_at) WHERE tx_hash IS NULL AND accepted_at IS NULL;
 
--- A session's channel, as the validated ledger describes it, and the best
--- claim drip holds on it.
+-- The ILP server's accounts (the asymmetric XRP plugin): one per BTP
+-- client identity. The first connection binds the token; a later one must
+-- present the same.
+CREATE TABLE drip.ilp_accounts (
+    account      text PRIMARY KEY CHECK (length(account) BETWEEN 1 AND 128),
+    token_hash   bytea NOT NULL CHECK (length(token_hash) = 32),
+    -- Packets from the client fulfilled or in flight, cumulative, in the
+    -- server's base units: what its claims must cover (bandwidth aside).
+    prepared     bigint NOT NULL DEFAULT 0 CHECK (prepared >= 0),
+    -- Drops paid by the claims of its closed channels.
+    settled      bigint NOT NULL DEFAULT 0 CHECK (settled >= 0),
+    blocked      boolean NOT NULL DEFAULT false,
+    block_reason text,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- A channel drip holds claims on, as the validated ledger describes it,
+-- and the best claim: a drip session's, or an ILP account's incoming one.
 CREATE TABLE drip.channels (
     channel_id      bytea PRIMARY KEY CHECK (length(channel_id) = 32),
-    session         bigint NOT NULL UNIQUE REFERENCES drip.sessions (id),
+    session         bigint UNIQUE REFERENCES drip.sessions (id),
     source_account  text NOT NULL,
     public_key      bytea NOT NULL CHECK (length(public_key) = 33),
     amount          bigint NOT NULL CHECK (amount > 0),
@@ -134,10 +151,17 @@ CREATE TABLE drip.channels (
     best_claim      bigint NOT NULL DEFAULT 0 CHECK (best_claim >= 0),
     best_signature  bytea,
     updated_at      timestamptz NOT NULL DEFAULT now(),
+    ilp_account     text REFERENCES drip.ilp_accounts (account),
+    -- When it left the ledger (ILP channels; a session's closing is its state).
+    closed_at       timestamptz,
     CHECK (best_claim <= amount),
     CHECK (ledger_balance <= amount),
-    CHECK ((best_claim = 0) = (best_signature IS NULL))
+    CHECK ((best_claim = 0) = (best_signature IS NULL)),
+    CONSTRAINT channels_owner_check CHECK ((session IS NULL) <> (ilp_account IS NULL))
 );
+-- An ILP account has one open incoming channel at a time.
+CREATE UNIQUE INDEX channels_ilp_open_idx ON drip.channels (ilp_account)
+    WHERE ilp_account IS NOT NULL AND closed_at IS NULL;
 
 -- Unit purchases the web server records.
 CREATE TABLE drip.debts (

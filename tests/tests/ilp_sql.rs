@@ -1,0 +1,374 @@
+//! The ILP server's state in the extension: accounts bound to their token,
+//! incoming channels checked against the terms, claims kept under the
+//! channel's lock (also racing), packets held to claims plus bandwidth, and
+//! a closed channel that leaves its account usable.
+
+use std::sync::Arc;
+
+use drip_core::claim::sign_claim;
+use drip_core::{Drops, Hash256, KeyPair, KeyType, Seed};
+use drip_tests::TestDb;
+use tokio_postgres::Client;
+
+const SERVER: &str = "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh";
+const ACCOUNT: &str = "kwu9xRtq7VwqVnj9bije56BeiktkPPwLRCfD77hsDZQ";
+const CHANNEL: [u8; 32] = [0xC1; 32];
+
+fn payer() -> KeyPair {
+    Seed::from_entropy([0x77; 16], KeyType::Ed25519)
+        .key_pair()
+        .unwrap()
+}
+
+async fn db(name: &str) -> TestDb {
+    TestDb::with(
+        name,
+        &format!("CREATE EXTENSION drip; UPDATE drip.terms SET destination = '{SERVER}'"),
+    )
+    .await
+}
+
+async fn connect(c: &Client, account: &str, token_hash: [u8; 32]) -> Option<Option<Vec<u8>>> {
+    let row = c
+        .query_one(
+            "SELECT (a).account IS NOT NULL, (a).channel_id FROM drip.ilp_connect($1, $2) a",
+            &[&account, &token_hash.to_vec()],
+        )
+        .await
+        .unwrap();
+    row.get::<_, bool>(0).then(|| row.get(1))
+}
+
+/// Open `channel` for `account` (amount 10 XRP, settle delay 3600, no
+/// expiry) with some fields changed by `sql` (a SQL expression list).
+async fn open(
+    c: &Client,
+    account: &str,
+    channel: [u8; 32],
+    destination: &str,
+    settle: i32,
+    expires: bool,
+) -> Option<String> {
+    c.query_one(
+        "SELECT drip.ilp_open_channel($1, $2, 'rPayer', $3, 10000000, $4, $5,
+                CASE WHEN $6 THEN now() + interval '1 day' END, NULL, 0, 3600)",
+        &[
+            &account,
+            &channel.to_vec(),
+            &payer().public_key().as_bytes().to_vec(),
+            &settle,
+            &destination,
+            &expires,
+        ],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+async fn claim(
+    c: &Client,
+    account: &str,
+    channel: [u8; 32],
+    key: &KeyPair,
+    amount: u64,
+) -> (bool, Option<String>) {
+    let sig = sign_claim(key, &Hash256(channel), Drops::new(amount));
+    let row = c
+        .query_one(
+            "SELECT accepted, reason FROM drip.ilp_claim($1, $2, $3)",
+            &[&account, &i64::try_from(amount).unwrap(), &sig],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+async fn prepare(c: &Client, account: &str, amount: i64, bandwidth: i64) -> Option<String> {
+    c.query_one(
+        "SELECT code || ' ' || message FROM drip.ilp_prepare($1, $2, $3, 9)",
+        &[&account, &amount, &bandwidth],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+#[tokio::test]
+async fn the_first_connection_binds_the_token() {
+    let db = db("ilp_bind").await;
+    let c = db.client().await;
+    assert_eq!(connect(&c, ACCOUNT, [1; 32]).await, Some(None));
+    assert_eq!(
+        connect(&c, ACCOUNT, [1; 32]).await,
+        Some(None),
+        "the same token again"
+    );
+    assert_eq!(
+        connect(&c, ACCOUNT, [2; 32]).await,
+        None,
+        "another token is refused"
+    );
+    let e = c
+        .query_one("SELECT drip.ilp_connect('', $1)", &[&vec![0u8; 32]])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().unwrap().code(), "22023");
+}
+
+#[tokio::test]
+async fn channels_are_checked_against_the_terms() {
+    let db = db("ilp_channels").await;
+    let c = db.client().await;
+    connect(&c, ACCOUNT, [1; 32]).await;
+    connect(&c, "other", [2; 32]).await;
+    let other = "rPEPPER7kfTD9w2To4CQk6UCfuHM9c6GDY";
+    assert_eq!(
+        open(&c, ACCOUNT, CHANNEL, other, 3600, false)
+            .await
+            .as_deref(),
+        Some("wrong_destination")
+    );
+    assert_eq!(
+        open(&c, ACCOUNT, CHANNEL, SERVER, 3599, false)
+            .await
+            .as_deref(),
+        Some("settle_delay_too_short")
+    );
+    assert_eq!(
+        open(&c, ACCOUNT, CHANNEL, SERVER, 3600, true)
+            .await
+            .as_deref(),
+        Some("channel_expires")
+    );
+    assert_eq!(open(&c, ACCOUNT, CHANNEL, SERVER, 3600, false).await, None);
+    assert_eq!(
+        open(&c, ACCOUNT, CHANNEL, SERVER, 3600, false).await,
+        None,
+        "its own channel again"
+    );
+    assert_eq!(
+        open(&c, ACCOUNT, [0xC2; 32], SERVER, 3600, false)
+            .await
+            .as_deref(),
+        Some("channel_exists")
+    );
+    assert_eq!(
+        open(&c, "other", CHANNEL, SERVER, 3600, false)
+            .await
+            .as_deref(),
+        Some("channel_in_use")
+    );
+    assert_eq!(
+        connect(&c, ACCOUNT, [1; 32]).await,
+        Some(Some(CHANNEL.to_vec()))
+    );
+}
+
+#[tokio::test]
+async fn claims_are_kept_on_the_pay_path() {
+    let db = db("ilp_claims").await;
+    let c = db.client().await;
+    connect(&c, ACCOUNT, [1; 32]).await;
+    assert_eq!(
+        claim(&c, ACCOUNT, CHANNEL, &payer(), 5).await,
+        (false, Some("no_channel".into()))
+    );
+    open(&c, ACCOUNT, CHANNEL, SERVER, 3600, false).await;
+    let stranger = Seed::from_entropy([0x78; 16], KeyType::Ed25519)
+        .key_pair()
+        .unwrap();
+    assert_eq!(
+        claim(&c, ACCOUNT, CHANNEL, &stranger, 5).await,
+        (false, Some("bad_signature".into()))
+    );
+    // A signature of the wrong shape for the channel's key is an error.
+    let malformed = c
+        .query_one(
+            "SELECT drip.ilp_claim($1, 5, '\\x3006020101020101')",
+            &[&ACCOUNT],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(malformed.code().unwrap().code(), "22023");
+    assert_eq!(
+        claim(&c, ACCOUNT, CHANNEL, &payer(), 10_000_001).await,
+        (false, Some("exceeds_channel".into()))
+    );
+    assert_eq!(
+        claim(&c, ACCOUNT, CHANNEL, &payer(), 500).await,
+        (true, None)
+    );
+    assert_eq!(
+        claim(&c, ACCOUNT, CHANNEL, &payer(), 500).await,
+        (false, Some("not_above_best".into()))
+    );
+    assert_eq!(
+        claim(&c, ACCOUNT, CHANNEL, &payer(), 400).await,
+        (false, Some("not_above_best".into()))
+    );
+    let audit: i64 = c
+        .query_one(
+            "SELECT count(*) FROM drip.claims WHERE channel_id = $1",
+            &[&CHANNEL.to_vec()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(audit, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_claims_end_with_the_highest() {
+    let db = db("ilp_claim_race").await;
+    let c = db.client().await;
+    connect(&c, ACCOUNT, [1; 32]).await;
+    open(&c, ACCOUNT, CHANNEL, SERVER, 3600, false).await;
+    let key = Arc::new(payer());
+    let mut tasks = Vec::new();
+    for w in 0..6u64 {
+        let (url, key) = (db.url.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let c = drip_tests::connect(&url).await;
+            let mut accepted = Vec::new();
+            for i in 0..30u64 {
+                let amount = 1_000 + (if i % 2 == 0 { i } else { 30 - i } * 6 + w) * 10;
+                if claim(&c, ACCOUNT, CHANNEL, &key, amount).await.0 {
+                    accepted.push(amount);
+                }
+            }
+            accepted
+        }));
+    }
+    let mut highest = 0;
+    for t in tasks {
+        highest = highest.max(t.await.unwrap().into_iter().max().unwrap_or(0));
+    }
+    let row = c
+        .query_one(
+            "SELECT best_claim, (SELECT max(amount) FROM drip.claims WHERE channel_id = $1)
+             FROM drip.channels WHERE channel_id = $1",
+            &[&CHANNEL.to_vec()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(u64::try_from(row.get::<_, i64>(0)).unwrap(), highest);
+    assert_eq!(row.get::<_, i64>(0), row.get::<_, i64>(1));
+}
+
+#[tokio::test]
+async fn packets_are_held_to_claims_and_bandwidth() {
+    let db = db("ilp_bandwidth").await;
+    let c = db.client().await;
+    connect(&c, ACCOUNT, [1; 32]).await;
+    assert_eq!(
+        prepare(&c, ACCOUNT, 1, 0).await.as_deref(),
+        Some("F02 account has no open channel")
+    );
+    open(&c, ACCOUNT, CHANNEL, SERVER, 3600, false).await;
+    // Scale 9: a drop is 1,000 base units. No bandwidth: claim first.
+    assert_eq!(
+        prepare(&c, ACCOUNT, 1, 0).await.as_deref(),
+        Some("T04 Insufficient bandwidth")
+    );
+    claim(&c, ACCOUNT, CHANNEL, &payer(), 2).await;
+    assert_eq!(prepare(&c, ACCOUNT, 1_500, 0).await, None);
+    assert_eq!(
+        prepare(&c, ACCOUNT, 501, 0).await.as_deref(),
+        Some("T04 Insufficient bandwidth")
+    );
+    assert_eq!(prepare(&c, ACCOUNT, 500, 0).await, None);
+    // A rejected packet owes nothing.
+    c.execute("SELECT drip.ilp_rollback($1, 500)", &[&ACCOUNT])
+        .await
+        .unwrap();
+    assert_eq!(prepare(&c, ACCOUNT, 500, 0).await, None);
+    // Bandwidth lets packets run ahead of claims, never past the channel.
+    assert_eq!(prepare(&c, ACCOUNT, 1_000_000, 1_000_000).await, None);
+    assert_eq!(
+        prepare(&c, ACCOUNT, 10_000_000_000_000, i64::MAX)
+            .await
+            .as_deref(),
+        Some("T04 Insufficient funds")
+    );
+}
+
+#[tokio::test]
+async fn a_closed_channel_does_not_block_its_account_for_ever() {
+    let db = db("ilp_close").await;
+    let c = db.client().await;
+    connect(&c, ACCOUNT, [1; 32]).await;
+    open(&c, ACCOUNT, CHANNEL, SERVER, 3600, false).await;
+    claim(&c, ACCOUNT, CHANNEL, &payer(), 3).await;
+    assert_eq!(prepare(&c, ACCOUNT, 3_000, 0).await, None);
+    let queued: i32 = c
+        .query_one("SELECT drip.ilp_queue_claims(1)", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(queued, 1);
+    assert_eq!(
+        c.query_one("SELECT drip.ilp_queue_claims(1)", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        0,
+        "one at a time"
+    );
+    let watched: i64 = c
+        .query_one(
+            "SELECT count(*) FROM drip.watched_channels() WHERE channel_id = $1",
+            &[&CHANNEL.to_vec()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(watched, 1);
+
+    // The payer asks to close: blocked, claimed at once.
+    c.execute(
+        "SELECT drip.record_channel_closing($1, now() + interval '1 hour')",
+        &[&CHANNEL.to_vec()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        prepare(&c, ACCOUNT, 1, 1_000_000).await.as_deref(),
+        Some("F02 account has no open channel")
+    );
+    assert_eq!(
+        claim(&c, ACCOUNT, CHANNEL, &payer(), 4).await,
+        (false, Some("blocked".into()))
+    );
+    assert_eq!(
+        open(&c, ACCOUNT, [0xC2; 32], SERVER, 3600, false)
+            .await
+            .as_deref(),
+        Some("blocked")
+    );
+    // Closed on the ledger: the account may open a new channel, and what
+    // the old one's claims paid still counts.
+    c.execute(
+        "SELECT drip.record_channel_closed($1, 3)",
+        &[&CHANNEL.to_vec()],
+    )
+    .await
+    .unwrap();
+    let open_jobs: i64 = c
+        .query_one("SELECT count(*) FROM drip.outbox WHERE channel_id = $1 AND state IN ('queued', 'submitted')", &[&CHANNEL.to_vec()])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(open_jobs, 0);
+    assert_eq!(connect(&c, ACCOUNT, [1; 32]).await, Some(None));
+    assert_eq!(
+        open(&c, ACCOUNT, [0xC2; 32], SERVER, 3600, false).await,
+        None
+    );
+    assert_eq!(
+        prepare(&c, ACCOUNT, 1, 0).await.as_deref(),
+        Some("T04 Insufficient bandwidth")
+    );
+    claim(&c, ACCOUNT, [0xC2; 32], &payer(), 1).await;
+    assert_eq!(prepare(&c, ACCOUNT, 1_000, 0).await, None);
+}
