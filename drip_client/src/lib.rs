@@ -9,8 +9,10 @@
 //! - [`api`]: drip's gRPC API with timeouts and bounded retries.
 //! - [`payer`]: one session from proposal to the channel's close.
 //! - [`channels`]: the wallet's channels on the ledger, and their rescue.
+//! - [`btp`]: a BTP connection, as an ILP client holds it.
 
 pub mod api;
+pub mod btp;
 pub mod channels;
 pub mod mandate;
 pub mod payer;

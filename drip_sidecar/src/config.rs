@@ -138,6 +138,22 @@ pub struct Args {
     #[arg(long, env = "DRIP_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// BTP (ILP) listen address; the ILP server runs only when set.
+    #[arg(long, env = "DRIP_BTP_LISTEN")]
+    pub btp_listen: Option<SocketAddr>,
+    /// The ILP address prefix of the server; clients are PREFIX.ACCOUNT.
+    #[arg(long, env = "DRIP_BTP_ADDRESS")]
+    pub btp_address: Option<String>,
+    /// Asset scale of ILP amounts (6: drops).
+    #[arg(long, env = "DRIP_BTP_ASSET_SCALE")]
+    pub btp_asset_scale: Option<u8>,
+    /// How far a client's packets may run ahead of its claims (base units).
+    #[arg(long, env = "DRIP_BTP_BANDWIDTH")]
+    pub btp_bandwidth: Option<u64>,
+    /// The largest Prepare accepted (base units).
+    #[arg(long, env = "DRIP_BTP_MAX_PACKET_AMOUNT")]
+    pub btp_max_packet_amount: Option<u64>,
+
     /// Log filter (log.level) [default: info].
     #[arg(long, env = "DRIP_LOG_LEVEL")]
     pub log_level: Option<String>,
@@ -167,6 +183,8 @@ struct File {
     jobs: FileJobs,
     #[serde(default)]
     metrics: FileMetrics,
+    #[serde(default)]
+    btp: FileBtp,
     #[serde(default)]
     log: FileLog,
 }
@@ -234,6 +252,15 @@ struct FileJobs {
 #[serde(deny_unknown_fields)]
 struct FileMetrics {
     listen: Option<SocketAddr>,
+}
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBtp {
+    listen: Option<SocketAddr>,
+    address: Option<String>,
+    asset_scale: Option<u8>,
+    bandwidth: Option<u64>,
+    max_packet_amount: Option<u64>,
 }
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -311,6 +338,8 @@ pub struct Config {
     pub offload_every: Duration,
     /// Metrics listen address.
     pub metrics_listen: Option<SocketAddr>,
+    /// The ILP server, if it runs.
+    pub btp: Option<crate::btp::BtpConfig>,
     /// Log filter.
     pub log_level: String,
     /// Log format.
@@ -338,6 +367,7 @@ impl std::fmt::Debug for Config {
             .field("watch_every", &self.watch_every)
             .field("offload_every", &self.offload_every)
             .field("metrics_listen", &self.metrics_listen)
+            .field("btp", &self.btp)
             .finish_non_exhaustive()
     }
 }
@@ -495,6 +525,33 @@ impl Config {
             0 => Err(invalid(key, "must be above 0")),
             ms => Ok(Duration::from_millis(ms)),
         };
+        let btp = match a.btp_listen.or(f.btp.listen) {
+            None => None,
+            Some(listen) => {
+                let address = a
+                    .btp_address
+                    .or(f.btp.address)
+                    .unwrap_or_else(|| "test.drip".into());
+                let address = address
+                    .parse::<drip_ilp::ilp::Address>()
+                    .map_err(|e| invalid("btp.address", &format!("not an ILP address ({e})")))?;
+                let asset_scale = a.btp_asset_scale.or(f.btp.asset_scale).unwrap_or(6);
+                if asset_scale > 19 {
+                    return Err(invalid("btp.asset_scale", "must be 0 to 19"));
+                }
+                Some(crate::btp::BtpConfig {
+                    listen,
+                    address,
+                    asset_scale,
+                    bandwidth: a.btp_bandwidth.or(f.btp.bandwidth).unwrap_or(0),
+                    max_packet_amount: a
+                        .btp_max_packet_amount
+                        .or(f.btp.max_packet_amount)
+                        .unwrap_or(u64::MAX),
+                    min_settle_delay: drip_ilp::asym::MIN_SETTLE_DELAY,
+                })
+            }
+        };
         let log_format = match a.log_format.or(f.log.format).as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -508,6 +565,7 @@ impl Config {
                 .or(f.grpc.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 50051))),
             tls,
+            btp,
             merchant_token,
             app_token,
             ledger_rpc_url,

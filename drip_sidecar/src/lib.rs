@@ -4,6 +4,7 @@
 //! `drip-sidecar` is a thin main around it.
 
 pub mod auth;
+pub mod btp;
 pub mod config;
 pub mod db;
 pub mod jobs;
@@ -73,6 +74,8 @@ pub struct Sidecar {
     pub certificate: Option<String>,
     /// Where `/metrics` is served, if it is.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the BTP (ILP) server listens, if it runs.
+    pub btp_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -139,6 +142,23 @@ impl Sidecar {
                 stop_rx.clone(),
             )));
         }
+        let mut btp_addr = None;
+        if let Some(btp) = &config.btp {
+            let listener = btp::bind(btp.listen)
+                .await
+                .map_err(|e| StartError::Listen {
+                    addr: btp.listen,
+                    why: e.to_string(),
+                })?;
+            btp_addr = listener.local_addr().ok();
+            let server = Arc::new(btp::Server::new(
+                btp.clone(),
+                pool.clone(),
+                submitter.client().clone(),
+                config.wallet.account_id().to_address(),
+            ));
+            tasks.push(tokio::spawn(btp::serve(listener, server, stop_rx.clone())));
+        }
         let mut grpc_stop = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -194,6 +214,7 @@ impl Sidecar {
             grpc_addr,
             certificate,
             metrics_addr,
+            btp_addr,
             stop,
             tasks,
         })

@@ -259,6 +259,7 @@ async fn main() -> anyhow::Result<()> {
         watch_every: Duration::from_secs(3600),
         offload_every: Duration::from_secs(3600),
         metrics_listen: None,
+        btp: None,
         log_level: "warn".into(),
         log_format: LogFormat::Text,
     };

@@ -1,0 +1,173 @@
+//! A BTP 2.0 connection over WebSocket, as an ILP client holds it: the
+//! auth handshake, requests matched to their answers by id (with a
+//! timeout), and the server's own requests handed to the caller to answer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use drip_ilp::asym::protocol;
+use drip_ilp::btp::{self, Body, Packet, ProtocolData};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message as Frame;
+
+/// What went wrong on the connection.
+#[derive(Debug, thiserror::Error)]
+pub enum BtpError {
+    /// The WebSocket could not be opened or broke.
+    #[error("BTP connection: {0}")]
+    Socket(String),
+    /// The server refused the auth (its Error's data).
+    #[error("BTP auth refused: {0}")]
+    Refused(String),
+    /// No answer in time.
+    #[error("BTP: no answer in time")]
+    Timeout,
+    /// The connection closed.
+    #[error("BTP connection closed")]
+    Closed,
+}
+
+type Pending = Arc<Mutex<HashMap<u32, oneshot::Sender<Packet>>>>;
+
+/// An authenticated BTP connection.
+#[derive(Debug)]
+pub struct Connection {
+    out: mpsc::Sender<Vec<u8>>,
+    pending: Pending,
+    requests: tokio::sync::Mutex<mpsc::Receiver<Packet>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn random_u32() -> u32 {
+    let mut b = [0u8; 4];
+    let _ = getrandom::getrandom(&mut b);
+    u32::from_be_bytes(b)
+}
+
+impl Connection {
+    /// Connect to `url` (`ws://…`) and authenticate with `username` (the JS
+    /// client sends '') and `token`.
+    pub async fn connect(
+        url: &str,
+        username: &str,
+        token: &str,
+        timeout: Duration,
+    ) -> Result<Connection, BtpError> {
+        let (ws, _) = tokio::time::timeout(timeout, tokio_tungstenite::connect_async(url))
+            .await
+            .map_err(|_| BtpError::Timeout)?
+            .map_err(|e| BtpError::Socket(e.to_string()))?;
+        let (mut sink, mut source) = ws.split();
+        let (out, mut out_rx) = mpsc::channel::<Vec<u8>>(64);
+        let (req_tx, requests) = mpsc::channel::<Packet>(64);
+        let pending: Pending = Arc::default();
+        let writer = tokio::spawn(async move {
+            while let Some(frame) = out_rx.recv().await {
+                if sink.send(Frame::Binary(frame.into())).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let answers = pending.clone();
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(frame)) = source.next().await {
+                let Frame::Binary(bytes) = frame else {
+                    continue;
+                };
+                let Ok(packet) = Packet::decode(&bytes) else {
+                    continue;
+                };
+                match packet.body {
+                    Body::Response(_) | Body::Error(_) => {
+                        if let Some(tx) = lock(&answers).remove(&packet.request_id) {
+                            let _ = tx.send(packet);
+                        }
+                    }
+                    _ => {
+                        if req_tx.send(packet).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            // Closed: every waiting call learns it.
+            lock(&answers).clear();
+        });
+        let conn = Connection {
+            out,
+            pending,
+            requests: tokio::sync::Mutex::new(requests),
+            tasks: vec![writer, reader],
+        };
+        let auth = vec![
+            ProtocolData::new(protocol::AUTH, btp::OCTET_STREAM, vec![]),
+            ProtocolData::new(protocol::AUTH_USERNAME, btp::TEXT, username),
+            ProtocolData::new(protocol::AUTH_TOKEN, btp::TEXT, token),
+        ];
+        match conn.call(Body::Message(auth), timeout).await?.body {
+            Body::Response(_) => Ok(conn),
+            Body::Error(e) => Err(BtpError::Refused(
+                String::from_utf8_lossy(&e.data).into_owned(),
+            )),
+            _ => Err(BtpError::Closed),
+        }
+    }
+
+    /// Send raw bytes as one frame (tests of malformed input).
+    pub async fn send_raw(&self, bytes: Vec<u8>) -> Result<(), BtpError> {
+        self.out.send(bytes).await.map_err(|_| BtpError::Closed)
+    }
+
+    /// Send a request and wait for its Response or Error.
+    pub async fn call(&self, body: Body, timeout: Duration) -> Result<Packet, BtpError> {
+        let (tx, rx) = oneshot::channel();
+        let request_id = {
+            let mut pending = lock(&self.pending);
+            let mut id = random_u32();
+            while pending.contains_key(&id) {
+                id = random_u32();
+            }
+            pending.insert(id, tx);
+            id
+        };
+        let sent = self.send_raw(Packet { request_id, body }.encode()).await;
+        let answer = match sent {
+            Ok(()) => tokio::time::timeout(timeout, rx).await,
+            Err(e) => {
+                lock(&self.pending).remove(&request_id);
+                return Err(e);
+            }
+        };
+        lock(&self.pending).remove(&request_id);
+        match answer {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(_)) => Err(BtpError::Closed),
+            Err(_) => Err(BtpError::Timeout),
+        }
+    }
+
+    /// The server's next request (a Message or Transfer), to answer with
+    /// [`Connection::respond`].
+    pub async fn next_request(&self) -> Option<Packet> {
+        self.requests.lock().await.recv().await
+    }
+
+    /// Answer the server's request `request_id`.
+    pub async fn respond(&self, request_id: u32, body: Body) -> Result<(), BtpError> {
+        self.send_raw(Packet { request_id, body }.encode()).await
+    }
+}

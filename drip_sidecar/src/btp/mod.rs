@@ -1,0 +1,212 @@
+//! The ILP server: BTP 2.0 over WebSocket for many lightweight clients of
+//! the asymmetric XRP plugin (`ilp-plugin-xrp-asym-client`), settling through
+//! claims on each client's incoming payment channel. Every decision about
+//! money is one of the extension's `drip.ilp_*` functions; this module does
+//! the sockets, the wire formats and the routing of packets between clients.
+
+mod connection;
+mod packets;
+mod protocols;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use drip_ilp::btp::{self, ProtocolData};
+use drip_ilp::ilp::Address;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// The `[btp]` settings.
+#[derive(Debug, Clone)]
+pub struct BtpConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The server's ILP address; a client's is `ADDRESS.ACCOUNT`.
+    pub address: Address,
+    /// Decimal places of amounts (6: drops).
+    pub asset_scale: u8,
+    /// How far a client's packets may run ahead of its claims (base units).
+    pub bandwidth: u64,
+    /// The largest Prepare taken (base units).
+    pub max_packet_amount: u64,
+    /// The least settle delay of an incoming channel (seconds).
+    pub min_settle_delay: u32,
+}
+
+/// What every connection shares.
+#[derive(Debug)]
+pub(crate) struct Server {
+    config: BtpConfig,
+    pool: deadpool_postgres::Pool,
+    ledger: drip_ledger::Client,
+    /// The sidecar's wallet: incoming channels pay it.
+    wallet: String,
+    peers: Mutex<HashMap<String, Vec<Peer>>>,
+    next_peer: AtomicU64,
+}
+
+/// One authenticated socket of an account.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    id: u64,
+    out: mpsc::Sender<Vec<u8>>,
+    pending: Arc<Mutex<HashMap<u32, oneshot::Sender<btp::Packet>>>>,
+}
+
+/// A call to a client that got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CallError {
+    #[error("the client is gone")]
+    Gone,
+    #[error("no answer in time")]
+    Timeout,
+}
+
+impl Peer {
+    /// Queue a frame for the socket.
+    async fn send(&self, packet: &btp::Packet) -> Result<(), CallError> {
+        self.out
+            .send(packet.encode())
+            .await
+            .map_err(|_| CallError::Gone)
+    }
+
+    /// Send a Message and wait for its Response or Error.
+    async fn call(
+        &self,
+        protocol_data: Vec<ProtocolData>,
+        timeout: Duration,
+    ) -> Result<btp::Packet, CallError> {
+        let (tx, rx) = oneshot::channel();
+        let request_id = {
+            let mut pending = lock(&self.pending);
+            let mut id = random_u32();
+            while pending.contains_key(&id) {
+                id = random_u32();
+            }
+            pending.insert(id, tx);
+            id
+        };
+        let sent = self
+            .send(&btp::Packet {
+                request_id,
+                body: btp::Body::Message(protocol_data),
+            })
+            .await;
+        let answer = match sent {
+            Ok(()) => tokio::time::timeout(timeout, rx).await,
+            Err(e) => {
+                lock(&self.pending).remove(&request_id);
+                return Err(e);
+            }
+        };
+        lock(&self.pending).remove(&request_id);
+        match answer {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(_)) => Err(CallError::Gone),
+            Err(_) => Err(CallError::Timeout),
+        }
+    }
+
+    /// Hand an answer to the call waiting for it (answers nobody waits for
+    /// are dropped).
+    fn answered(&self, packet: btp::Packet) {
+        if let Some(tx) = lock(&self.pending).remove(&packet.request_id) {
+            let _ = tx.send(packet);
+        }
+    }
+}
+
+/// A poisoned lock only means another connection's task panicked; the maps
+/// stay consistent (every change is one insert or remove).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn random_u32() -> u32 {
+    let mut b = [0u8; 4];
+    // A failed random source only makes ids predictable, not wrong.
+    let _ = getrandom::getrandom(&mut b);
+    u32::from_be_bytes(b)
+}
+
+impl Server {
+    pub(crate) fn new(
+        config: BtpConfig,
+        pool: deadpool_postgres::Pool,
+        ledger: drip_ledger::Client,
+        wallet: String,
+    ) -> Server {
+        Server {
+            config,
+            pool,
+            ledger,
+            wallet,
+            peers: Mutex::new(HashMap::new()),
+            next_peer: AtomicU64::new(1),
+        }
+    }
+
+    fn register(&self, account: &str, out: mpsc::Sender<Vec<u8>>) -> Peer {
+        let peer = Peer {
+            id: self.next_peer.fetch_add(1, Ordering::Relaxed),
+            out,
+            pending: Arc::default(),
+        };
+        lock(&self.peers)
+            .entry(account.to_owned())
+            .or_default()
+            .push(peer.clone());
+        peer
+    }
+
+    fn unregister(&self, account: &str, id: u64) {
+        let mut peers = lock(&self.peers);
+        if let Some(list) = peers.get_mut(account) {
+            list.retain(|p| p.id != id);
+            if list.is_empty() {
+                peers.remove(account);
+            }
+        }
+    }
+
+    /// The newest socket of `account`, if it is connected.
+    fn peer(&self, account: &str) -> Option<Peer> {
+        lock(&self.peers)
+            .get(account)
+            .and_then(|l| l.last().cloned())
+    }
+
+    /// A client's full ILP address.
+    fn client_address(&self, account: &str) -> String {
+        format!("{}.{account}", self.config.address)
+    }
+}
+
+/// Bind the BTP port.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Accept connections until `stop`.
+pub(crate) async fn serve(listener: TcpListener, server: Arc<Server>, stop: watch::Receiver<bool>) {
+    let mut stopped = stop.clone();
+    loop {
+        tokio::select! {
+            _ = async { let _ = stopped.wait_for(|s| *s).await; } => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(connection::run(server.clone(), stream, stop.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "BTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}

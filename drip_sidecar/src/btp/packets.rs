@@ -1,0 +1,256 @@
+//! ILP packets from clients: IL-DCP answered here; every other Prepare is
+//! held to the sender's claims and bandwidth (`drip.ilp_prepare`), then
+//! routed to the client it is addressed to, and its answer checked
+//! (fulfillment against condition, expiry) before it goes back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use drip_ilp::asym::protocol;
+use drip_ilp::btp::{self, find, Body, ProtocolData};
+use drip_ilp::ildcp;
+use drip_ilp::ilp::{self, amount_too_large_data, ErrorCode, Packet, Prepare, Reject, Timestamp};
+
+use super::{CallError, Server};
+
+/// The asset code IL-DCP announces.
+const ASSET_CODE: &str = "XRP";
+
+/// The answer (an encoded Fulfill or Reject) to a client's packet.
+pub(super) async fn from_client(server: &Arc<Server>, account: &str, bytes: &[u8]) -> Vec<u8> {
+    let reply = match Packet::decode(bytes) {
+        Ok(Packet::Prepare(p)) => prepare(server, account, p).await,
+        Ok(_) => reject(
+            server,
+            ErrorCode::F01_INVALID_PACKET,
+            "expected a Prepare",
+            vec![],
+        ),
+        Err(e) => reject(
+            server,
+            ErrorCode::F01_INVALID_PACKET,
+            &e.to_string(),
+            vec![],
+        ),
+    };
+    reply.encode().unwrap_or_default()
+}
+
+fn reject(server: &Server, code: ErrorCode, message: &str, data: Vec<u8>) -> Packet {
+    Packet::Reject(Reject {
+        code,
+        triggered_by: server.config.address.to_string(),
+        message: message.to_owned(),
+        data,
+    })
+}
+
+async fn prepare(server: &Arc<Server>, account: &str, p: Prepare) -> Packet {
+    let config = &server.config;
+    if ildcp::is_request(&p) {
+        let Ok(client_address) = server.client_address(account).parse() else {
+            return reject(
+                server,
+                ErrorCode::F02_UNREACHABLE,
+                "no address for this account",
+                vec![],
+            );
+        };
+        return Packet::Fulfill(
+            ildcp::Config {
+                client_address,
+                asset_scale: config.asset_scale,
+                asset_code: ASSET_CODE.into(),
+            }
+            .response(),
+        );
+    }
+    if p.amount > config.max_packet_amount {
+        return reject(
+            server,
+            ErrorCode::F08_AMOUNT_TOO_LARGE,
+            "Packet size is too large.",
+            amount_too_large_data(p.amount, config.max_packet_amount),
+        );
+    }
+    let now = Timestamp::now();
+    if p.expires_at <= now {
+        return reject(
+            server,
+            ErrorCode::R00_TRANSFER_TIMED_OUT,
+            "packet expired",
+            vec![],
+        );
+    }
+    let Some(target) = route(server, &p.destination) else {
+        return reject(
+            server,
+            ErrorCode::F02_UNREACHABLE,
+            "no such destination",
+            vec![],
+        );
+    };
+    if p.amount > 0 {
+        if let Some(refusal) = hold(server, account, p.amount).await {
+            return refusal;
+        }
+    }
+    let answer = forward(server, &target, &p, now).await;
+    if !matches!(answer, Packet::Fulfill(_)) && p.amount > 0 {
+        release(server, account, p.amount).await;
+    }
+    answer
+}
+
+/// The account a destination belongs to: `ADDRESS.ACCOUNT[.…]`.
+fn route(server: &Server, destination: &ilp::Address) -> Option<String> {
+    let prefix = format!("{}.", server.config.address);
+    let rest = destination.as_str().strip_prefix(&prefix)?;
+    let account = rest.split('.').next()?;
+    (!account.is_empty()).then(|| account.to_owned())
+}
+
+/// Count the packet against the sender's claims and bandwidth; a Reject if
+/// it may not pass.
+async fn hold(server: &Server, account: &str, amount: u64) -> Option<Packet> {
+    let internal = |e: &dyn std::fmt::Display| {
+        tracing::warn!(error = %e, "ilp_prepare failed");
+        Some(reject(
+            server,
+            ErrorCode::T00_INTERNAL_ERROR,
+            "internal error",
+            vec![],
+        ))
+    };
+    let (Ok(amount), Ok(bandwidth)) = (
+        i64::try_from(amount),
+        i64::try_from(server.config.bandwidth),
+    ) else {
+        return Some(reject(
+            server,
+            ErrorCode::F08_AMOUNT_TOO_LARGE,
+            "amount out of range",
+            vec![],
+        ));
+    };
+    let client = match server.pool.get().await {
+        Ok(c) => c,
+        Err(e) => return internal(&e),
+    };
+    let row = match client
+        .query_one(
+            "SELECT code, message FROM drip.ilp_prepare($1, $2, $3, $4)",
+            &[
+                &account,
+                &amount,
+                &bandwidth,
+                &i32::from(server.config.asset_scale),
+            ],
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return internal(&e),
+    };
+    let code: Option<String> = row.get(0);
+    let code = code?;
+    let message: String = row.get(1);
+    let code = ErrorCode(code.as_bytes().try_into().unwrap_or(*b"T00"));
+    Some(reject(server, code, &message, vec![]))
+}
+
+/// The packet was not fulfilled: it owes nothing.
+async fn release(server: &Server, account: &str, amount: u64) {
+    let Ok(amount) = i64::try_from(amount) else {
+        return;
+    };
+    let result = match server.pool.get().await {
+        Ok(c) => c
+            .execute("SELECT drip.ilp_rollback($1, $2)", &[&account, &amount])
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, %account, amount, "ilp_rollback failed");
+    }
+}
+
+/// Send the Prepare to the target client and wait for its answer until the
+/// packet expires.
+async fn forward(server: &Server, target: &str, p: &Prepare, now: Timestamp) -> Packet {
+    let Some(peer) = server.peer(target) else {
+        return reject(
+            server,
+            ErrorCode::F02_UNREACHABLE,
+            "the destination is not connected",
+            vec![],
+        );
+    };
+    let Ok(bytes) = Packet::Prepare(p.clone()).encode() else {
+        return reject(
+            server,
+            ErrorCode::F01_INVALID_PACKET,
+            "unencodable packet",
+            vec![],
+        );
+    };
+    let left = u64::try_from(p.expires_at.unix_ms - now.unix_ms).unwrap_or(0);
+    let answer = peer
+        .call(
+            vec![ProtocolData::new(protocol::ILP, btp::OCTET_STREAM, bytes)],
+            Duration::from_millis(left),
+        )
+        .await;
+    let reply = match answer {
+        Ok(btp::Packet {
+            body: Body::Response(pd),
+            ..
+        }) => find(&pd, protocol::ILP).and_then(|d| Packet::decode(&d.data).ok()),
+        Ok(_) => None,
+        Err(CallError::Timeout) => {
+            return reject(
+                server,
+                ErrorCode::R00_TRANSFER_TIMED_OUT,
+                "no answer before the packet expired",
+                vec![],
+            )
+        }
+        Err(CallError::Gone) => {
+            return reject(
+                server,
+                ErrorCode::F02_UNREACHABLE,
+                "the destination left",
+                vec![],
+            )
+        }
+    };
+    match reply {
+        Some(Packet::Fulfill(f)) if f.fulfills(p) => {
+            if Timestamp::now() > p.expires_at {
+                reject(
+                    server,
+                    ErrorCode::R00_TRANSFER_TIMED_OUT,
+                    "fulfilled after expiry",
+                    vec![],
+                )
+            } else {
+                Packet::Fulfill(f)
+            }
+        }
+        Some(Packet::Fulfill(_)) => reject(
+            server,
+            ErrorCode::F05_WRONG_CONDITION,
+            "fulfillment does not match the condition",
+            vec![],
+        ),
+        Some(Packet::Reject(r)) => Packet::Reject(r),
+        _ => reject(
+            server,
+            ErrorCode::T00_INTERNAL_ERROR,
+            "the destination answered with no ILP reply",
+            vec![],
+        ),
+    }
+}

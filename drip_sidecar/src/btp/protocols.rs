@@ -1,0 +1,271 @@
+//! The asymmetric plugin's sub-protocols: `info`, `last_claim`, `channel`
+//! with its ownership proof, `fund_channel`, `ilp` (in Messages) and
+//! `claim` (in Transfers).
+
+use std::sync::Arc;
+
+use drip_core::{Hash256, PublicKey};
+use drip_ilp::asym::{self, protocol, ClaimJson};
+use drip_ilp::btp::{self, find, Body, BtpError, Packet, ProtocolData};
+use serde_json::json;
+
+use super::{packets, Server};
+
+/// A request the server refuses: a BTP Error.
+#[derive(Debug)]
+pub(super) struct Failure {
+    code: &'static str,
+    name: &'static str,
+    message: String,
+}
+
+impl Failure {
+    pub(super) fn not_accepted(message: impl Into<String>) -> Failure {
+        Failure {
+            code: "F00",
+            name: "NotAcceptedError",
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn invalid_fields(message: impl Into<String>) -> Failure {
+        Failure {
+            code: "F01",
+            name: "InvalidFieldsError",
+            message: message.into(),
+        }
+    }
+
+    fn internal(e: impl std::fmt::Display) -> Failure {
+        tracing::warn!(error = %e, "BTP request failed");
+        Failure {
+            code: "T00",
+            name: "UnreachableError",
+            message: "the server could not complete the request".into(),
+        }
+    }
+
+    pub(super) fn into_packet(self, request_id: u32) -> Packet {
+        Packet {
+            request_id,
+            body: Body::Error(BtpError {
+                code: self.code.into(),
+                name: self.name.into(),
+                triggered_at: btp_time(),
+                data: self.message.into_bytes(),
+                protocol_data: vec![],
+            }),
+        }
+    }
+}
+
+/// Now as BTP writes times: `YYYYMMDDHHmmss.fffZ`.
+fn btp_time() -> String {
+    let digits = drip_ilp::ilp::Timestamp::now()
+        .to_digits()
+        .unwrap_or_else(|_| "00000000000000000".into());
+    format!("{}.{}Z", &digits[..14], &digits[14..])
+}
+
+type Reply = Result<Vec<ProtocolData>, Failure>;
+
+/// A Message: `last_claim` and `info` answer at once; otherwise `channel`,
+/// then `fund_channel`, then `ilp`, in the original's order.
+pub(super) async fn message(server: &Arc<Server>, account: &str, pd: Vec<ProtocolData>) -> Reply {
+    if find(&pd, protocol::LAST_CLAIM).is_some() {
+        return last_claim(server, account).await;
+    }
+    if find(&pd, protocol::INFO).is_some() {
+        return info(server, account).await;
+    }
+    let mut reply = Vec::new();
+    if let Some(channel) = find(&pd, protocol::CHANNEL) {
+        let proof = find(&pd, protocol::CHANNEL_SIGNATURE).map(|p| p.data.as_slice());
+        self::channel(server, account, &channel.data, proof).await?;
+    }
+    if find(&pd, protocol::FUND_CHANNEL).is_some() {
+        return Err(Failure::not_accepted(
+            "fund_channel: this server does not open channels to clients yet",
+        ));
+    }
+    if let Some(ilp) = find(&pd, protocol::ILP) {
+        let answer = packets::from_client(server, account, &ilp.data).await;
+        reply.push(ProtocolData::new(protocol::ILP, btp::OCTET_STREAM, answer));
+    }
+    Ok(reply)
+}
+
+/// A Transfer: its `claim` is checked and kept before the answer.
+pub(super) async fn transfer(server: &Server, account: &str, pd: Vec<ProtocolData>) -> Reply {
+    let Some(claim) = find(&pd, protocol::CLAIM) else {
+        return Ok(vec![]);
+    };
+    let claim: ClaimJson = serde_json::from_slice(&claim.data)
+        .map_err(|e| Failure::invalid_fields(format!("claim: {e}")))?;
+    let amount: u64 = claim
+        .amount
+        .parse()
+        .map_err(|_| Failure::invalid_fields("claim amount is not a base-unit integer"))?;
+    let drops = asym::base_to_drops(amount, server.config.asset_scale)
+        .map_err(|e| Failure::invalid_fields(format!("claim amount: {e}")))?;
+    let signature = hex::decode(&claim.signature)
+        .map_err(|_| Failure::invalid_fields("claim signature is not hex"))?;
+    let drops = i64::try_from(drops.get())
+        .map_err(|_| Failure::invalid_fields("claim amount out of range"))?;
+    if drops == 0 {
+        return Err(Failure::invalid_fields("a claim pays at least one drop"));
+    }
+    let client = server.pool.get().await.map_err(Failure::internal)?;
+    let row = client
+        .query_one(
+            "SELECT accepted, reason FROM drip.ilp_claim($1, $2, $3)",
+            &[&account, &drops, &signature],
+        )
+        .await
+        .map_err(|e| match e.code().map(|c| c.code()) {
+            Some("22023") => Failure::invalid_fields("claim signature is malformed"),
+            _ => Failure::internal(e),
+        })?;
+    let reason: Option<String> = row.get(1);
+    match reason.as_deref() {
+        // Kept; or no higher than the best: ignored, as the original does.
+        None | Some("not_above_best") => Ok(vec![]),
+        Some(r) => Err(Failure::not_accepted(format!("claim refused: {r}"))),
+    }
+}
+
+struct Account {
+    channel: Option<Hash256>,
+    channel_amount: i64,
+    best: i64,
+    signature: Option<Vec<u8>>,
+    ledger_balance: i64,
+}
+
+async fn account(server: &Server, account: &str) -> Result<Account, Failure> {
+    let client = server.pool.get().await.map_err(Failure::internal)?;
+    let row = client
+        .query_one(
+            "SELECT channel_id, coalesce(channel_amount, 0), coalesce(best_claim, 0), best_signature,
+                    coalesce(ledger_balance, 0)
+             FROM drip.ilp_account($1)",
+            &[&account],
+        )
+        .await
+        .map_err(Failure::internal)?;
+    let channel: Option<Vec<u8>> = row.get(0);
+    Ok(Account {
+        channel: channel
+            .and_then(|c| <[u8; 32]>::try_from(c).ok())
+            .map(Hash256),
+        channel_amount: row.get(1),
+        best: row.get(2),
+        signature: row.get(3),
+        ledger_balance: row.get(4),
+    })
+}
+
+fn json_reply(name: &str, v: &serde_json::Value) -> Vec<ProtocolData> {
+    vec![ProtocolData::new(name, btp::JSON, v.to_string())]
+}
+
+fn base_units(server: &Server, drops: i64) -> Result<String, Failure> {
+    let drops = drip_core::Drops::new(u64::try_from(drops).map_err(Failure::internal)?);
+    asym::drops_to_base(drops, server.config.asset_scale)
+        .map(|b| b.to_string())
+        .map_err(Failure::internal)
+}
+
+async fn info(server: &Server, account: &str) -> Reply {
+    let a = self::account(server, account).await?;
+    let mut info = json!({
+        "address": server.wallet,
+        "account": server.client_address(account),
+        "currencyScale": server.config.asset_scale,
+    });
+    if let Some(c) = a.channel {
+        info["channel"] = c.to_string().into();
+        info["channelAmount"] = base_units(server, a.channel_amount)?.into();
+    }
+    Ok(json_reply(protocol::INFO, &info))
+}
+
+async fn last_claim(server: &Server, account: &str) -> Reply {
+    let a = self::account(server, account).await?;
+    // The ledger paid more than drip's best claim: only the amount.
+    let claim = match a.signature {
+        Some(sig) if a.best >= a.ledger_balance => json!({
+            "amount": base_units(server, a.best)?,
+            "signature": hex::encode(sig),
+        }),
+        _ => json!({ "amount": base_units(server, a.ledger_balance.max(a.best))? }),
+    };
+    Ok(json_reply(protocol::LAST_CLAIM, &claim))
+}
+
+/// Register (or, for the account's own channel, reload) the client's
+/// incoming channel: a new one needs the ownership proof, signed by the
+/// channel's key over its id and the client's ILP address.
+async fn channel(
+    server: &Server,
+    account: &str,
+    id: &[u8],
+    proof: Option<&[u8]>,
+) -> Result<(), Failure> {
+    let id: [u8; 32] = id
+        .try_into()
+        .map_err(|_| Failure::invalid_fields("channel: 32 bytes expected"))?;
+    let id = Hash256(id);
+    let known = self::account(server, account).await?.channel == Some(id);
+    let entry = server
+        .ledger
+        .channel(&id)
+        .await
+        .map_err(Failure::internal)?
+        .ok_or_else(|| {
+            Failure::not_accepted(format!("channel {id} is not on the validated ledger"))
+        })?;
+    if !known {
+        let proof =
+            proof.ok_or_else(|| Failure::invalid_fields("channel_signature is required"))?;
+        let key = PublicKey::from_slice(&entry.public_key)
+            .map_err(|_| Failure::not_accepted("the channel's key is malformed"))?;
+        let message = asym::ownership_message(&id, &server.client_address(account));
+        key.verify(&message, proof)
+            .map_err(|_| Failure::not_accepted("invalid channel_signature"))?;
+    }
+    let to_time = |ripple: Option<u32>| {
+        ripple.map(|t| {
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::from(t) + 946_684_800)
+        })
+    };
+    let amount = i64::try_from(entry.amount.get()).map_err(Failure::internal)?;
+    let balance = i64::try_from(entry.balance.get()).map_err(Failure::internal)?;
+    let settle = i32::try_from(entry.settle_delay).unwrap_or(i32::MAX);
+    let min_settle = i32::try_from(server.config.min_settle_delay).unwrap_or(i32::MAX);
+    let client = server.pool.get().await.map_err(Failure::internal)?;
+    let denial: Option<String> = client
+        .query_one(
+            "SELECT drip.ilp_open_channel($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &account,
+                &id.0.to_vec(),
+                &entry.account.to_address(),
+                &entry.public_key,
+                &amount,
+                &settle,
+                &entry.destination.to_address(),
+                &to_time(entry.expiration),
+                &to_time(entry.cancel_after),
+                &balance,
+                &min_settle,
+            ],
+        )
+        .await
+        .map_err(Failure::internal)?
+        .get(0);
+    match denial {
+        None => Ok(()),
+        Some(d) => Err(Failure::not_accepted(format!("channel refused: {d}"))),
+    }
+}

@@ -1,0 +1,367 @@
+//! The sidecar's ILP server over real sockets: BTP auth and token binding,
+//! `info` before and after a channel, IL-DCP, the channel ownership proof
+//! against a channel on the devnet, claims kept in PostgreSQL, bandwidth
+//! (T04) and packet size (F08), packets routed between two clients with
+//! the fulfillment checked, and malformed frames.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use drip_client::btp::{BtpError, Connection};
+use drip_core::claim::sign_claim;
+use drip_core::{Drops, Hash256, KeyType, Seed};
+use drip_ilp::asym::{self, protocol, ClaimJson};
+use drip_ilp::btp::{self, find, Body, Packet, ProtocolData};
+use drip_ilp::ildcp;
+use drip_ilp::ilp::{self, ErrorCode, Fulfill, Prepare, Timestamp};
+use drip_sidecar::btp::BtpConfig;
+use drip_tests::sidecar::{finish, must, sidecar, submitter, world_with, World};
+use serde_json::{json, Value as Json};
+use sha2::{Digest, Sha256};
+
+const T: Duration = Duration::from_secs(10);
+const FULFILLMENT: [u8; 32] = [9; 32];
+
+async fn btp_world(name: &str) -> World {
+    world_with(name, |c| {
+        c.btp = Some(BtpConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            address: "test.drip".parse().unwrap(),
+            asset_scale: 6,
+            bandwidth: 0,
+            max_packet_amount: 1_000_000,
+            min_settle_delay: 3600,
+        });
+    })
+    .await
+}
+
+async fn connect(w: &World, username: &str, token: &str) -> Result<Connection, BtpError> {
+    let url = format!("ws://{}", sidecar(w).btp_addr.unwrap());
+    Connection::connect(&url, username, token, T).await
+}
+
+async fn message(c: &Connection, pd: Vec<ProtocolData>) -> Packet {
+    c.call(Body::Message(pd), T).await.unwrap()
+}
+
+fn error_text(p: &Packet) -> Option<(String, String)> {
+    match &p.body {
+        Body::Error(e) => Some((
+            e.code.clone(),
+            String::from_utf8_lossy(&e.data).into_owned(),
+        )),
+        _ => None,
+    }
+}
+
+async fn info(c: &Connection) -> Json {
+    let p = message(
+        c,
+        vec![ProtocolData::new(
+            protocol::INFO,
+            btp::OCTET_STREAM,
+            vec![2],
+        )],
+    )
+    .await;
+    let Body::Response(pd) = p.body else {
+        panic!("{p:?}")
+    };
+    serde_json::from_slice(&find(&pd, protocol::INFO).unwrap().data).unwrap()
+}
+
+/// Send an ILP packet; the ILP answer.
+async fn ilp(c: &Connection, packet: ilp::Packet) -> ilp::Packet {
+    let bytes = packet.encode().unwrap();
+    let p = message(
+        c,
+        vec![ProtocolData::new(protocol::ILP, btp::OCTET_STREAM, bytes)],
+    )
+    .await;
+    let Body::Response(pd) = p.body else {
+        panic!("{p:?}")
+    };
+    ilp::Packet::decode(&find(&pd, protocol::ILP).unwrap().data).unwrap()
+}
+
+fn prepare(amount: u64, destination: &str) -> ilp::Packet {
+    ilp::Packet::Prepare(Prepare {
+        amount,
+        expires_at: Timestamp::from_unix_ms(Timestamp::now().unix_ms + 10_000),
+        execution_condition: Sha256::digest(FULFILLMENT).into(),
+        destination: destination.parse().unwrap(),
+        data: b"hello".to_vec(),
+    })
+}
+
+fn reject_code(p: &ilp::Packet) -> Option<String> {
+    match p {
+        ilp::Packet::Reject(r) => Some(r.code.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+async fn claim(c: &Connection, key: &drip_core::KeyPair, channel: &Hash256, amount: u64) -> Packet {
+    let signature = hex::encode_upper(sign_claim(key, channel, Drops::new(amount)));
+    let json = serde_json::to_vec(&ClaimJson {
+        amount: amount.to_string(),
+        signature,
+    })
+    .unwrap();
+    c.call(
+        Body::Transfer {
+            amount: 0,
+            protocol_data: vec![ProtocolData::new(protocol::CLAIM, btp::JSON, json)],
+        },
+        T,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn auth_binds_tokens_and_info_works_before_a_channel() {
+    let w = btp_world("btp_auth").await;
+    let a = connect(&w, "", "alice-token").await.unwrap();
+    let account = asym::account_name("alice-token");
+    let i = info(&a).await;
+    assert_eq!(i["address"], w.merchant.account_id().to_address());
+    assert_eq!(i["account"], format!("test.drip.{account}"));
+    assert_eq!(i["currencyScale"], 6);
+    assert!(i.get("channel").is_none());
+
+    // A named account is bound to the token that first used it.
+    connect(&w, "bob", "bob-token-1").await.unwrap();
+    match connect(&w, "bob", "bob-token-2").await {
+        Err(BtpError::Refused(why)) => assert!(why.contains("invalid auth_token"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    match connect(&w, "", "").await {
+        Err(BtpError::Refused(why)) => assert!(why.contains("auth_token"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+
+    // IL-DCP gives the client its address.
+    let ildcp = ilp(
+        &a,
+        ilp::Packet::Prepare(
+            ildcp::request(Timestamp::from_unix_ms(Timestamp::now().unix_ms + 60_000)).unwrap(),
+        ),
+    )
+    .await;
+    let ilp::Packet::Fulfill(f) = ildcp else {
+        panic!("{ildcp:?}")
+    };
+    let config = ildcp::Config::from_response(&f).unwrap();
+    assert_eq!(
+        config.client_address.as_str(),
+        format!("test.drip.{account}")
+    );
+    assert_eq!((config.asset_scale, config.asset_code.as_str()), (6, "XRP"));
+
+    // Garbage gets an error and the connection stays usable.
+    a.send_raw(vec![6, 0, 0, 0, 7, 9, 9]).await.unwrap();
+    let p = a
+        .call(
+            Body::Message(vec![ProtocolData::new("nonsense", 0, vec![])]),
+            T,
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.body, Body::Response(vec![]));
+    assert_eq!(info(&a).await["currencyScale"], 6);
+    finish(w).await;
+}
+
+#[tokio::test]
+async fn channels_claims_bandwidth_and_routing() {
+    let w = btp_world("btp_flow").await;
+    let payer = Seed::from_entropy([0x42; 16], KeyType::Ed25519)
+        .key_pair()
+        .unwrap();
+    must(&w.genesis, json!({"TransactionType": "Payment", "Destination": payer.account_id().to_address(), "Amount": "50000000"})).await;
+    let a = connect(&w, "", "alice-token").await.unwrap();
+    let b = connect(&w, "", "bob-token").await.unwrap();
+    let alice = format!("test.drip.{}", asym::account_name("alice-token"));
+    let bob = format!("test.drip.{}", asym::account_name("bob-token"));
+
+    // Bob fulfills what he is sent, or (when told) answers wrongly.
+    let wrong = Arc::new(AtomicBool::new(false));
+    let b = Arc::new(b);
+    let (bb, wr) = (b.clone(), wrong.clone());
+    tokio::spawn(async move {
+        while let Some(req) = bb.next_request().await {
+            let Body::Message(pd) = &req.body else {
+                continue;
+            };
+            let Some(data) = find(pd, protocol::ILP) else {
+                continue;
+            };
+            let Ok(ilp::Packet::Prepare(p)) = ilp::Packet::decode(&data.data) else {
+                continue;
+            };
+            assert_eq!(p.data, b"hello");
+            let fulfillment = if wr.load(Ordering::SeqCst) {
+                [8; 32]
+            } else {
+                FULFILLMENT
+            };
+            let reply = ilp::Packet::Fulfill(Fulfill {
+                fulfillment,
+                data: vec![],
+            })
+            .encode()
+            .unwrap();
+            let _ = bb
+                .respond(
+                    req.request_id,
+                    Body::Response(vec![ProtocolData::new(protocol::ILP, 0, reply)]),
+                )
+                .await;
+        }
+    });
+
+    // No channel: nothing passes.
+    assert_eq!(
+        reject_code(&ilp(&a, prepare(10, &bob)).await).as_deref(),
+        Some("F02")
+    );
+
+    // Alice's channel to the server, proven hers.
+    let create = must(
+        &submitter(&w.devnet, payer.clone()),
+        json!({"TransactionType": "PaymentChannelCreate", "Destination": w.merchant.account_id().to_address(),
+               "Amount": "10000000", "SettleDelay": 3600, "PublicKey": payer.public_key().to_hex()}),
+    )
+    .await;
+    let channel = drip_ledger::created_channel(&create).unwrap();
+    let proof = |address: &str| payer.sign(&asym::ownership_message(&channel, address));
+    let register = |sig: Vec<u8>| {
+        vec![
+            ProtocolData::new(protocol::CHANNEL, 0, channel.0.to_vec()),
+            ProtocolData::new(protocol::CHANNEL_SIGNATURE, 0, sig),
+        ]
+    };
+    let refused = message(&a, register(proof(&bob))).await;
+    assert_eq!(
+        error_text(&refused).unwrap().0,
+        "F00",
+        "a proof for another address"
+    );
+    // Bob cannot take Alice's channel either.
+    let stolen = message(&b, register(proof(&bob))).await;
+    assert!(
+        error_text(&stolen).is_none(),
+        "Bob's proof is valid for Bob: {stolen:?}"
+    );
+    let taken = message(&a, register(proof(&alice))).await;
+    assert_eq!(
+        error_text(&taken).unwrap().0,
+        "F00",
+        "the channel is Bob's now"
+    );
+
+    // A second channel for Alice.
+    let create = must(
+        &submitter(&w.devnet, payer.clone()),
+        json!({"TransactionType": "PaymentChannelCreate", "Destination": w.merchant.account_id().to_address(),
+               "Amount": "10000000", "SettleDelay": 3600, "PublicKey": payer.public_key().to_hex()}),
+    )
+    .await;
+    let channel = drip_ledger::created_channel(&create).unwrap();
+    let sig = payer.sign(&asym::ownership_message(&channel, &alice));
+    let ok = message(
+        &a,
+        vec![
+            ProtocolData::new(protocol::CHANNEL, 0, channel.0.to_vec()),
+            ProtocolData::new(protocol::CHANNEL_SIGNATURE, 0, sig),
+        ],
+    )
+    .await;
+    assert_eq!(ok.body, Body::Response(vec![]), "{ok:?}");
+    assert_eq!(info(&a).await["channel"], channel.to_string());
+
+    // Bandwidth 0: a packet waits for a claim covering it.
+    assert_eq!(
+        reject_code(&ilp(&a, prepare(1_000, &bob)).await).as_deref(),
+        Some("T04")
+    );
+    assert!(error_text(&claim(&a, &payer, &channel, 1_000).await).is_none());
+    let last = message(&a, vec![ProtocolData::new(protocol::LAST_CLAIM, 0, vec![])]).await;
+    let Body::Response(pd) = last.body else {
+        panic!()
+    };
+    let last: Json =
+        serde_json::from_slice(&find(&pd, protocol::LAST_CLAIM).unwrap().data).unwrap();
+    assert_eq!(last["amount"], "1000");
+    // A lower claim is ignored; a forged one refused.
+    assert!(error_text(&claim(&a, &payer, &channel, 500).await).is_none());
+    let stranger = Seed::from_entropy([0x43; 16], KeyType::Ed25519)
+        .key_pair()
+        .unwrap();
+    assert_eq!(
+        error_text(&claim(&a, &stranger, &channel, 2_000).await)
+            .unwrap()
+            .0,
+        "F00"
+    );
+
+    // Routed to Bob and fulfilled.
+    let fulfilled = ilp(&a, prepare(1_000, &format!("{bob}.shop"))).await;
+    assert!(
+        matches!(fulfilled, ilp::Packet::Fulfill(ref f) if f.fulfillment == FULFILLMENT),
+        "{fulfilled:?}"
+    );
+    assert_eq!(
+        reject_code(&ilp(&a, prepare(1, &bob)).await).as_deref(),
+        Some("T04")
+    );
+    // A wrong fulfillment is an F05 and owes nothing.
+    claim(&a, &payer, &channel, 2_000).await;
+    wrong.store(true, Ordering::SeqCst);
+    assert_eq!(
+        reject_code(&ilp(&a, prepare(1_000, &bob)).await).as_deref(),
+        Some("F05")
+    );
+    wrong.store(false, Ordering::SeqCst);
+    assert!(matches!(
+        ilp(&a, prepare(1_000, &bob)).await,
+        ilp::Packet::Fulfill(_)
+    ));
+    // Too large, and unknown destinations.
+    let big = ilp(&a, prepare(1_000_001, &bob)).await;
+    let ilp::Packet::Reject(r) = &big else {
+        panic!("{big:?}")
+    };
+    assert_eq!(r.code, ErrorCode::F08_AMOUNT_TOO_LARGE);
+    assert_eq!(r.data, ilp::amount_too_large_data(1_000_001, 1_000_000));
+    // The bandwidth check comes first, as in the original; then routing.
+    assert_eq!(
+        reject_code(&ilp(&a, prepare(1, "test.drip.nobody")).await).as_deref(),
+        Some("T04")
+    );
+    assert_eq!(
+        reject_code(&ilp(&a, prepare(0, "test.drip.nobody")).await).as_deref(),
+        Some("F02")
+    );
+    assert_eq!(
+        reject_code(&ilp(&a, prepare(1, "g.elsewhere")).await).as_deref(),
+        Some("F02")
+    );
+
+    // The claims are in PostgreSQL.
+    let best: i64 =
+        w.db.client()
+            .await
+            .query_one(
+                "SELECT best_claim FROM drip.channels WHERE channel_id = $1",
+                &[&channel.0.to_vec()],
+            )
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(best, 2_000);
+    finish(w).await;
+}
