@@ -1,0 +1,60 @@
+// Drives drip's ILP server with the real JavaScript ilp-plugin-btp: auth,
+// a Message round trip (IL-DCP), an ILP Prepare routed to a second client
+// and fulfilled, a Reject, and a refused token. Prints one JSON object;
+// tests/tests/interop_js.rs checks it. Usage: node btp_client.mjs HOST:PORT
+import { createRequire } from 'node:module'
+import crypto from 'node:crypto'
+
+const require = createRequire(process.env.NODE_MODULES + '/')
+const BtpPlugin = require('ilp-plugin-btp')
+const IlpPacket = require('ilp-packet')
+const ILDCP = require('ilp-protocol-ildcp')
+
+const host = process.argv[2]
+const plugin = (user, token) => new BtpPlugin({ server: `btp+ws://${user}:${token}@${host}`, reconnectInterval: 60000 })
+const within = (ms, p) => Promise.race([p, new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), ms))])
+
+const out = {}
+const alice = plugin('', 'alice-js-token')
+const bob = plugin('', 'bob-js-token')
+await within(10000, alice.connect())
+await within(10000, bob.connect())
+out.connected = alice.isConnected() && bob.isConnected()
+
+const a = await ILDCP.fetch(alice.sendData.bind(alice))
+const b = await ILDCP.fetch(bob.sendData.bind(bob))
+out.alice = a.clientAddress
+out.bob = b.clientAddress
+out.asset = [a.assetScale, a.assetCode]
+
+const fulfillment = Buffer.alloc(32, 7)
+const condition = crypto.createHash('sha256').update(fulfillment).digest()
+bob.registerDataHandler(async (data) => {
+  const p = IlpPacket.deserializeIlpPrepare(data)
+  return IlpPacket.serializeIlpFulfill({ fulfillment, data: Buffer.from('thanks for ' + p.data.toString()) })
+})
+const prepare = (amount) => IlpPacket.serializeIlpPrepare({
+  amount, destination: b.clientAddress + '.shop', executionCondition: condition,
+  expiresAt: new Date(Date.now() + 10000), data: Buffer.from('tea'),
+})
+const fulfilled = IlpPacket.deserializeIlpPacket(await alice.sendData(prepare('0')))
+out.fulfill = { type: fulfilled.type, fulfillment: fulfilled.data.fulfillment.toString('hex'), data: fulfilled.data.data.toString() }
+// Money without a channel to back it is refused.
+const rejected = IlpPacket.deserializeIlpReject(await alice.sendData(prepare('5')))
+out.reject = { code: rejected.code, triggeredBy: rejected.triggeredBy, message: rejected.message }
+
+// An account is bound to the token that first used it.
+const carol = plugin('carol', 'carol-token-1')
+await within(10000, carol.connect())
+await carol.disconnect()
+const mallory = plugin('carol', 'carol-token-2')
+try {
+  await within(5000, mallory.connect())
+  out.refused = false
+} catch (e) {
+  out.refused = true
+  out.refusal = String(e && e.message)
+}
+await Promise.allSettled([alice.disconnect(), bob.disconnect(), mallory.disconnect()])
+console.log(JSON.stringify(out))
+process.exit(0)

@@ -1,0 +1,59 @@
+//! drip's ILP server against the real JavaScript `ilp-plugin-btp` 1.5.0 from
+//! npm (`tests/interop/btp_client.mjs`): auth, a Message round trip
+//! (IL-DCP), an ILP Prepare routed between two JS clients and fulfilled, a
+//! Reject, and a token refused. `./dev test` installs the package under
+//! `target/interop-node` and runs this with `--ignored`
+//! (`DRIP_INTEROP_NODE_MODULES` names the folder).
+
+use drip_ilp::asym;
+use drip_sidecar::btp::BtpConfig;
+use drip_tests::sidecar::{finish, sidecar, world_with};
+use serde_json::Value as Json;
+
+#[tokio::test]
+#[ignore = "needs Node.js and ilp-plugin-btp from npm: run by ./dev test"]
+async fn the_javascript_btp_plugin_talks_to_drip() {
+    let modules = std::env::var("DRIP_INTEROP_NODE_MODULES")
+        .expect("DRIP_INTEROP_NODE_MODULES: the node_modules folder with ilp-plugin-btp");
+    let w = world_with("btp_interop", |c| {
+        c.btp = Some(BtpConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            address: "test.drip".parse().unwrap(),
+            asset_scale: 6,
+            bandwidth: 0,
+            max_packet_amount: u64::MAX,
+            min_settle_delay: 3600,
+        });
+    })
+    .await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/btp_client.mjs");
+    let out = tokio::process::Command::new("node")
+        .arg(script)
+        .arg(sidecar(&w).btp_addr.unwrap().to_string())
+        .env("NODE_MODULES", &modules)
+        .output()
+        .await
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "node failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let r: Json = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(r["connected"], true);
+    let alice = format!("test.drip.{}", asym::account_name("alice-js-token"));
+    let bob = format!("test.drip.{}", asym::account_name("bob-js-token"));
+    assert_eq!(r["alice"], alice);
+    assert_eq!(r["bob"], bob);
+    assert_eq!(r["asset"], serde_json::json!([6, "XRP"]));
+    assert_eq!(r["fulfill"]["type"], 13);
+    assert_eq!(r["fulfill"]["fulfillment"], "07".repeat(32));
+    assert_eq!(r["fulfill"]["data"], "thanks for tea");
+    assert_eq!(r["reject"]["code"], "F02");
+    assert_eq!(r["reject"]["triggeredBy"], "test.drip");
+    assert_eq!(r["refused"], true, "{r}");
+    finish(w).await;
+}
