@@ -771,6 +771,39 @@ $$;
 COMMENT ON FUNCTION drip.ilp_claim(text, bigint, bytea) IS
 'An ILP client''s claim on its incoming channel, in drops: kept when the signature is the channel key''s, the amount above the best claim and within the channel (else a reason: no_channel, blocked, bad_signature, not_above_best, exceeds_channel). One transaction under the channel lock.';
 
+-- Many claims in one transaction (one commit for all): the ILP server
+-- batches claims arriving together. Each is drip.ilp_claim in its own
+-- subtransaction, so a malformed one refuses only itself ('malformed').
+-- Callers order the batch by account, so concurrent batches lock channels
+-- in the same order.
+CREATE FUNCTION drip.ilp_claims(p_accounts text[], p_amounts bigint[], p_signatures bytea[])
+RETURNS TABLE (accepted boolean, reason text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    r drip.payment;
+BEGIN
+    IF cardinality(p_accounts) IS DISTINCT FROM cardinality(p_amounts)
+       OR cardinality(p_accounts) IS DISTINCT FROM cardinality(p_signatures) THEN
+        RAISE EXCEPTION 'invalid batch'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'accounts, amounts and signatures must have one element per claim.';
+    END IF;
+    FOR i IN 1 .. coalesce(cardinality(p_accounts), 0) LOOP
+        BEGIN
+            r := drip.ilp_claim(p_accounts[i], p_amounts[i], p_signatures[i]);
+            accepted := r.accepted;
+            reason := r.reason;
+        EXCEPTION WHEN invalid_parameter_value OR no_data_found THEN
+            accepted := false;
+            reason := 'malformed';
+        END;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION drip.ilp_claims(text[], bigint[], bytea[]) IS
+'drip.ilp_claim for each (account, amount, signature) in order, in one transaction; a malformed claim is refused alone (reason malformed).';
+
 CREATE TYPE drip.ilp_verdict AS (
     code    text,
     message text
@@ -875,7 +908,8 @@ COMMENT ON FUNCTION drip.ilp_queue_claims(bigint) IS
 REVOKE ALL ON FUNCTION drip._ilp_account(text), drip._drops_in_base(bigint, integer),
     drip.ilp_connect(text, bytea), drip.ilp_account(text),
     drip.ilp_open_channel(text, bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer),
-    drip.ilp_claim(text, bigint, bytea), drip.ilp_prepare(text, bigint, bigint, integer),
+    drip.ilp_claim(text, bigint, bytea), drip.ilp_claims(text[], bigint[], bytea[]),
+    drip.ilp_prepare(text, bigint, bigint, integer),
     drip.ilp_rollback(text, bigint), drip._ilp_channel_closing(drip.channels, timestamptz),
     drip._ilp_channel_closed(drip.channels, bigint), drip.ilp_queue_claims(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
@@ -883,6 +917,6 @@ GRANT EXECUTE ON FUNCTION
     drip.ilp_queue_claims(bigint)
     TO drip_ledger;
 GRANT EXECUTE ON FUNCTION drip.ilp_connect(text, bytea), drip.ilp_account(text),
-    drip.ilp_claim(text, bigint, bytea), drip.ilp_prepare(text, bigint, bigint, integer),
-    drip.ilp_rollback(text, bigint)
+    drip.ilp_claim(text, bigint, bytea), drip.ilp_claims(text[], bigint[], bytea[]),
+    drip.ilp_prepare(text, bigint, bigint, integer), drip.ilp_rollback(text, bigint)
     TO drip_app;

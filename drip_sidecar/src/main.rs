@@ -79,6 +79,9 @@ async fn main() -> anyhow::Result<()> {
         if tls { "https" } else { "http" },
         sidecar.grpc_addr
     );
+    if let Some(addr) = sidecar.btp_addr {
+        println!("btp ws://{addr}");
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     sidecar.shutdown().await;

@@ -372,3 +372,57 @@ async fn a_closed_channel_does_not_block_its_account_for_ever() {
     claim(&c, ACCOUNT, [0xC2; 32], &payer(), 1).await;
     assert_eq!(prepare(&c, ACCOUNT, 1_000, 0).await, None);
 }
+
+#[tokio::test]
+async fn a_batch_of_claims_commits_together_and_refuses_alone() {
+    let db = db("ilp_claims_batch").await;
+    let c = db.client().await;
+    connect(&c, ACCOUNT, [1; 32]).await;
+    open(&c, ACCOUNT, CHANNEL, SERVER, 3600, false).await;
+    let sig = |amount: u64| sign_claim(&payer(), &Hash256(CHANNEL), Drops::new(amount));
+    let rows = c
+        .query(
+            "SELECT accepted, reason FROM drip.ilp_claims($1, $2, $3)",
+            &[
+                &vec![ACCOUNT, ACCOUNT, ACCOUNT, "nobody", ACCOUNT],
+                &vec![10i64, 20, 15, 30, 40],
+                &vec![
+                    sig(10),
+                    sig(20),
+                    sig(15),
+                    sig(30),
+                    vec![0x30, 0x06, 2, 1, 1, 2, 1, 1],
+                ],
+            ],
+        )
+        .await
+        .unwrap();
+    let verdicts: Vec<(bool, Option<String>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        verdicts,
+        vec![
+            (true, None),
+            (true, None),
+            (false, Some("not_above_best".into())),
+            (false, Some("malformed".into())),
+            (false, Some("malformed".into())),
+        ]
+    );
+    let best: i64 = c
+        .query_one(
+            "SELECT best_claim FROM drip.channels WHERE channel_id = $1",
+            &[&CHANNEL.to_vec()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(best, 20);
+    let e = c
+        .query(
+            "SELECT * FROM drip.ilp_claims(ARRAY['a'], ARRAY[1::bigint], ARRAY[]::bytea[])",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().unwrap().code(), "22023");
+}

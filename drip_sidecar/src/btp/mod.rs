@@ -4,6 +4,7 @@
 //! money is one of the extension's `drip.ilp_*` functions; this module does
 //! the sockets, the wire formats and the routing of packets between clients.
 
+mod claims;
 mod connection;
 mod packets;
 mod protocols;
@@ -46,6 +47,7 @@ pub(crate) struct Server {
     wallet: String,
     peers: Mutex<HashMap<String, Vec<Peer>>>,
     next_peer: AtomicU64,
+    claims: claims::Claims,
 }
 
 /// One authenticated socket of an account.
@@ -142,6 +144,8 @@ impl Server {
     ) -> Server {
         Server {
             config,
+            // Two workers: one batch commits while the next one fills.
+            claims: claims::Claims::start(pool.clone(), 2),
             pool,
             ledger,
             wallet,

@@ -115,21 +115,15 @@ pub(super) async fn transfer(server: &Server, account: &str, pd: Vec<ProtocolDat
     if drops == 0 {
         return Err(Failure::invalid_fields("a claim pays at least one drop"));
     }
-    let client = server.pool.get().await.map_err(Failure::internal)?;
-    let row = client
-        .query_one(
-            "SELECT accepted, reason FROM drip.ilp_claim($1, $2, $3)",
-            &[&account, &drops, &signature],
-        )
+    let reason = server
+        .claims
+        .keep(account, drops, signature)
         .await
-        .map_err(|e| match e.code().map(|c| c.code()) {
-            Some("22023") => Failure::invalid_fields("claim signature is malformed"),
-            _ => Failure::internal(e),
-        })?;
-    let reason: Option<String> = row.get(1);
+        .map_err(Failure::internal)?;
     match reason.as_deref() {
         // Kept; or no higher than the best: ignored, as the original does.
         None | Some("not_above_best") => Ok(vec![]),
+        Some("malformed") => Err(Failure::invalid_fields("claim signature is malformed")),
         Some(r) => Err(Failure::not_accepted(format!("claim refused: {r}"))),
     }
 }

@@ -1,0 +1,124 @@
+//! Claims from BTP clients, kept in batches: the claims that arrive while
+//! a batch commits go into the next one, each batch one `drip.ilp_claims`
+//! transaction. A client's answer waits for its batch's commit, so every
+//! acknowledged claim is durable, at one commit per batch rather than per
+//! claim.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+/// The most claims in one transaction.
+const BATCH: usize = 256;
+
+/// A claim's fate: kept (or not above the best) or refused with a reason.
+pub(super) type Verdict = Result<Option<String>, String>;
+
+#[derive(Debug)]
+struct Item {
+    account: String,
+    drops: i64,
+    signature: Vec<u8>,
+    reply: oneshot::Sender<Verdict>,
+}
+
+/// Hands claims to the batching workers.
+#[derive(Debug, Clone)]
+pub(crate) struct Claims {
+    tx: mpsc::Sender<Item>,
+}
+
+impl Claims {
+    /// Start `workers` batching workers (batches commit in parallel, one
+    /// connection each).
+    pub(crate) fn start(pool: deadpool_postgres::Pool, workers: usize) -> Claims {
+        let (tx, rx) = mpsc::channel(4 * BATCH);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..workers.max(1) {
+            tokio::spawn(work(pool.clone(), rx.clone()));
+        }
+        Claims { tx }
+    }
+
+    /// Keep a claim; returns once its batch committed. `Ok(None)`: kept;
+    /// `Ok(Some(reason))`: refused by the rules; `Err`: not decided.
+    pub(super) async fn keep(&self, account: &str, drops: i64, signature: Vec<u8>) -> Verdict {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Item {
+                account: account.to_owned(),
+                drops,
+                signature,
+                reply,
+            })
+            .await
+            .map_err(|_| "the claim workers stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the claim was not decided".to_owned())?
+    }
+}
+
+/// Take what is waiting (at least one claim), keep it in one transaction,
+/// answer each claim; until every sender is gone.
+async fn work(pool: deadpool_postgres::Pool, rx: Arc<Mutex<mpsc::Receiver<Item>>>) {
+    loop {
+        let mut batch = Vec::with_capacity(BATCH);
+        {
+            let mut rx = rx.lock().await;
+            match rx.recv().await {
+                Some(first) => batch.push(first),
+                None => return,
+            }
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+        }
+        // One lock order for every batch: by account, then as they came.
+        batch.sort_by(|a, b| a.account.cmp(&b.account));
+        match keep(&pool, &batch).await {
+            Ok(verdicts) => {
+                for (item, verdict) in batch.into_iter().zip(verdicts) {
+                    let _ = item.reply.send(Ok(verdict));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, claims = batch.len(), "claim batch failed");
+                for item in batch {
+                    let _ = item.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+async fn keep(
+    pool: &deadpool_postgres::Pool,
+    batch: &[Item],
+) -> Result<Vec<Option<String>>, String> {
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    let accounts: Vec<&str> = batch.iter().map(|i| i.account.as_str()).collect();
+    let amounts: Vec<i64> = batch.iter().map(|i| i.drops).collect();
+    let signatures: Vec<&[u8]> = batch.iter().map(|i| i.signature.as_slice()).collect();
+    let rows = client
+        .query(
+            "SELECT accepted, reason FROM drip.ilp_claims($1, $2, $3)",
+            &[&accounts, &amounts, &signatures],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    if rows.len() != batch.len() {
+        return Err(format!(
+            "{} verdicts for {} claims",
+            rows.len(),
+            batch.len()
+        ));
+    }
+    Ok(rows
+        .iter()
+        .map(|r| if r.get::<_, bool>(0) { None } else { r.get(1) })
+        .collect())
+}
