@@ -771,6 +771,17 @@ $$;
 COMMENT ON FUNCTION drip.ilp_claim(text, bigint, bytea) IS
 'An ILP client''s claim on its incoming channel, in drops: kept when the signature is the channel key''s, the amount above the best claim and within the channel (else a reason: no_channel, blocked, bad_signature, not_above_best, exceeds_channel). One transaction under the channel lock.';
 
+-- Sidecar only: drip's claim validated without closing the channel; the
+-- ledger pays that much out of it now.
+CREATE FUNCTION drip.record_channel_balance(p_channel_id bytea, p_ledger_balance bigint) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    UPDATE drip.channels
+    SET ledger_balance = greatest(ledger_balance, least(p_ledger_balance, amount)), updated_at = now()
+    WHERE channel_id = p_channel_id
+$$;
+COMMENT ON FUNCTION drip.record_channel_balance(bytea, bigint) IS
+'Sidecar only: a claim of drip''s validated without closing the channel: the ledger''s balance is now at least this.';
+
 -- Many claims in one transaction (one commit for all): the ILP server
 -- batches claims arriving together. Each is drip.ilp_claim in its own
 -- subtransaction, so a malformed one refuses only itself ('malformed').
@@ -911,10 +922,11 @@ REVOKE ALL ON FUNCTION drip._ilp_account(text), drip._drops_in_base(bigint, inte
     drip.ilp_claim(text, bigint, bytea), drip.ilp_claims(text[], bigint[], bytea[]),
     drip.ilp_prepare(text, bigint, bigint, integer),
     drip.ilp_rollback(text, bigint), drip._ilp_channel_closing(drip.channels, timestamptz),
-    drip._ilp_channel_closed(drip.channels, bigint), drip.ilp_queue_claims(bigint) FROM PUBLIC;
+    drip._ilp_channel_closed(drip.channels, bigint), drip.ilp_queue_claims(bigint),
+    drip.record_channel_balance(bytea, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     drip.ilp_open_channel(text, bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer),
-    drip.ilp_queue_claims(bigint)
+    drip.ilp_queue_claims(bigint), drip.record_channel_balance(bytea, bigint)
     TO drip_ledger;
 GRANT EXECUTE ON FUNCTION drip.ilp_connect(text, bytea), drip.ilp_account(text),
     drip.ilp_claim(text, bigint, bytea), drip.ilp_claims(text[], bigint[], bytea[]),

@@ -153,6 +153,9 @@ pub struct Args {
     /// The largest Prepare accepted (base units).
     #[arg(long, env = "DRIP_BTP_MAX_PACKET_AMOUNT")]
     pub btp_max_packet_amount: Option<u64>,
+    /// How often ILP claims worth 100 fees are redeemed (ms).
+    #[arg(long, env = "DRIP_BTP_CLAIM_INTERVAL_MS")]
+    pub btp_claim_interval_ms: Option<u64>,
 
     /// Log filter (log.level) [default: info].
     #[arg(long, env = "DRIP_LOG_LEVEL")]
@@ -261,6 +264,7 @@ struct FileBtp {
     asset_scale: Option<u8>,
     bandwidth: Option<u64>,
     max_packet_amount: Option<u64>,
+    claim_interval_ms: Option<u64>,
 }
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -549,6 +553,11 @@ impl Config {
                         .or(f.btp.max_packet_amount)
                         .unwrap_or(u64::MAX),
                     min_settle_delay: drip_ilp::asym::MIN_SETTLE_DELAY,
+                    claim_interval: millis(
+                        "btp.claim_interval_ms",
+                        a.btp_claim_interval_ms.or(f.btp.claim_interval_ms),
+                        300_000,
+                    )?,
                 })
             }
         };

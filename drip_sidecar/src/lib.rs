@@ -158,6 +158,13 @@ impl Sidecar {
                 config.wallet.account_id().to_address(),
             ));
             tasks.push(tokio::spawn(btp::serve(listener, server, stop_rx.clone())));
+            tasks.push(tokio::spawn(jobs::ilp_claims::run(
+                pool.clone(),
+                submitter.client().clone(),
+                btp.claim_interval,
+                metrics.clone(),
+                stop_rx.clone(),
+            )));
         }
         let mut grpc_stop = stop_rx.clone();
         tasks.push(tokio::spawn(async move {

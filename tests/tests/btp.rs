@@ -32,6 +32,7 @@ async fn btp_world(name: &str) -> World {
             bandwidth: 0,
             max_packet_amount: 1_000_000,
             min_settle_delay: 3600,
+            claim_interval: std::time::Duration::from_millis(200),
         });
     })
     .await
@@ -363,5 +364,57 @@ async fn channels_claims_bandwidth_and_routing() {
             .unwrap()
             .get(0);
     assert_eq!(best, 2_000);
+
+    // Worth more than 100 fees: the sidecar redeems it on the ledger, once.
+    let mut on_ledger = 0;
+    for _ in 0..100 {
+        on_ledger = w
+            .genesis
+            .client()
+            .channel(&channel)
+            .await
+            .unwrap()
+            .unwrap()
+            .balance
+            .get();
+        if on_ledger == 2_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(on_ledger, 2_000);
+    let db = w.db.client().await;
+    let mut recorded = 0;
+    for _ in 0..50 {
+        recorded = db
+            .query_one(
+                "SELECT ledger_balance FROM drip.channels WHERE channel_id = $1",
+                &[&channel.0.to_vec()],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0);
+        if recorded == 2_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(recorded, 2_000);
+    let jobs = db
+        .query(
+            "SELECT state::text, last_error FROM drip.outbox WHERE channel_id = $1 AND kind = 'claim'",
+            &[&channel.0.to_vec()],
+        )
+        .await
+        .unwrap();
+    assert!(!jobs.is_empty());
+    for j in &jobs {
+        assert_eq!(
+            j.get::<_, String>(0),
+            "done",
+            "{:?}",
+            j.get::<_, Option<String>>(1)
+        );
+    }
     finish(w).await;
 }

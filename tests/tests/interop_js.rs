@@ -23,6 +23,7 @@ async fn the_javascript_btp_plugin_talks_to_drip() {
             bandwidth: 0,
             max_packet_amount: u64::MAX,
             min_settle_delay: 3600,
+            claim_interval: std::time::Duration::from_millis(200),
         });
     })
     .await;

@@ -9,7 +9,7 @@ use drip_ilp::btp::{self, find, Body, Packet};
 use futures_util::{SinkExt, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as Frame;
 
@@ -29,6 +29,10 @@ fn ws_config() -> WebSocketConfig {
 
 /// How long a client has to authenticate.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Requests of one connection handled at once; more wait (the socket is not
+/// read meanwhile), so a client cannot make the server hold unbounded work.
+const IN_FLIGHT: usize = 64;
 
 pub(super) async fn run(server: Arc<Server>, stream: TcpStream, mut stop: watch::Receiver<bool>) {
     let ws = match tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())).await {
@@ -72,6 +76,7 @@ pub(super) async fn run(server: Arc<Server>, stream: TcpStream, mut stop: watch:
     }
 
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(32);
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     let peer = server.register(&account, tx);
     tracing::debug!(%account, peer = peer.id, "BTP client connected");
     let writer = tokio::spawn(async move {
@@ -88,7 +93,19 @@ pub(super) async fn run(server: Arc<Server>, stream: TcpStream, mut stop: watch:
             frame = source.next() => frame,
         };
         match frame {
-            Some(Ok(Frame::Binary(bytes))) => on_frame(&server, &account, &peer, &bytes),
+            Some(Ok(Frame::Binary(bytes))) => {
+                // Answers to the server's own calls never wait: a request
+                // waiting on another client's answer must not hold them up.
+                let permit = if matches!(bytes.first(), Some(1 | 2)) {
+                    None
+                } else {
+                    match in_flight.clone().acquire_owned().await {
+                        Ok(p) => Some(p),
+                        Err(_) => break,
+                    }
+                };
+                on_frame(&server, &account, &peer, &bytes, permit);
+            }
             Some(Ok(Frame::Close(_))) | None | Some(Err(_)) => break,
             // Pings are answered by the WebSocket layer; text is not BTP.
             Some(Ok(_)) => {}
@@ -160,7 +177,13 @@ async fn authenticate(server: &Server, bytes: &[u8]) -> Result<(u32, String), (u
 
 /// A frame from the client: an answer to one of the server's calls, or a
 /// request (handled in its own task so the socket keeps reading).
-fn on_frame(server: &Arc<Server>, account: &str, peer: &super::Peer, bytes: &[u8]) {
+fn on_frame(
+    server: &Arc<Server>,
+    account: &str,
+    peer: &super::Peer,
+    bytes: &[u8],
+    permit: Option<OwnedSemaphorePermit>,
+) {
     let packet = match Packet::decode(bytes) {
         Ok(p) => p,
         Err(e) => {
@@ -170,7 +193,10 @@ fn on_frame(server: &Arc<Server>, account: &str, peer: &super::Peer, bytes: &[u8
                 .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
             let reply = Failure::invalid_fields(e.to_string()).into_packet(id);
             let peer = peer.clone();
-            tokio::spawn(async move { peer.send(&reply).await });
+            tokio::spawn(async move {
+                let _ = peer.send(&reply).await;
+                drop(permit);
+            });
             return;
         }
     };
@@ -182,6 +208,7 @@ fn on_frame(server: &Arc<Server>, account: &str, peer: &super::Peer, bytes: &[u8
             tokio::spawn(async move {
                 let reply = protocols::message(&server, &account, pd).await;
                 let _ = peer.send(&reply_packet(request_id, reply)).await;
+                drop(permit);
             });
         }
         Body::Transfer { protocol_data, .. } => {
@@ -189,6 +216,7 @@ fn on_frame(server: &Arc<Server>, account: &str, peer: &super::Peer, bytes: &[u8
             tokio::spawn(async move {
                 let reply = protocols::transfer(&server, &account, protocol_data).await;
                 let _ = peer.send(&reply_packet(request_id, reply)).await;
+                drop(permit);
             });
         }
     }

@@ -35,6 +35,8 @@ pub struct BtpConfig {
     pub max_packet_amount: u64,
     /// The least settle delay of an incoming channel (seconds).
     pub min_settle_delay: u32,
+    /// How often claims worth their fee are redeemed on the ledger.
+    pub claim_interval: Duration,
 }
 
 /// What every connection shares.

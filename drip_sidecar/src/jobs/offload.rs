@@ -35,20 +35,12 @@ pub async fn run(
     offload: Offload,
     every: Duration,
     metrics: Metrics,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        match once(&pool, &submitter, &offload).await {
-            Ok(()) => metrics.job_ran("offload"),
-            Err(e) => tracing::warn!(error = %e, "offload failed; trying again next tick"),
-        }
-    }
+    super::periodic("offload", every, metrics, stop, || {
+        once(&pool, &submitter, &offload)
+    })
+    .await;
 }
 
 async fn once(pool: &Pool, submitter: &Submitter, offload: &Offload) -> Result<(), JobError> {

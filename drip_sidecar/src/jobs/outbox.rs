@@ -359,14 +359,13 @@ impl Worker {
                 ..
             } if result == "tesSUCCESS" => {
                 tracing::info!(id = job.id, %hash, ledger_index, drops = best, close, "claim validated");
-                if close {
-                    client
-                        .execute(
-                            "SELECT drip.record_channel_closed($1, $2)",
-                            &[&channel.0.to_vec(), &best],
-                        )
-                        .await?;
-                }
+                // The ledger now holds the claim: closed, or paid that far.
+                let fact = if close {
+                    "SELECT drip.record_channel_closed($1, $2)"
+                } else {
+                    "SELECT drip.record_channel_balance($1, $2)"
+                };
+                client.execute(fact, &[&channel.0.to_vec(), &best]).await?;
                 client
                     .execute(
                         "SELECT drip.record_outbox($1, 'done', NULL, NULL, NULL)",

@@ -12,24 +12,15 @@ use crate::metrics::Metrics;
 use crate::JobError;
 
 /// Sweep every `every` until `stop` turns true.
-pub async fn run(pool: Pool, every: Duration, metrics: Metrics, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.wait_for(|s| *s) => return,
+pub async fn run(pool: Pool, every: Duration, metrics: Metrics, stop: watch::Receiver<bool>) {
+    super::periodic("sweep", every, metrics, stop, || async {
+        let (checked, struck, ended, expired) = sweep(&pool).await?;
+        if checked + ended + expired > 0 {
+            tracing::info!(checked, struck, ended, proposals_expired = expired, "sweep");
         }
-        match sweep(&pool).await {
-            Ok((checked, struck, ended, expired)) => {
-                metrics.job_ran("sweep");
-                if checked + ended + expired > 0 {
-                    tracing::info!(checked, struck, ended, proposals_expired = expired, "sweep");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "sweep failed; trying again next tick"),
-        }
-    }
+        Ok(())
+    })
+    .await;
 }
 
 async fn sweep(pool: &Pool) -> Result<(i32, i32, i32, i32), JobError> {
