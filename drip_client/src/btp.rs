@@ -1,4 +1,4 @@
-//! A BTP 2.0 connection over WebSocket, as an ILP client holds it: the
+//! A BTP 2.0 connection over WebSocket (ws or wss), as an ILP client holds it: the
 //! auth handshake, requests matched to their answers by id (with a
 //! timeout), and the server's own requests handed to the caller to answer.
 
@@ -48,6 +48,24 @@ impl Drop for Connection {
     }
 }
 
+/// A TLS client configuration trusting only the certificates in `pem`.
+fn tls_trusting(pem: &[u8]) -> Result<rustls::ClientConfig, BtpError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let bad = |e: &dyn std::fmt::Display| BtpError::Socket(format!("TLS: {e}"));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad(&e))?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -67,7 +85,26 @@ impl Connection {
         token: &str,
         timeout: Duration,
     ) -> Result<Connection, BtpError> {
-        let (ws, _) = tokio::time::timeout(timeout, tokio_tungstenite::connect_async(url))
+        Connection::connect_trusting(url, username, token, None, timeout).await
+    }
+
+    /// [`Connection::connect`], trusting the PEM certificate `ca` for wss
+    /// (a server's self-signed one, or a private CA).
+    pub async fn connect_trusting(
+        url: &str,
+        username: &str,
+        token: &str,
+        ca: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Connection, BtpError> {
+        let connector = match ca {
+            None => None,
+            Some(pem) => Some(tokio_tungstenite::Connector::Rustls(Arc::new(
+                tls_trusting(pem)?,
+            ))),
+        };
+        let open = tokio_tungstenite::connect_async_tls_with_config(url, None, true, connector);
+        let (ws, _) = tokio::time::timeout(timeout, open)
             .await
             .map_err(|_| BtpError::Timeout)?
             .map_err(|e| BtpError::Socket(e.to_string()))?;

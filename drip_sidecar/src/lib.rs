@@ -121,8 +121,15 @@ impl Sidecar {
             why: e.to_string(),
         })?;
         let metrics = metrics::Metrics::new();
+        // One certificate for gRPC and BTP (wss).
+        let identity = match &config.tls {
+            Tls::Disabled => None,
+            Tls::Files { cert, key, .. } => Some(tls::load(cert, key)?),
+            Tls::SelfSigned { dir, .. } => Some(tls::self_signed(dir)?),
+        };
         let (server, certificate) = grpc_server(
             &config,
+            identity.as_ref(),
             pool.clone(),
             notifications.clone(),
             metrics.clone(),
@@ -157,7 +164,13 @@ impl Sidecar {
                 submitter.client().clone(),
                 config.wallet.account_id().to_address(),
             ));
-            tasks.push(tokio::spawn(btp::serve(listener, server, stop_rx.clone())));
+            let acceptor = identity.as_ref().map(tls::acceptor).transpose()?;
+            tasks.push(tokio::spawn(btp::serve(
+                listener,
+                acceptor,
+                server,
+                stop_rx.clone(),
+            )));
             tasks.push(tokio::spawn(jobs::ilp_claims::run(
                 pool.clone(),
                 submitter.client().clone(),
@@ -267,6 +280,7 @@ type Router = tonic::transport::server::Router<
 
 fn grpc_server(
     config: &Config,
+    certificate: Option<&tls::Identity>,
     pool: deadpool_postgres::Pool,
     notifications: db::Notifications,
     metrics: metrics::Metrics,
@@ -274,16 +288,11 @@ fn grpc_server(
     use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
     let mut builder = Server::builder();
-    let (certificate, client_ca) = match &config.tls {
-        Tls::Disabled => (None, None),
-        Tls::Files {
-            cert,
-            key,
-            client_ca,
-        } => (Some(tls::load(cert, key)?), client_ca.clone()),
-        Tls::SelfSigned { dir, client_ca } => (Some(tls::self_signed(dir)?), client_ca.clone()),
+    let client_ca = match &config.tls {
+        Tls::Disabled => None,
+        Tls::Files { client_ca, .. } | Tls::SelfSigned { client_ca, .. } => client_ca.clone(),
     };
-    if let Some(id) = &certificate {
+    if let Some(id) = certificate {
         let mut tls_config = ServerTlsConfig::new().identity(Identity::from_pem(&id.cert, &id.key));
         if let Some(ca) = &client_ca {
             let pem = std::fs::read_to_string(ca).map_err(|e| tls::TlsError::Io {
@@ -323,5 +332,5 @@ fn grpc_server(
             .set_serving::<proto::drip_server::DripServer<service::drip::DripService>>()
             .await;
     });
-    Ok((router, certificate.map(|c| c.cert)))
+    Ok((router, certificate.map(|c| c.cert.clone())))
 }

@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
         sidecar.grpc_addr
     );
     if let Some(addr) = sidecar.btp_addr {
-        println!("btp ws://{addr}");
+        println!("btp {}://{addr}", if tls { "wss" } else { "ws" });
     }
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -2,6 +2,7 @@
 // a Message round trip (IL-DCP), an ILP Prepare routed to a second client
 // and fulfilled, a Reject, and a refused token. Prints one JSON object;
 // tests/tests/interop_js.rs checks it. Usage: node btp_client.mjs HOST:PORT
+// [ws|wss] (for wss, NODE_EXTRA_CA_CERTS names the server's certificate)
 import { createRequire } from 'node:module'
 import crypto from 'node:crypto'
 
@@ -11,7 +12,8 @@ const IlpPacket = require('ilp-packet')
 const ILDCP = require('ilp-protocol-ildcp')
 
 const host = process.argv[2]
-const plugin = (user, token) => new BtpPlugin({ server: `btp+ws://${user}:${token}@${host}`, reconnectInterval: 60000 })
+const scheme = process.argv[3] || 'ws'
+const plugin = (user, token) => new BtpPlugin({ server: `btp+${scheme}://${user}:${token}@${host}`, reconnectInterval: 60000 })
 const within = (ms, p) => Promise.race([p, new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), ms))])
 
 const out = {}

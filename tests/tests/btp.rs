@@ -1,4 +1,4 @@
-//! The sidecar's ILP server over real sockets: BTP auth and token binding,
+//! The sidecar's ILP server over real sockets (wss): BTP auth and token binding,
 //! `info` before and after a channel, IL-DCP, the channel ownership proof
 //! against a channel on the devnet, claims kept in PostgreSQL, bandwidth
 //! (T04) and packet size (F08), packets routed between two clients with
@@ -38,9 +38,11 @@ async fn btp_world(name: &str) -> World {
     .await
 }
 
+/// Over wss (TLS is on by default), trusting the sidecar's certificate.
 async fn connect(w: &World, username: &str, token: &str) -> Result<Connection, BtpError> {
-    let url = format!("ws://{}", sidecar(w).btp_addr.unwrap());
-    Connection::connect(&url, username, token, T).await
+    let url = format!("wss://{}", sidecar(w).btp_addr.unwrap());
+    let ca = sidecar(w).certificate.clone().unwrap();
+    Connection::connect_trusting(&url, username, token, Some(ca.as_bytes()), T).await
 }
 
 async fn message(c: &Connection, pd: Vec<ProtocolData>) -> Packet {
@@ -125,6 +127,16 @@ async fn claim(c: &Connection, key: &drip_core::KeyPair, channel: &Hash256, amou
 #[tokio::test]
 async fn auth_binds_tokens_and_info_works_before_a_channel() {
     let w = btp_world("btp_auth").await;
+    // Plain WebSocket to the TLS port, or TLS without trusting the
+    // certificate, goes nowhere.
+    let plain = format!("ws://{}", sidecar(&w).btp_addr.unwrap());
+    assert!(Connection::connect(&plain, "", "alice-token", T)
+        .await
+        .is_err());
+    let untrusted = format!("wss://{}", sidecar(&w).btp_addr.unwrap());
+    assert!(Connection::connect(&untrusted, "", "alice-token", T)
+        .await
+        .is_err());
     let a = connect(&w, "", "alice-token").await.unwrap();
     let account = asym::account_name("alice-token");
     let i = info(&a).await;

@@ -1,5 +1,5 @@
 //! drip's ILP server against the real JavaScript `ilp-plugin-btp` 1.5.0 from
-//! npm (`tests/interop/btp_client.mjs`): auth, a Message round trip
+//! npm (`tests/interop/btp_client.mjs`), over wss: auth, a Message round trip
 //! (IL-DCP), an ILP Prepare routed between two JS clients and fulfilled, a
 //! Reject, and a token refused. `./dev test` installs the package under
 //! `target/interop-node` and runs this with `--ignored`
@@ -28,10 +28,13 @@ async fn the_javascript_btp_plugin_talks_to_drip() {
     })
     .await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/btp_client.mjs");
+    // Over wss: Node trusts the sidecar's self-signed certificate.
     let out = tokio::process::Command::new("node")
         .arg(script)
         .arg(sidecar(&w).btp_addr.unwrap().to_string())
+        .arg("wss")
         .env("NODE_MODULES", &modules)
+        .env("NODE_EXTRA_CA_CERTS", w.tls_dir.join("cert.pem"))
         .output()
         .await
         .expect("node runs");

@@ -8,7 +8,7 @@ use drip_ilp::asym::{self, protocol};
 use drip_ilp::btp::{self, find, Body, Packet};
 use futures_util::{SinkExt, StreamExt};
 use sha2::{Digest, Sha256};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as Frame;
@@ -34,7 +34,10 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// read meanwhile), so a client cannot make the server hold unbounded work.
 const IN_FLIGHT: usize = 64;
 
-pub(super) async fn run(server: Arc<Server>, stream: TcpStream, mut stop: watch::Receiver<bool>) {
+pub(super) async fn run<S>(server: Arc<Server>, stream: S, mut stop: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let ws = match tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())).await {
         Ok(ws) => ws,
         Err(e) => {

@@ -197,8 +197,14 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// Accept connections until `stop`.
-pub(crate) async fn serve(listener: TcpListener, server: Arc<Server>, stop: watch::Receiver<bool>) {
+/// Accept connections until `stop`: WebSocket over TLS (wss) with an
+/// acceptor, plain (ws) without.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    server: Arc<Server>,
+    stop: watch::Receiver<bool>,
+) {
     let mut stopped = stop.clone();
     loop {
         tokio::select! {
@@ -206,7 +212,18 @@ pub(crate) async fn serve(listener: TcpListener, server: Arc<Server>, stop: watc
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(connection::run(server.clone(), stream, stop.clone()));
+                    let (server, stop, tls) = (server.clone(), stop.clone(), tls.clone());
+                    tokio::spawn(async move {
+                        match tls {
+                            None => connection::run(server, stream, stop).await,
+                            Some(acceptor) => {
+                                let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                                if let Ok(Ok(stream)) = handshake.await {
+                                    connection::run(server, stream, stop).await;
+                                }
+                            }
+                        }
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "BTP accept failed");

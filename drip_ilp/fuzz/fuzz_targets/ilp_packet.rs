@@ -1,0 +1,12 @@
+//! ILPv4: any bytes decode to a packet or a typed error; a packet re-encodes
+//! to bytes that decode to the same packet.
+#![no_main]
+use drip_ilp::ilp::Packet;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(p) = Packet::decode(data) {
+        let bytes = p.encode().expect("a decoded packet encodes");
+        assert_eq!(Packet::decode(&bytes), Ok(p));
+    }
+});
