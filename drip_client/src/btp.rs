@@ -42,9 +42,7 @@ pub struct Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+        self.close();
     }
 }
 
@@ -161,6 +159,13 @@ impl Connection {
                 String::from_utf8_lossy(&e.data).into_owned(),
             )),
             _ => Err(BtpError::Closed),
+        }
+    }
+
+    /// Close the socket (also done when the connection is dropped).
+    pub fn close(&self) {
+        for t in &self.tasks {
+            t.abort();
         }
     }
 

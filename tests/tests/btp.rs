@@ -430,3 +430,102 @@ async fn channels_claims_bandwidth_and_routing() {
     }
     finish(w).await;
 }
+
+/// Answer every ILP Prepare on `c` with the fulfillment, tagging the data
+/// with `who`.
+fn fulfill_all(c: Arc<Connection>, who: &'static str) {
+    tokio::spawn(async move {
+        while let Some(req) = c.next_request().await {
+            let Body::Message(pd) = &req.body else {
+                continue;
+            };
+            if find(pd, protocol::ILP).is_none() {
+                continue;
+            }
+            let reply = ilp::Packet::Fulfill(Fulfill {
+                fulfillment: FULFILLMENT,
+                data: who.as_bytes().to_vec(),
+            })
+            .encode()
+            .unwrap();
+            let _ = c
+                .respond(
+                    req.request_id,
+                    Body::Response(vec![ProtocolData::new(protocol::ILP, 0, reply)]),
+                )
+                .await;
+        }
+    });
+}
+
+#[tokio::test]
+async fn a_second_socket_per_account_and_a_reconnect() {
+    let w = btp_world("btp_sockets").await;
+    let payer = Seed::from_entropy([0x44; 16], KeyType::Ed25519)
+        .key_pair()
+        .unwrap();
+    must(&w.genesis, json!({"TransactionType": "Payment", "Destination": payer.account_id().to_address(), "Amount": "50000000"})).await;
+    let alice = format!("test.drip.{}", asym::account_name("alice-token"));
+    let bob = format!("test.drip.{}", asym::account_name("bob-token"));
+    let a = connect(&w, "", "alice-token").await.unwrap();
+    let create = must(
+        &submitter(&w.devnet, payer.clone()),
+        json!({"TransactionType": "PaymentChannelCreate", "Destination": w.merchant.account_id().to_address(),
+               "Amount": "10000000", "SettleDelay": 3600, "PublicKey": payer.public_key().to_hex()}),
+    )
+    .await;
+    let channel = drip_ledger::created_channel(&create).unwrap();
+    let sig = payer.sign(&asym::ownership_message(&channel, &alice));
+    let ok = message(
+        &a,
+        vec![
+            ProtocolData::new(protocol::CHANNEL, 0, channel.0.to_vec()),
+            ProtocolData::new(protocol::CHANNEL_SIGNATURE, 0, sig),
+        ],
+    )
+    .await;
+    assert_eq!(ok.body, Body::Response(vec![]));
+    assert!(error_text(&claim(&a, &payer, &channel, 5_000).await).is_none());
+
+    // Bob twice: packets go to his newest socket, then to the one left.
+    let b1 = Arc::new(connect(&w, "", "bob-token").await.unwrap());
+    let b2 = Arc::new(connect(&w, "", "bob-token").await.unwrap());
+    fulfill_all(b1.clone(), "b1");
+    fulfill_all(b2.clone(), "b2");
+    let answered_by = |p: ilp::Packet| match p {
+        ilp::Packet::Fulfill(f) => String::from_utf8(f.data).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(answered_by(ilp(&a, prepare(0, &bob)).await), "b2");
+    b2.close();
+    let mut last = String::new();
+    for _ in 0..50 {
+        last = answered_by(ilp(&a, prepare(0, &bob)).await);
+        if last == "b1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last, "b1");
+
+    // Alice drops and comes back: her best claim is still there.
+    drop(a);
+    let a = connect(&w, "", "alice-token").await.unwrap();
+    let last = message(&a, vec![ProtocolData::new(protocol::LAST_CLAIM, 0, vec![])]).await;
+    let Body::Response(pd) = last.body else {
+        panic!()
+    };
+    let last: Json =
+        serde_json::from_slice(&find(&pd, protocol::LAST_CLAIM).unwrap().data).unwrap();
+    assert_eq!(last["amount"], "5000");
+    let signature = hex::decode(last["signature"].as_str().unwrap()).unwrap();
+    assert!(drip_core::claim::verify_claim(
+        payer.public_key(),
+        &channel,
+        Drops::new(5_000),
+        &signature
+    )
+    .is_ok());
+    assert_eq!(info(&a).await["channel"], channel.to_string());
+    finish(w).await;
+}
