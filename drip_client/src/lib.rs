@@ -10,10 +10,12 @@
 //! - [`payer`]: one session from proposal to the channel's close.
 //! - [`channels`]: the wallet's channels on the ledger, and their rescue.
 //! - [`btp`]: a BTP connection, as an ILP client holds it.
+//! - [`ilp`]: the asymmetric XRP plugin's client: channel, proof, claims.
 
 pub mod api;
 pub mod btp;
 pub mod channels;
+pub mod ilp;
 pub mod mandate;
 pub mod payer;
 pub mod store;

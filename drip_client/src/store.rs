@@ -251,24 +251,27 @@ impl Wallet {
             path: self.path.clone(),
             what: e.to_string(),
         })?;
-        let tmp = self.path.with_extension("tmp");
-        let err = |source| io(&self.path, source);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(err)?;
-        f.write_all(&bytes).map_err(err)?;
-        f.sync_all().map_err(err)?;
-        fs::rename(&tmp, &self.path).map_err(err)?;
-        // The rename is durable once the directory is.
-        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty());
-        File::open(dir.unwrap_or(Path::new(".")))
-            .and_then(|d| d.sync_all())
-            .map_err(err)
+        write_atomic(&self.path, &bytes).map_err(|source| io(&self.path, source))
     }
+}
+
+/// Write `bytes` to `path` so that a crash leaves the old contents or the
+/// new, never a mix: a private temporary file, fsync, rename, fsync of the
+/// directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
+    // The rename is durable once the directory is.
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    File::open(dir.unwrap_or(Path::new("."))).and_then(|d| d.sync_all())
 }
 
 fn io(path: &Path, source: std::io::Error) -> StoreError {

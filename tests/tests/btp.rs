@@ -106,6 +106,19 @@ fn reject_code(p: &ilp::Packet) -> Option<String> {
     }
 }
 
+/// The channel's best claim as PostgreSQL holds it.
+async fn best_claim(w: &World, channel: &Hash256) -> i64 {
+    w.db.client()
+        .await
+        .query_one(
+            "SELECT best_claim FROM drip.channels WHERE channel_id = $1",
+            &[&channel.0.to_vec()],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 async fn claim(c: &Connection, key: &drip_core::KeyPair, channel: &Hash256, amount: u64) -> Packet {
     let signature = hex::encode_upper(sign_claim(key, channel, Drops::new(amount)));
     let json = serde_json::to_vec(&ClaimJson {
@@ -365,16 +378,7 @@ async fn channels_claims_bandwidth_and_routing() {
     );
 
     // The claims are in PostgreSQL.
-    let best: i64 =
-        w.db.client()
-            .await
-            .query_one(
-                "SELECT best_claim FROM drip.channels WHERE channel_id = $1",
-                &[&channel.0.to_vec()],
-            )
-            .await
-            .unwrap()
-            .get(0);
+    let best = best_claim(&w, &channel).await;
     assert_eq!(best, 2_000);
 
     // Worth more than 100 fees: the sidecar redeems it on the ledger, once.
@@ -527,5 +531,71 @@ async fn a_second_socket_per_account_and_a_reconnect() {
     )
     .is_ok());
     assert_eq!(info(&a).await["channel"], channel.to_string());
+    finish(w).await;
+}
+
+/// drip's own ILP client: opens its channel to the server with the derived
+/// key, proves it, pays with claims that let its packets through, and after
+/// a restart continues the same channel above its last claim.
+#[tokio::test]
+async fn the_rust_client_opens_proves_pays_and_resumes() {
+    use drip_client::ilp::{IlpClient, IlpConfig};
+    let w = btp_world("btp_client").await;
+    let seed = Seed::from_entropy([0x45; 16], KeyType::Ed25519);
+    let payer = seed.key_pair().unwrap();
+    must(&w.genesis, json!({"TransactionType": "Payment", "Destination": payer.account_id().to_address(), "Amount": "50000000"})).await;
+    let ledger = submitter(&w.devnet, payer.clone());
+    let dir = std::env::temp_dir().join(format!("drip-ilp-client-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = IlpConfig {
+        server: format!("wss://{}", sidecar(&w).btp_addr.unwrap()),
+        ca: sidecar(&w).certificate.clone().map(String::into_bytes),
+        token: "carol-token".into(),
+        xrp_secret: seed.encode(),
+        channel_amount: Drops::new(10_000_000),
+        store: dir.join("carol.json"),
+        timeout: T,
+    };
+    let bob = format!("test.drip.{}", asym::account_name("bob-token"));
+    let b = Arc::new(connect(&w, "", "bob-token").await.unwrap());
+    fulfill_all(b.clone(), "bob");
+
+    let mut carol = IlpClient::connect(&config, &ledger).await.unwrap();
+    assert_eq!(carol.server_account, w.merchant.account_id().to_address());
+    assert_eq!(
+        carol.address,
+        format!("test.drip.{}", asym::account_name("carol-token"))
+    );
+    let channel = carol.channel;
+    assert_eq!(
+        reject_code(&carol.send(&prepare(700, &bob)).await.unwrap()).as_deref(),
+        Some("T04")
+    );
+    carol.pay(700).await.unwrap();
+    assert!(matches!(
+        carol.send(&prepare(700, &bob)).await.unwrap(),
+        ilp::Packet::Fulfill(_)
+    ));
+    drop(carol);
+
+    // Restarted: the same channel, the claim continues from 700.
+    let mut carol = IlpClient::connect(&config, &ledger).await.unwrap();
+    assert_eq!(carol.channel, channel);
+    assert_eq!(carol.best(), 700);
+    carol.pay(300).await.unwrap();
+    assert!(matches!(
+        carol.send(&prepare(300, &bob)).await.unwrap(),
+        ilp::Packet::Fulfill(_)
+    ));
+    let lines = w
+        .genesis
+        .client()
+        .account_channels(&payer.account_id())
+        .await
+        .unwrap();
+    assert_eq!(lines.len(), 1, "one channel across restarts");
+    let best = best_claim(&w, &channel).await;
+    assert_eq!(best, 1_000);
+    let _ = std::fs::remove_dir_all(&dir);
     finish(w).await;
 }
