@@ -2,14 +2,14 @@
 //! auth handshake, requests matched to their answers by id (with a
 //! timeout), and the server's own requests handed to the caller to answer.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use drip_ilp::asym::protocol;
 use drip_ilp::btp::{self, Body, Packet, ProtocolData};
+use drip_ilp::calls::{CallError, Calls};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as Frame;
 
 /// What went wrong on the connection.
@@ -29,13 +29,11 @@ pub enum BtpError {
     Closed,
 }
 
-type Pending = Arc<Mutex<HashMap<u32, oneshot::Sender<Packet>>>>;
-
 /// An authenticated BTP connection.
 #[derive(Debug)]
 pub struct Connection {
     out: mpsc::Sender<Vec<u8>>,
-    pending: Pending,
+    calls: Arc<Calls>,
     requests: tokio::sync::Mutex<mpsc::Receiver<Packet>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -62,16 +60,6 @@ fn tls_trusting(pem: &[u8]) -> Result<rustls::ClientConfig, BtpError> {
     .map_err(|e| bad(&e))?
     .with_root_certificates(roots)
     .with_no_client_auth())
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn random_u32() -> u32 {
-    let mut b = [0u8; 4];
-    let _ = getrandom::getrandom(&mut b);
-    u32::from_be_bytes(b)
 }
 
 impl Connection {
@@ -109,7 +97,7 @@ impl Connection {
         let (mut sink, mut source) = ws.split();
         let (out, mut out_rx) = mpsc::channel::<Vec<u8>>(64);
         let (req_tx, requests) = mpsc::channel::<Packet>(64);
-        let pending: Pending = Arc::default();
+        let calls = Arc::new(Calls::default());
         let writer = tokio::spawn(async move {
             while let Some(frame) = out_rx.recv().await {
                 if sink.send(Frame::Binary(frame.into())).await.is_err() {
@@ -117,7 +105,7 @@ impl Connection {
                 }
             }
         });
-        let answers = pending.clone();
+        let answers = calls.clone();
         let reader = tokio::spawn(async move {
             while let Some(Ok(frame)) = source.next().await {
                 let Frame::Binary(bytes) = frame else {
@@ -127,11 +115,7 @@ impl Connection {
                     continue;
                 };
                 match packet.body {
-                    Body::Response(_) | Body::Error(_) => {
-                        if let Some(tx) = lock(&answers).remove(&packet.request_id) {
-                            let _ = tx.send(packet);
-                        }
-                    }
+                    Body::Response(_) | Body::Error(_) => answers.answered(packet),
                     _ => {
                         if req_tx.send(packet).await.is_err() {
                             break;
@@ -140,11 +124,11 @@ impl Connection {
                 }
             }
             // Closed: every waiting call learns it.
-            lock(&answers).clear();
+            answers.close();
         });
         let conn = Connection {
             out,
-            pending,
+            calls,
             requests: tokio::sync::Mutex::new(requests),
             tasks: vec![writer, reader],
         };
@@ -176,30 +160,16 @@ impl Connection {
 
     /// Send a request and wait for its Response or Error.
     pub async fn call(&self, body: Body, timeout: Duration) -> Result<Packet, BtpError> {
-        let (tx, rx) = oneshot::channel();
-        let request_id = {
-            let mut pending = lock(&self.pending);
-            let mut id = random_u32();
-            while pending.contains_key(&id) {
-                id = random_u32();
-            }
-            pending.insert(id, tx);
-            id
-        };
-        let sent = self.send_raw(Packet { request_id, body }.encode()).await;
-        let answer = match sent {
-            Ok(()) => tokio::time::timeout(timeout, rx).await,
-            Err(e) => {
-                lock(&self.pending).remove(&request_id);
-                return Err(e);
-            }
-        };
-        lock(&self.pending).remove(&request_id);
-        match answer {
-            Ok(Ok(p)) => Ok(p),
-            Ok(Err(_)) => Err(BtpError::Closed),
-            Err(_) => Err(BtpError::Timeout),
-        }
+        self.calls
+            .call(timeout, |request_id| {
+                self.send_raw(Packet { request_id, body }.encode())
+            })
+            .await
+            .map_err(|e| match e {
+                CallError::Send(e) => e,
+                CallError::Closed => BtpError::Closed,
+                CallError::Timeout => BtpError::Timeout,
+            })
     }
 
     /// The server's next request (a Message or Transfer), to answer with

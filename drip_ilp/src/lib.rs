@@ -3,10 +3,12 @@
 //! settle through drip's claim checks.
 //!
 //! The codecs are pure: bytes in, a packet or a typed [`DecodeError`] out,
-//! never a panic, never an allocation larger than the input.
+//! never a panic, never an allocation larger than the input. [`calls`]
+//! matches requests to answers on a live connection, for both plugins.
 
 pub mod asym;
 pub mod btp;
+pub mod calls;
 pub mod ildcp;
 pub mod ilp;
 pub mod oer;

@@ -16,9 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drip_ilp::btp::{self, ProtocolData};
+use drip_ilp::calls::{CallError, Calls};
 use drip_ilp::ilp::Address;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 /// The `[btp]` settings.
 #[derive(Debug, Clone)]
@@ -57,25 +58,13 @@ pub(crate) struct Server {
 pub(crate) struct Peer {
     id: u64,
     out: mpsc::Sender<Vec<u8>>,
-    pending: Arc<Mutex<HashMap<u32, oneshot::Sender<btp::Packet>>>>,
-}
-
-/// A call to a client that got no usable answer.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum CallError {
-    #[error("the client is gone")]
-    Gone,
-    #[error("no answer in time")]
-    Timeout,
+    calls: Arc<Calls>,
 }
 
 impl Peer {
     /// Queue a frame for the socket.
-    async fn send(&self, packet: &btp::Packet) -> Result<(), CallError> {
-        self.out
-            .send(packet.encode())
-            .await
-            .map_err(|_| CallError::Gone)
+    async fn send(&self, packet: &btp::Packet) -> Result<(), Gone> {
+        self.out.send(packet.encode()).await.map_err(|_| Gone)
     }
 
     /// Send a Message and wait for its Response or Error.
@@ -83,58 +72,32 @@ impl Peer {
         &self,
         protocol_data: Vec<ProtocolData>,
         timeout: Duration,
-    ) -> Result<btp::Packet, CallError> {
-        let (tx, rx) = oneshot::channel();
-        let request_id = {
-            let mut pending = lock(&self.pending);
-            let mut id = random_u32();
-            while pending.contains_key(&id) {
-                id = random_u32();
-            }
-            pending.insert(id, tx);
-            id
-        };
-        let sent = self
-            .send(&btp::Packet {
-                request_id,
-                body: btp::Body::Message(protocol_data),
+    ) -> Result<btp::Packet, CallError<Gone>> {
+        self.calls
+            .call(timeout, |request_id| async move {
+                self.send(&btp::Packet {
+                    request_id,
+                    body: btp::Body::Message(protocol_data),
+                })
+                .await
             })
-            .await;
-        let answer = match sent {
-            Ok(()) => tokio::time::timeout(timeout, rx).await,
-            Err(e) => {
-                lock(&self.pending).remove(&request_id);
-                return Err(e);
-            }
-        };
-        lock(&self.pending).remove(&request_id);
-        match answer {
-            Ok(Ok(p)) => Ok(p),
-            Ok(Err(_)) => Err(CallError::Gone),
-            Err(_) => Err(CallError::Timeout),
-        }
+            .await
     }
 
-    /// Hand an answer to the call waiting for it (answers nobody waits for
-    /// are dropped).
+    /// Hand an answer to the call waiting for it.
     fn answered(&self, packet: btp::Packet) {
-        if let Some(tx) = lock(&self.pending).remove(&packet.request_id) {
-            let _ = tx.send(packet);
-        }
+        self.calls.answered(packet);
     }
 }
+
+/// The client's socket is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gone;
 
 /// A poisoned lock only means another connection's task panicked; the maps
 /// stay consistent (every change is one insert or remove).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn random_u32() -> u32 {
-    let mut b = [0u8; 4];
-    // A failed random source only makes ids predictable, not wrong.
-    let _ = getrandom::getrandom(&mut b);
-    u32::from_be_bytes(b)
 }
 
 impl Server {
@@ -160,7 +123,7 @@ impl Server {
         let peer = Peer {
             id: self.next_peer.fetch_add(1, Ordering::Relaxed),
             out,
-            pending: Arc::default(),
+            calls: Arc::default(),
         };
         lock(&self.peers)
             .entry(account.to_owned())

@@ -11,7 +11,9 @@ use drip_ilp::btp::{self, find, Body, ProtocolData};
 use drip_ilp::ildcp;
 use drip_ilp::ilp::{self, amount_too_large_data, ErrorCode, Packet, Prepare, Reject, Timestamp};
 
-use super::{CallError, Server};
+use drip_ilp::calls::CallError;
+
+use super::Server;
 
 /// The asset code IL-DCP announces.
 const ASSET_CODE: &str = "XRP";
@@ -217,7 +219,7 @@ async fn forward(server: &Server, target: &str, p: &Prepare, now: Timestamp) -> 
                 vec![],
             )
         }
-        Err(CallError::Gone) => {
+        Err(CallError::Send(_) | CallError::Closed) => {
             return reject(
                 server,
                 ErrorCode::F02_UNREACHABLE,
