@@ -109,7 +109,8 @@ pub struct Payer<'w> {
     span: Option<i64>,
 }
 
-fn now() -> i64 {
+/// Unix seconds now.
+pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -194,7 +195,7 @@ impl<'w> Payer<'w> {
             signature: p.signature,
             public_key: p.public_key,
         }
-        .verify(&expected, now())?;
+        .verify(&expected, unix_now())?;
         if !self.wallet.file().sites.contains_key(&self.site) {
             let site = self.site.clone();
             tracing::info!(%site, key = %expected.to_hex(), "pinning the site's proposal key");
@@ -278,7 +279,7 @@ impl<'w> Payer<'w> {
             }
         }
         let mut proposal = record.proposal.clone();
-        if now() > proposal.expires_at {
+        if unix_now() > proposal.expires_at {
             // The old proposal's create never validated: ask again.
             let signed = self.api.inquire(&self.token).await?;
             proposal = self.verified(signed).await?;
@@ -439,7 +440,7 @@ impl<'w> Payer<'w> {
         let claim = if target > best {
             let window = record
                 .window
-                .at(now(), record.proposal.polling_interval_secs, best);
+                .at(unix_now(), record.proposal.polling_interval_secs, best);
             let spend = Spend {
                 interval: window.cost(target),
                 session: target,
@@ -514,7 +515,7 @@ impl<'w> Payer<'w> {
         let Some(ends_at) = due.ends_at.as_ref().map(|t| t.seconds) else {
             return false;
         };
-        let remaining = ends_at - now();
+        let remaining = ends_at - unix_now();
         let span = *self.span.get_or_insert(remaining.max(0));
         let lead = (span / 3).max(3 * i64::from(p.polling_interval_secs));
         p.payment_type != PaymentType::Unit && remaining <= lead

@@ -137,10 +137,3 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Devnet(a) => drip_devnet::cli::run(a.clone()).await,
     }
 }
-
-/// Unix seconds now.
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}

@@ -47,7 +47,7 @@ pub struct Args {
 fn status_line(p: &Progress) -> String {
     let left = Drops::new(p.channel_amount.saturating_sub(p.paid));
     let ends = p.ends_at.map_or(String::new(), |t| {
-        let secs = (t - super::unix_now()).max(0);
+        let secs = (t - drip_client::payer::unix_now()).max(0);
         format!(" · ends in {}m{:02}s", secs / 60, secs % 60)
     });
     let mut line = format!(

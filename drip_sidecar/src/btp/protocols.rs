@@ -10,6 +10,7 @@ use drip_ilp::btp::{self, find, Body, BtpError, Packet, ProtocolData};
 use serde_json::json;
 
 use super::{packets, Server};
+use crate::jobs::outbox::ripple_time;
 
 /// A request the server refuses: a BTP Error.
 #[derive(Debug)]
@@ -228,11 +229,6 @@ async fn channel(
         key.verify(&message, proof)
             .map_err(|_| Failure::not_accepted("invalid channel_signature"))?;
     }
-    let to_time = |ripple: Option<u32>| {
-        ripple.map(|t| {
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::from(t) + 946_684_800)
-        })
-    };
     let amount = i64::try_from(entry.amount.get()).map_err(Failure::internal)?;
     let balance = i64::try_from(entry.balance.get()).map_err(Failure::internal)?;
     let settle = i32::try_from(entry.settle_delay).unwrap_or(i32::MAX);
@@ -249,8 +245,8 @@ async fn channel(
                 &amount,
                 &settle,
                 &entry.destination.to_address(),
-                &to_time(entry.expiration),
-                &to_time(entry.cancel_after),
+                &entry.expiration.map(ripple_time),
+                &entry.cancel_after.map(ripple_time),
                 &balance,
                 &min_settle,
             ],
