@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::TestDb;
 use drip_core::claim::sign_claim;
-use drip_core::{Drops, Hash256, KeyPair, KeyType, Seed};
+use drip_core::{AccountId, Drops, Hash256, KeyPair, KeyType, Seed};
 use drip_devnet::ledger::chain::GENESIS_SEED;
 use drip_devnet::server::{Devnet, Options};
 use drip_ledger::{Client, Outcome, Submitter, SubmitterConfig};
@@ -18,7 +18,7 @@ use drip_sidecar::config::{Config, LogFormat, Tls};
 use drip_sidecar::proto::drip_client::DripClient;
 use drip_sidecar::proto::{
     AddUnitDebtRequest, AgreementRequest, AmountDueRequest, CreateSessionRequest, Denial,
-    DestroySessionRequest, GetSessionRequest, InquireRequest, PayRequest, SessionState,
+    DestroySessionRequest, GetSessionRequest, InquireRequest, PayRequest, Session, SessionState,
 };
 use drip_sidecar::Sidecar;
 use serde_json::json;
@@ -204,7 +204,27 @@ pub async fn flow(w: &World, web_id: &str, payer: KeyPair) {
         .account_info(&w.merchant.account_id())
         .await
         .unwrap();
-    let destroyed = api(w, Some(MERCHANT_TOKEN))
+    destroy(w, web_id).await;
+    let _fee = closed_with(w, web_id, &channel, best, before).await;
+}
+
+/// The merchant's view of a session.
+pub async fn session(w: &World, web_id: &str) -> Session {
+    get_session(&mut api(w, Some(MERCHANT_TOKEN)).await, web_id).await
+}
+
+async fn get_session(api: &mut Api, web_id: &str) -> Session {
+    api.get_session(GetSessionRequest {
+        session_id: web_id.into(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+/// End a session as the merchant; the call must be accepted.
+pub async fn destroy(w: &World, web_id: &str) {
+    let r = api(w, Some(MERCHANT_TOKEN))
         .await
         .destroy_session(DestroySessionRequest {
             session_id: web_id.into(),
@@ -212,33 +232,57 @@ pub async fn flow(w: &World, web_id: &str, payer: KeyPair) {
         .await
         .unwrap()
         .into_inner();
-    assert!(destroyed.accepted, "{destroyed:?}");
-    let _fee = closed_with(w, web_id, &channel, best, before).await;
+    assert!(r.accepted, "{r:?}");
+}
+
+/// Poll the session every 100 ms until `done` holds, for at most `limit`.
+pub async fn until(
+    w: &World,
+    web_id: &str,
+    what: &str,
+    limit: Duration,
+    done: impl Fn(&Session) -> bool,
+) -> Session {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut merchant = api(w, Some(MERCHANT_TOKEN)).await;
+    loop {
+        let s = get_session(&mut merchant, web_id).await;
+        if done(&s) {
+            return s;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("{web_id}: {what} did not happen: {s:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Send `drops` from the genesis account to `account`.
+pub async fn fund(w: &World, account: &AccountId, drops: u64) {
+    must(
+        &w.genesis,
+        json!({"TransactionType": "Payment", "Destination": account.to_address(), "Amount": drops.to_string()}),
+    )
+    .await;
 }
 
 /// Wait for the session to close on the ledger, with its channel gone; what
 /// its best claim paid.
 pub async fn closed(w: &World, web_id: &str, channel: &Hash256) -> u64 {
-    let mut merchant_api = api(w, Some(MERCHANT_TOKEN)).await;
-    for _ in 0..200 {
-        let s = merchant_api
-            .get_session(GetSessionRequest {
-                session_id: web_id.into(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        if s.state() == SessionState::Closed {
-            assert_eq!(
-                w.genesis.client().channel(channel).await.unwrap(),
-                None,
-                "channel closed"
-            );
-            return s.paid;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{web_id} did not close on the ledger");
+    let s = until(
+        w,
+        web_id,
+        "the close on the ledger",
+        Duration::from_secs(20),
+        |s| s.state() == SessionState::Closed,
+    )
+    .await;
+    assert_eq!(
+        w.genesis.client().channel(channel).await.unwrap(),
+        None,
+        "channel closed"
+    );
+    s.paid
 }
 
 /// Wait for the session to close on the ledger; then the channel is gone and
@@ -280,11 +324,7 @@ pub fn claim(token: &str, payer: &KeyPair, channel: &Hash256, amount: u64) -> Pa
 pub async fn open(w: &World, web_id: &str, payer: &KeyPair) -> (String, Hash256) {
     let mut merchant_api = api(w, Some(MERCHANT_TOKEN)).await;
     let mut wallet_api = api(w, Some(APP_TOKEN)).await;
-    must(
-        &w.genesis,
-        json!({"TransactionType": "Payment", "Destination": payer.account_id().to_address(), "Amount": "30000000"}),
-    )
-    .await;
+    fund(w, &payer.account_id(), 30_000_000).await;
     let payer_submitter = submitter(&w.devnet, payer.clone());
 
     let created = merchant_api

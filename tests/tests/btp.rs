@@ -16,7 +16,7 @@ use drip_ilp::btp::{self, find, Body, Packet, ProtocolData};
 use drip_ilp::ildcp;
 use drip_ilp::ilp::{self, ErrorCode, Fulfill, Prepare, Timestamp};
 use drip_sidecar::btp::BtpConfig;
-use drip_tests::sidecar::{finish, must, sidecar, submitter, world_with, World};
+use drip_tests::sidecar::{finish, fund, must, sidecar, submitter, world_with, World};
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 
@@ -104,6 +104,26 @@ fn reject_code(p: &ilp::Packet) -> Option<String> {
         ilp::Packet::Reject(r) => Some(r.code.as_str().to_owned()),
         _ => None,
     }
+}
+
+/// A 10 XRP channel from `payer` to the sidecar's wallet, settle delay
+/// 3600 s, validated on the devnet.
+async fn open_channel(w: &World, payer: &drip_core::KeyPair) -> Hash256 {
+    let create = must(
+        &submitter(&w.devnet, payer.clone()),
+        json!({"TransactionType": "PaymentChannelCreate", "Destination": w.merchant.account_id().to_address(),
+               "Amount": "10000000", "SettleDelay": 3600, "PublicKey": payer.public_key().to_hex()}),
+    )
+    .await;
+    drip_ledger::created_channel(&create).unwrap()
+}
+
+/// The Message that registers `channel` with its ownership proof.
+fn register(channel: &Hash256, proof: Vec<u8>) -> Vec<ProtocolData> {
+    vec![
+        ProtocolData::new(protocol::CHANNEL, 0, channel.0.to_vec()),
+        ProtocolData::new(protocol::CHANNEL_SIGNATURE, 0, proof),
+    ]
 }
 
 /// The channel's best claim as PostgreSQL holds it.
@@ -207,7 +227,7 @@ async fn channels_claims_bandwidth_and_routing() {
     let payer = Seed::from_entropy([0x42; 16], KeyType::Ed25519)
         .key_pair()
         .unwrap();
-    must(&w.genesis, json!({"TransactionType": "Payment", "Destination": payer.account_id().to_address(), "Amount": "50000000"})).await;
+    fund(&w, &payer.account_id(), 50_000_000).await;
     let a = connect(&w, "", "alice-token").await.unwrap();
     let b = connect(&w, "", "bob-token").await.unwrap();
     let alice = format!("test.drip.{}", asym::account_name("alice-token"));
@@ -256,33 +276,21 @@ async fn channels_claims_bandwidth_and_routing() {
     );
 
     // Alice's channel to the server, proven hers.
-    let create = must(
-        &submitter(&w.devnet, payer.clone()),
-        json!({"TransactionType": "PaymentChannelCreate", "Destination": w.merchant.account_id().to_address(),
-               "Amount": "10000000", "SettleDelay": 3600, "PublicKey": payer.public_key().to_hex()}),
-    )
-    .await;
-    let channel = drip_ledger::created_channel(&create).unwrap();
+    let channel = open_channel(&w, &payer).await;
     let proof = |address: &str| payer.sign(&asym::ownership_message(&channel, address));
-    let register = |sig: Vec<u8>| {
-        vec![
-            ProtocolData::new(protocol::CHANNEL, 0, channel.0.to_vec()),
-            ProtocolData::new(protocol::CHANNEL_SIGNATURE, 0, sig),
-        ]
-    };
-    let refused = message(&a, register(proof(&bob))).await;
+    let refused = message(&a, register(&channel, proof(&bob))).await;
     assert_eq!(
         error_text(&refused).unwrap().0,
         "F00",
         "a proof for another address"
     );
     // Bob cannot take Alice's channel either.
-    let stolen = message(&b, register(proof(&bob))).await;
+    let stolen = message(&b, register(&channel, proof(&bob))).await;
     assert!(
         error_text(&stolen).is_none(),
         "Bob's proof is valid for Bob: {stolen:?}"
     );
-    let taken = message(&a, register(proof(&alice))).await;
+    let taken = message(&a, register(&channel, proof(&alice))).await;
     assert_eq!(
         error_text(&taken).unwrap().0,
         "F00",
@@ -290,22 +298,9 @@ async fn channels_claims_bandwidth_and_routing() {
     );
 
     // A second channel for Alice.
-    let create = must(
-        &submitter(&w.devnet, payer.clone()),
-        json!({"TransactionType": "PaymentChannelCreate", "Destination": w.merchant.account_id().to_address(),
-               "Amount": "10000000", "SettleDelay": 3600, "PublicKey": payer.public_key().to_hex()}),
-    )
-    .await;
-    let channel = drip_ledger::created_channel(&create).unwrap();
+    let channel = open_channel(&w, &payer).await;
     let sig = payer.sign(&asym::ownership_message(&channel, &alice));
-    let ok = message(
-        &a,
-        vec![
-            ProtocolData::new(protocol::CHANNEL, 0, channel.0.to_vec()),
-            ProtocolData::new(protocol::CHANNEL_SIGNATURE, 0, sig),
-        ],
-    )
-    .await;
+    let ok = message(&a, register(&channel, sig)).await;
     assert_eq!(ok.body, Body::Response(vec![]), "{ok:?}");
     assert_eq!(info(&a).await["channel"], channel.to_string());
 
@@ -475,26 +470,13 @@ async fn a_second_socket_per_account_and_a_reconnect() {
     let payer = Seed::from_entropy([0x44; 16], KeyType::Ed25519)
         .key_pair()
         .unwrap();
-    must(&w.genesis, json!({"TransactionType": "Payment", "Destination": payer.account_id().to_address(), "Amount": "50000000"})).await;
+    fund(&w, &payer.account_id(), 50_000_000).await;
     let alice = format!("test.drip.{}", asym::account_name("alice-token"));
     let bob = format!("test.drip.{}", asym::account_name("bob-token"));
     let a = connect(&w, "", "alice-token").await.unwrap();
-    let create = must(
-        &submitter(&w.devnet, payer.clone()),
-        json!({"TransactionType": "PaymentChannelCreate", "Destination": w.merchant.account_id().to_address(),
-               "Amount": "10000000", "SettleDelay": 3600, "PublicKey": payer.public_key().to_hex()}),
-    )
-    .await;
-    let channel = drip_ledger::created_channel(&create).unwrap();
+    let channel = open_channel(&w, &payer).await;
     let sig = payer.sign(&asym::ownership_message(&channel, &alice));
-    let ok = message(
-        &a,
-        vec![
-            ProtocolData::new(protocol::CHANNEL, 0, channel.0.to_vec()),
-            ProtocolData::new(protocol::CHANNEL_SIGNATURE, 0, sig),
-        ],
-    )
-    .await;
+    let ok = message(&a, register(&channel, sig)).await;
     assert_eq!(ok.body, Body::Response(vec![]));
     assert!(error_text(&claim(&a, &payer, &channel, 5_000).await).is_none());
 
@@ -550,7 +532,7 @@ async fn the_rust_client_opens_proves_pays_and_resumes() {
     let w = btp_world("btp_client").await;
     let seed = Seed::from_entropy([0x45; 16], KeyType::Ed25519);
     let payer = seed.key_pair().unwrap();
-    must(&w.genesis, json!({"TransactionType": "Payment", "Destination": payer.account_id().to_address(), "Amount": "50000000"})).await;
+    fund(&w, &payer.account_id(), 50_000_000).await;
     let ledger = submitter(&w.devnet, payer.clone());
     let dir = std::env::temp_dir().join(format!("drip-ilp-client-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -12,11 +12,10 @@ use drip_client::{Api, Closing, Endpoint, Mandate, Payer, PayerConfig, Progress,
 use drip_core::claim::sign_claim;
 use drip_core::{Drops, Hash256, KeyType, Seed};
 use drip_ledger::Submitter;
-use drip_proto::{
-    CreateSessionRequest, DestroySessionRequest, GetSessionRequest, Session, SessionState,
-};
+use drip_proto::{CreateSessionRequest, SessionState};
 use drip_tests::sidecar::{
-    api, finish, must, sidecar, submitter, world, World, APP_TOKEN, MERCHANT_TOKEN,
+    api, destroy, finish, fund, session, sidecar, submitter, until, world, World, APP_TOKEN,
+    MERCHANT_TOKEN,
 };
 use serde_json::json;
 
@@ -44,11 +43,7 @@ fn wallet_api(w: &World) -> Api {
 async fn new_wallet(w: &World, name: &str, byte: u8, key_type: KeyType) -> (PathBuf, Submitter) {
     let seed = Seed::from_entropy([byte; 16], key_type);
     let key = seed.key_pair().unwrap();
-    must(
-        &w.genesis,
-        json!({"TransactionType": "Payment", "Destination": key.account_id().to_address(), "Amount": "30000000"}),
-    )
-    .await;
+    fund(w, &key.account_id(), 30_000_000).await;
     let dir = std::env::temp_dir().join(format!("drip-client-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("wallet-{byte}.json"));
@@ -67,44 +62,6 @@ async fn create(w: &World, web_id: &str) -> String {
         .unwrap()
         .into_inner()
         .uri
-}
-
-async fn session(w: &World, web_id: &str) -> Session {
-    api(w, Some(MERCHANT_TOKEN))
-        .await
-        .get_session(GetSessionRequest {
-            session_id: web_id.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-async fn destroy(w: &World, web_id: &str) {
-    let r = api(w, Some(MERCHANT_TOKEN))
-        .await
-        .destroy_session(DestroySessionRequest {
-            session_id: web_id.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(r.accepted, "{r:?}");
-}
-
-/// Poll the session until `done` holds (at most 30 s).
-async fn until(w: &World, web_id: &str, what: &str, done: impl Fn(&Session) -> bool) -> Session {
-    for _ in 0..300 {
-        let s = session(w, web_id).await;
-        if done(&s) {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "{web_id}: {what} did not happen: {:?}",
-        session(w, web_id).await
-    );
 }
 
 /// Run a wallet's pay loop (polling every 200 ms) in a task: the closing it
@@ -173,7 +130,7 @@ async fn demo_flow(name: &str, payment_type: &str) {
         wallets.push((web_id, uri, path, task, key_type));
     }
     for (web_id, uri, ..) in &wallets {
-        until(&w, web_id, "activation", |s| {
+        until(&w, web_id, "activation", Duration::from_secs(30), |s| {
             s.state() == SessionState::Active
         })
         .await;
@@ -195,7 +152,7 @@ async fn demo_flow(name: &str, payment_type: &str) {
             }
         }
         // Paid up, across at least three intervals of time debt.
-        until(&w, web_id, "payment", |s| {
+        until(&w, web_id, "payment", Duration::from_secs(30), |s| {
             s.paid >= units + 3 * rate && s.paid == s.due
         })
         .await;
@@ -208,7 +165,10 @@ async fn demo_flow(name: &str, payment_type: &str) {
         let closing = closing.expect("the wallet saw the session end");
         // The wallet reads the close from the ledger; the sidecar records
         // it once its own claim transaction is followed to validation.
-        let s = until(&w, &web_id, "close", |s| s.state() == SessionState::Closed).await;
+        let s = until(&w, &web_id, "close", Duration::from_secs(30), |s| {
+            s.state() == SessionState::Closed
+        })
+        .await;
         let (channel, signed) = best(&path);
         assert_eq!(closing.channel_id, channel.to_string());
         assert_eq!(
@@ -279,7 +239,10 @@ async fn a_restarted_wallet_continues_without_signing_lower() {
         PayerConfig::default(),
         None,
     );
-    until(&w, web_id, "two payments", |s| s.paid >= 2 * 16_667).await;
+    until(&w, web_id, "two payments", Duration::from_secs(30), |s| {
+        s.paid >= 2 * 16_667
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(370)).await;
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
@@ -322,9 +285,13 @@ async fn a_restarted_wallet_continues_without_signing_lower() {
         PayerConfig::default(),
         None,
     );
-    until(&w, web_id, "payment past the held claim", |s| {
-        s.paid > higher.get()
-    })
+    until(
+        &w,
+        web_id,
+        "payment past the held claim",
+        Duration::from_secs(30),
+        |s| s.paid > higher.get(),
+    )
     .await;
     let lines = w.genesis.client().account_channels(&payer).await.unwrap();
     assert_eq!(lines.len(), 1, "the same channel, not a second one");
@@ -429,7 +396,7 @@ async fn refresh_keeps_a_session_alive_past_its_first_end() {
         PayerConfig::default(),
         None,
     );
-    let first = until(&w, "refresh", "activation", |s| {
+    let first = until(&w, "refresh", "activation", Duration::from_secs(30), |s| {
         s.state() == SessionState::Active
     })
     .await;

@@ -11,12 +11,12 @@ use drip_core::{Drops, KeyType};
 use drip_sidecar::proto::drip_client::DripClient;
 use drip_sidecar::proto::{
     AddUnitDebtRequest, AgreementRequest, AmountDueRequest, CreateSessionRequest, Denial,
-    DestroySessionRequest, GetSessionRequest, InquireRequest, SessionState,
+    DestroySessionRequest, InquireRequest, SessionState,
 };
 use drip_sidecar::Sidecar;
 use drip_tests::sidecar::{
-    api, claim, closed, closed_with, finish, flow, key, must, open, open_and_pay, sidecar,
-    submitter, world, world_with, Bearer, World, APP_TOKEN, MERCHANT_TOKEN,
+    api, claim, closed, closed_with, destroy, finish, flow, key, must, open, open_and_pay, session,
+    sidecar, submitter, world, world_with, Bearer, World, APP_TOKEN, MERCHANT_TOKEN,
 };
 use serde_json::json;
 use tonic::transport::Channel;
@@ -117,15 +117,7 @@ async fn a_sidecar_killed_mid_claim_is_followed_up_without_paying_twice() {
         .unwrap();
     // Ledgers stop closing, so the claim cannot validate yet.
     w.closing.store(false, Ordering::SeqCst);
-    let destroyed = api(&w, Some(MERCHANT_TOKEN))
-        .await
-        .destroy_session(DestroySessionRequest {
-            session_id: "web-crash".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(destroyed.accepted);
+    destroy(&w, "web-crash").await;
     let db = w.db.client().await;
     let mut submitted = false;
     for _ in 0..200 {
@@ -190,14 +182,7 @@ async fn a_payer_asking_to_close_is_answered_with_the_best_claim() {
         });
     assert!(expiration.is_some(), "the close request set an Expiration");
     closed_with(&w, "web-payer-close", &channel, best, before).await;
-    let s = api(&w, Some(MERCHANT_TOKEN))
-        .await
-        .get_session(GetSessionRequest {
-            session_id: "web-payer-close".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let s = session(&w, "web-payer-close").await;
     assert_eq!(s.end_reason, "payer_closing");
     finish(w).await;
 }
@@ -502,13 +487,7 @@ async fn past_due_and_expired_sessions_are_claimed_and_closed() {
         .await
         .unwrap();
     closed_with(&w, "web-late", &late_channel, 166_667, before).await;
-    let ended = merchant
-        .get_session(GetSessionRequest {
-            session_id: "web-late".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let ended = session(&w, "web-late").await;
     assert_eq!(ended.end_reason, "past_due");
 
     // Another pays what is due every 200 ms until drip ends the session
@@ -547,13 +526,7 @@ async fn past_due_and_expired_sessions_are_claimed_and_closed() {
     }
     assert!(best > 166_667, "several intervals were paid");
     closed_with(&w, "web-steady", &channel, best, before).await;
-    let ended = merchant
-        .get_session(GetSessionRequest {
-            session_id: "web-steady".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let ended = session(&w, "web-steady").await;
     assert_eq!(ended.end_reason, "expired");
     finish(w).await;
 }
