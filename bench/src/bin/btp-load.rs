@@ -13,6 +13,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use drip_bench::{connect, BenchDb};
 use drip_client::btp::Connection;
 use drip_core::claim::sign_claim;
 use drip_core::{Drops, Hash256, KeyPair, KeyType, Seed};
@@ -20,16 +21,9 @@ use drip_ilp::asym::{self, protocol, ClaimJson};
 use drip_ilp::btp::{self, Body, ProtocolData};
 use sha2::Digest as _;
 use tokio::io::AsyncBufReadExt;
-use tokio_postgres::NoTls;
 
 const SERVER: &str = "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh";
 const SERVER_SEED: &str = "snoPBrXtMeMyMHUVTgbuqAfg1SUTb";
-
-async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, conn) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(conn);
-    Ok(client)
-}
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -64,16 +58,8 @@ async fn main() -> anyhow::Result<()> {
     else {
         bail!("usage: btp-load CONNECTIONS STREAMS SECONDS");
     };
-    let base = std::env::var("DRIP_DATABASE_URL").context("DRIP_DATABASE_URL")?;
-    let admin = connect(&base).await?;
-    admin
-        .batch_execute("DROP DATABASE IF EXISTS btp_bench")
-        .await?;
-    admin.batch_execute("CREATE DATABASE btp_bench").await?;
-    let url = match base.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/btp_bench"),
-        None => bail!("DRIP_DATABASE_URL has no database"),
-    };
+    let bench_db = BenchDb::create("btp_bench").await?;
+    let url = bench_db.url.clone();
     let db = connect(&url).await?;
     db.batch_execute(&format!(
         "CREATE EXTENSION drip; UPDATE drip.terms SET destination = '{SERVER}'"
@@ -228,9 +214,7 @@ async fn main() -> anyhow::Result<()> {
     drop(held);
     let _ = sidecar.kill().await;
     drop(db);
-    admin
-        .batch_execute("DROP DATABASE btp_bench WITH (FORCE)")
-        .await?;
+    bench_db.drop_database().await?;
 
     println!(
         "{connections} BTP connections held by drip-sidecar (connected in {connect_secs:.1} s)"

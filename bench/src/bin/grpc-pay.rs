@@ -10,13 +10,13 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use drip_bench::{connect, BenchDb};
 use drip_core::claim::sign_claim;
 use drip_core::{Drops, Hash256, KeyPair, KeyType, Seed};
 use drip_sidecar::config::{Config, LogFormat, Tls};
 use drip_sidecar::proto::drip_client::DripClient;
 use drip_sidecar::proto::PayRequest;
 use drip_sidecar::Sidecar;
-use tokio_postgres::NoTls;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 const SERVER: &str = "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh";
@@ -47,12 +47,6 @@ fn summarize(mut latencies: Vec<Duration>, elapsed: Duration) -> Run {
         p50: at(50),
         p99: at(99),
     }
-}
-
-async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, conn) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(conn);
-    Ok(client)
 }
 
 /// `n` active sessions whose channels `payer` signs for, `per` claims each.
@@ -211,16 +205,8 @@ async fn main() -> anyhow::Result<()> {
         bail!("usage: grpc-pay STREAMS SECONDS");
     };
     let n = usize::try_from(n)?;
-    let base = std::env::var("DRIP_DATABASE_URL").context("DRIP_DATABASE_URL")?;
-    let admin = connect(&base).await?;
-    admin
-        .batch_execute("DROP DATABASE IF EXISTS grpc_bench")
-        .await?;
-    admin.batch_execute("CREATE DATABASE grpc_bench").await?;
-    let url = match base.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/grpc_bench"),
-        None => bail!("DRIP_DATABASE_URL has no database"),
-    };
+    let bench_db = BenchDb::create("grpc_bench").await?;
+    let url = bench_db.url.clone();
     let db = connect(&url).await?;
     db.batch_execute(&format!(
         "CREATE EXTENSION drip;
@@ -272,9 +258,7 @@ async fn main() -> anyhow::Result<()> {
     let paced = grpc_run(&sidecar, paced_streams, seconds, Some(pace)).await?;
     sidecar.shutdown().await;
     drop(db);
-    admin
-        .batch_execute("DROP DATABASE grpc_bench WITH (FORCE)")
-        .await?;
+    bench_db.drop_database().await?;
     let _ = std::fs::remove_dir_all(dir);
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
