@@ -10,9 +10,14 @@
 -- signed blob kept in the new outbox.tx_blob), outbox_requeue and
 -- reject_agreement, watched_channels; and agreement_state for web servers.
 -- ILP accounts (drip.ilp_accounts) with their incoming channels in
--- drip.channels, and the ILP server's functions.
+-- drip.channels, the server's outgoing channels (drip.ilp_outgoing), and
+-- the ILP server's functions.
 --
 -- Once 0.2.0 is released, never edit this file: write the next one.
+
+-- Outbox work for the ILP server's outgoing channels.
+ALTER TYPE drip.outbox_kind ADD VALUE 'ilp_channel';
+ALTER TYPE drip.outbox_kind ADD VALUE 'ilp_fund';
 
 ALTER TABLE drip.sessions
     ADD COLUMN payment_type drip.payment_type,
@@ -376,6 +381,7 @@ END
 $$;
 
 ALTER TABLE drip.outbox ADD COLUMN tx_blob bytea;
+ALTER TABLE drip.outbox ADD COLUMN ilp_account text;
 -- Ledger work as the sidecar sees it: the job and, for claims, what to claim.
 CREATE TYPE drip.outbox_job AS (
     id              bigint,
@@ -390,7 +396,8 @@ CREATE TYPE drip.outbox_job AS (
     best_claim      bigint,
     best_signature  bytea,
     public_key      bytea,
-    created_at      timestamptz
+    created_at      timestamptz,
+    ilp_account     text
 );
 
 -- Sidecar only: up to p_limit jobs, locked until the caller's transaction
@@ -401,7 +408,8 @@ CREATE FUNCTION drip.take_outbox(p_limit integer, p_retry_secs integer DEFAULT 1
 RETURNS SETOF drip.outbox_job
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
     SELECT o.id, o.kind, o.state, o.attempts, o.proposal_id, o.tx_hash, o.last_ledger_seq,
-           o.tx_blob, o.channel_id, c.best_claim, c.best_signature, c.public_key, o.created_at
+           o.tx_blob, o.channel_id, c.best_claim, c.best_signature, c.public_key, o.created_at,
+           o.ilp_account
     FROM drip.outbox o
     LEFT JOIN drip.channels c ON c.channel_id = o.channel_id
     WHERE (o.state = 'queued'
@@ -423,7 +431,7 @@ BEGIN
     UPDATE drip.outbox
     SET state = 'submitted', tx_hash = p_tx_hash, last_ledger_seq = p_last_ledger_seq,
         tx_blob = p_tx_blob, attempts = attempts + 1, updated_at = now()
-    WHERE id = p_id AND kind IN ('claim', 'claim_and_close', 'offload');
+    WHERE id = p_id AND kind IN ('claim', 'claim_and_close', 'offload', 'ilp_channel', 'ilp_fund');
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no such submitting job' USING ERRCODE = 'no_data_found',
             DETAIL = format('Outbox job %s does not exist or submits nothing.', p_id);
@@ -552,6 +560,34 @@ ALTER TABLE drip.channels ADD COLUMN closed_at timestamptz;
 ALTER TABLE drip.channels ADD CONSTRAINT channels_owner_check CHECK ((session IS NULL) <> (ilp_account IS NULL));
 CREATE UNIQUE INDEX channels_ilp_open_idx ON drip.channels (ilp_account)
     WHERE ilp_account IS NOT NULL AND closed_at IS NULL;
+
+-- The server's channel to an ILP client, paid out by drip's claims: one per
+-- account, opened through the outbox when the client asks (fund_channel),
+-- so a crash can never open two.
+CREATE TABLE drip.ilp_outgoing (
+    account     text PRIMARY KEY REFERENCES drip.ilp_accounts (account),
+    -- The client's XRPL address, and the key drip derived for the account.
+    destination text NOT NULL,
+    public_key  bytea NOT NULL CHECK (length(public_key) = 33),
+    state       text NOT NULL DEFAULT 'opening' CHECK (state IN ('opening', 'open', 'failed', 'closed')),
+    channel_id  bytea UNIQUE CHECK (length(channel_id) = 32),
+    -- Drops the channel holds as the validated ledger has them (asked for,
+    -- while opening), and drops of a PaymentChannelFund under way.
+    amount      bigint NOT NULL CHECK (amount > 0),
+    funding     bigint CHECK (funding > 0),
+    -- Base units of the server's asset scale: paid to the client by claims
+    -- (cumulative), and held by packets to it still in flight.
+    signed      bigint NOT NULL DEFAULT 0 CHECK (signed >= 0),
+    reserved    bigint NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+    last_error  text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    CHECK (state IN ('opening', 'failed') OR channel_id IS NOT NULL)
+);
+SELECT pg_catalog.pg_extension_config_dump('drip.ilp_outgoing', '');
+REVOKE ALL ON drip.ilp_outgoing FROM PUBLIC;
+ALTER TABLE drip.outbox ADD CONSTRAINT outbox_ilp_account_fkey FOREIGN KEY (ilp_account)
+    REFERENCES drip.ilp_accounts (account);
 CREATE OR REPLACE FUNCTION drip.record_channel_closed(p_channel_id bytea, p_ledger_balance bigint) RETURNS drip.session_state
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
@@ -916,6 +952,205 @@ $$;
 COMMENT ON FUNCTION drip.ilp_queue_claims(bigint) IS
 'Sidecar only: queue a claim on every open ILP channel whose unredeemed claims reach p_min_income drops (worth the fee). How many.';
 
+-- ILP: the server's outgoing channels. A client asks for one (fund_channel)
+-- once its incoming channel is large enough; drip opens it through the
+-- outbox and pays the client by claims on it as packets to the client are
+-- fulfilled. A packet to a client is refused (T04) unless the channel can
+-- pay it, counting what packets in flight hold.
+
+-- Base units of scale p_scale in whole drops, rounded up (a claim never
+-- pays less than what it stands for).
+CREATE FUNCTION drip._base_in_drops(p_base bigint, p_scale integer) RETURNS numeric
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $$
+    SELECT ceil(p_base::numeric / power(10::numeric, p_scale - 6))
+$$;
+
+CREATE FUNCTION drip.ilp_outgoing_channel(p_account text) RETURNS drip.ilp_outgoing
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    SELECT * FROM drip.ilp_outgoing WHERE account = p_account
+$$;
+COMMENT ON FUNCTION drip.ilp_outgoing_channel(text) IS
+'The server''s channel to an ILP client: its state (opening, open, failed, closed), id, drops, a fund under way, and base units paid (signed) and held by packets in flight (reserved).';
+
+CREATE TYPE drip.ilp_funding AS (
+    state      text,
+    channel_id bytea,
+    reason     text
+);
+
+CREATE FUNCTION drip.ilp_fund_channel(p_account text, p_destination text, p_public_key bytea,
+    p_amount bigint, p_min_incoming bigint)
+RETURNS drip.ilp_funding
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    a drip.ilp_accounts;
+    incoming bigint;
+    o drip.ilp_outgoing;
+BEGIN
+    IF p_destination IS NULL OR p_destination !~ '^r[1-9A-HJ-NP-Za-km-z]{24,34}$'
+       OR length(p_public_key) IS DISTINCT FROM 33 OR p_amount IS NULL OR p_amount <= 0
+       OR p_min_incoming IS NULL OR p_min_incoming < 0 THEN
+        RAISE EXCEPTION 'invalid fund_channel'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'destination is a classic XRPL address, public_key 33 bytes, amount positive drops.';
+    END IF;
+    SELECT * INTO a FROM drip.ilp_accounts WHERE account = p_account FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown ILP account' USING ERRCODE = 'no_data_found';
+    END IF;
+    IF a.blocked THEN
+        RETURN (NULL::text, NULL::bytea, 'blocked'::text);
+    END IF;
+    SELECT c.amount INTO incoming FROM drip.channels c WHERE c.ilp_account = p_account AND c.closed_at IS NULL;
+    IF NOT FOUND THEN
+        RETURN (NULL::text, NULL::bytea, 'no_incoming_channel'::text);
+    END IF;
+    IF incoming < p_min_incoming THEN
+        RETURN (NULL::text, NULL::bytea, 'incoming_channel_too_small'::text);
+    END IF;
+    SELECT * INTO o FROM drip.ilp_outgoing WHERE account = p_account FOR UPDATE;
+    IF FOUND AND o.state IN ('opening', 'open') THEN
+        IF o.destination <> p_destination THEN
+            RETURN (o.state, o.channel_id, 'other_destination'::text);
+        END IF;
+        RETURN (o.state, o.channel_id, NULL::text);
+    END IF;
+    -- A new channel: claims on it start from nothing.
+    INSERT INTO drip.ilp_outgoing AS t (account, destination, public_key, amount)
+    VALUES (p_account, p_destination, p_public_key, p_amount)
+    ON CONFLICT (account) DO UPDATE
+    SET destination = excluded.destination, public_key = excluded.public_key, amount = excluded.amount,
+        state = 'opening', channel_id = NULL, funding = NULL, signed = 0, last_error = NULL,
+        updated_at = now();
+    INSERT INTO drip.outbox (kind, ilp_account) VALUES ('ilp_channel', p_account);
+    RETURN ('opening'::text, NULL::bytea, NULL::text);
+END
+$$;
+COMMENT ON FUNCTION drip.ilp_fund_channel(text, text, bytea, bigint, bigint) IS
+'Sidecar only: an ILP client asks for a channel to its address. Queues its PaymentChannelCreate (amount drops, to the account''s derived key) unless one is opening or open; refused (reason) for a blocked account, or without an open incoming channel of p_min_incoming drops.';
+
+-- Sidecar only: the outcome of an outgoing channel's create or fund.
+CREATE FUNCTION drip.ilp_outgoing_result(p_account text, p_channel_id bytea, p_amount bigint, p_error text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+BEGIN
+    IF p_error IS NOT NULL THEN
+        UPDATE drip.ilp_outgoing
+        SET state = CASE WHEN state = 'opening' THEN 'failed' ELSE state END,
+            funding = NULL, last_error = p_error, updated_at = now()
+        WHERE account = p_account;
+    ELSE
+        IF length(p_channel_id) IS DISTINCT FROM 32 OR p_amount IS NULL OR p_amount <= 0 THEN
+            RAISE EXCEPTION 'invalid channel'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'channel_id is 32 bytes and amount positive drops.';
+        END IF;
+        UPDATE drip.ilp_outgoing
+        SET state = 'open', channel_id = p_channel_id, amount = greatest(amount, p_amount),
+            funding = NULL, last_error = NULL, updated_at = now()
+        WHERE account = p_account AND state IN ('opening', 'open');
+    END IF;
+    PERFORM pg_notify('drip_ilp', p_account);
+END
+$$;
+COMMENT ON FUNCTION drip.ilp_outgoing_result(text, bytea, bigint, text) IS
+'Sidecar only: an outgoing channel''s create or fund validated (its id and drops as the ledger has them) or failed (p_error). Notifies drip_ilp with the account.';
+
+CREATE FUNCTION drip.ilp_outgoing_closed(p_account text, p_channel_id bytea) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    UPDATE drip.ilp_outgoing SET state = 'closed', funding = NULL, updated_at = now()
+    WHERE account = p_account AND channel_id = p_channel_id AND state = 'open'
+$$;
+COMMENT ON FUNCTION drip.ilp_outgoing_closed(text, bytea) IS
+'Sidecar only: the outgoing channel left the ledger (the client closed it); the client may ask for a new one.';
+
+CREATE FUNCTION drip.ilp_outgoing_open() RETURNS TABLE (account text, channel_id bytea)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    SELECT o.account, o.channel_id FROM drip.ilp_outgoing o WHERE o.state = 'open' ORDER BY o.channel_id
+$$;
+COMMENT ON FUNCTION drip.ilp_outgoing_open() IS
+'Sidecar only: the server''s open channels to ILP clients, for the watch (a client may close one at any time).';
+
+-- A packet from one client to another: the sender's claims and bandwidth
+-- must cover it (drip.ilp_prepare) and the server's channel to the
+-- receiver must be able to pay it. Locks the sender's account, then the
+-- receiver's outgoing channel (always in that order).
+CREATE FUNCTION drip.ilp_route(p_from text, p_to text, p_amount bigint, p_bandwidth bigint, p_scale integer)
+RETURNS drip.ilp_verdict
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    v drip.ilp_verdict;
+    o drip.ilp_outgoing;
+BEGIN
+    v := drip.ilp_prepare(p_from, p_amount, p_bandwidth, p_scale);
+    IF v.code IS NOT NULL THEN
+        RETURN v;
+    END IF;
+    SELECT * INTO o FROM drip.ilp_outgoing WHERE account = p_to FOR UPDATE;
+    IF NOT FOUND OR o.state <> 'open' THEN
+        v := ('T04'::text, 'the destination has no channel to be paid on'::text);
+    ELSIF drip._base_in_drops(o.signed + o.reserved + p_amount, p_scale) > o.amount THEN
+        v := ('T04'::text, 'Insufficient funds in the channel to the destination'::text);
+    ELSE
+        UPDATE drip.ilp_outgoing SET reserved = reserved + p_amount, updated_at = now() WHERE account = p_to;
+        RETURN v;
+    END IF;
+    UPDATE drip.ilp_accounts SET prepared = prepared - p_amount, updated_at = now() WHERE account = p_from;
+    RETURN v;
+END
+$$;
+COMMENT ON FUNCTION drip.ilp_route(text, text, bigint, bigint, integer) IS
+'A Prepare of amount base units from one client to another: counted against the sender (as drip.ilp_prepare) and held on the server''s channel to the receiver; else an ILP error code and message (F02, T04) and nothing changes.';
+
+CREATE FUNCTION drip.ilp_route_rollback(p_from text, p_to text, p_amount bigint) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    UPDATE drip.ilp_accounts SET prepared = greatest(prepared - p_amount, 0), updated_at = now()
+    WHERE account = p_from;
+    UPDATE drip.ilp_outgoing SET reserved = greatest(reserved - p_amount, 0), updated_at = now()
+    WHERE account = p_to;
+$$;
+COMMENT ON FUNCTION drip.ilp_route_rollback(text, text, bigint) IS
+'A routed Prepare was rejected: the sender owes nothing and the receiver''s channel holds nothing for it.';
+
+CREATE TYPE drip.ilp_payout AS (
+    channel_id bytea,
+    signed     bigint,
+    drops      bigint,
+    funding    bigint
+);
+
+CREATE FUNCTION drip.ilp_route_fulfilled(p_to text, p_amount bigint, p_scale integer, p_fund bigint)
+RETURNS drip.ilp_payout
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    o drip.ilp_outgoing;
+    drops bigint;
+BEGIN
+    IF p_amount IS NULL OR p_amount <= 0 OR p_fund IS NULL OR p_fund <= 0 THEN
+        RAISE EXCEPTION 'invalid payout'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'amount and fund are positive.';
+    END IF;
+    SELECT * INTO o FROM drip.ilp_outgoing WHERE account = p_to FOR UPDATE;
+    IF NOT FOUND OR o.channel_id IS NULL THEN
+        RAISE EXCEPTION 'no outgoing channel' USING ERRCODE = 'no_data_found',
+            DETAIL = format('Account %s has no channel to pay a fulfilled packet on.', p_to);
+    END IF;
+    drops := drip._base_in_drops(o.signed + p_amount, p_scale)::bigint;
+    UPDATE drip.ilp_outgoing
+    SET signed = signed + p_amount, reserved = greatest(reserved - p_amount, 0), updated_at = now()
+    WHERE account = p_to;
+    -- Past half of the funding left: top the channel up before it runs dry.
+    IF o.state = 'open' AND o.funding IS NULL AND drops > o.amount - p_fund / 2 THEN
+        UPDATE drip.ilp_outgoing SET funding = p_fund WHERE account = p_to;
+        INSERT INTO drip.outbox (kind, channel_id, ilp_account) VALUES ('ilp_fund', o.channel_id, p_to);
+        o.funding := p_fund;
+    END IF;
+    RETURN (o.channel_id, o.signed + p_amount, drops, o.funding);
+END
+$$;
+COMMENT ON FUNCTION drip.ilp_route_fulfilled(text, bigint, integer, bigint) IS
+'A routed packet was fulfilled: the receiver is owed it. Returns what drip''s claim to it must now pay (cumulative base units and drops, rounded up) on which channel; queues a PaymentChannelFund of p_fund drops when the claims pass half of the fund from the channel''s end.';
+
 REVOKE ALL ON FUNCTION drip._ilp_account(text), drip._drops_in_base(bigint, integer),
     drip.ilp_connect(text, bytea), drip.ilp_account(text),
     drip.ilp_open_channel(text, bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer),
@@ -923,12 +1158,21 @@ REVOKE ALL ON FUNCTION drip._ilp_account(text), drip._drops_in_base(bigint, inte
     drip.ilp_prepare(text, bigint, bigint, integer),
     drip.ilp_rollback(text, bigint), drip._ilp_channel_closing(drip.channels, timestamptz),
     drip._ilp_channel_closed(drip.channels, bigint), drip.ilp_queue_claims(bigint),
-    drip.record_channel_balance(bytea, bigint) FROM PUBLIC;
+    drip.record_channel_balance(bytea, bigint), drip._base_in_drops(bigint, integer),
+    drip.ilp_outgoing_channel(text), drip.ilp_fund_channel(text, text, bytea, bigint, bigint),
+    drip.ilp_outgoing_result(text, bytea, bigint, text), drip.ilp_outgoing_closed(text, bytea),
+    drip.ilp_outgoing_open(), drip.ilp_route(text, text, bigint, bigint, integer), drip.ilp_route_rollback(text, text, bigint),
+    drip.ilp_route_fulfilled(text, bigint, integer, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     drip.ilp_open_channel(text, bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer),
-    drip.ilp_queue_claims(bigint), drip.record_channel_balance(bytea, bigint)
+    drip.ilp_queue_claims(bigint), drip.record_channel_balance(bytea, bigint),
+    drip.ilp_fund_channel(text, text, bytea, bigint, bigint),
+    drip.ilp_outgoing_result(text, bytea, bigint, text), drip.ilp_outgoing_closed(text, bytea),
+    drip.ilp_outgoing_channel(text), drip.ilp_outgoing_open()
     TO drip_ledger;
 GRANT EXECUTE ON FUNCTION drip.ilp_connect(text, bytea), drip.ilp_account(text),
     drip.ilp_claim(text, bigint, bytea), drip.ilp_claims(text[], bigint[], bytea[]),
-    drip.ilp_prepare(text, bigint, bigint, integer), drip.ilp_rollback(text, bigint)
+    drip.ilp_prepare(text, bigint, bigint, integer), drip.ilp_rollback(text, bigint),
+    drip.ilp_outgoing_channel(text), drip.ilp_route(text, text, bigint, bigint, integer),
+    drip.ilp_route_rollback(text, text, bigint), drip.ilp_route_fulfilled(text, bigint, integer, bigint)
     TO drip_app;

@@ -35,7 +35,8 @@ CREATE TYPE drip.session_state AS ENUM (
     'closed'     -- the channel's final claim is on the ledger
 );
 CREATE TYPE drip.proposal_kind AS ENUM ('initial', 'refresh');
-CREATE TYPE drip.outbox_kind AS ENUM ('verify_channel', 'verify_fund', 'claim', 'claim_and_close', 'offload');
+CREATE TYPE drip.outbox_kind AS ENUM ('verify_channel', 'verify_fund', 'claim', 'claim_and_close', 'offload',
+    'ilp_channel', 'ilp_fund');
 CREATE TYPE drip.outbox_state AS ENUM ('queued', 'submitted', 'done', 'failed');
 
 -- The operator's terms: one row, edited by drip_admin.
@@ -163,6 +164,30 @@ CREATE TABLE drip.channels (
 CREATE UNIQUE INDEX channels_ilp_open_idx ON drip.channels (ilp_account)
     WHERE ilp_account IS NOT NULL AND closed_at IS NULL;
 
+-- The server's channel to an ILP client, paid out by drip's claims: one per
+-- account, opened through the outbox when the client asks (fund_channel),
+-- so a crash can never open two.
+CREATE TABLE drip.ilp_outgoing (
+    account     text PRIMARY KEY REFERENCES drip.ilp_accounts (account),
+    -- The client's XRPL address, and the key drip derived for the account.
+    destination text NOT NULL,
+    public_key  bytea NOT NULL CHECK (length(public_key) = 33),
+    state       text NOT NULL DEFAULT 'opening' CHECK (state IN ('opening', 'open', 'failed', 'closed')),
+    channel_id  bytea UNIQUE CHECK (length(channel_id) = 32),
+    -- Drops the channel holds as the validated ledger has them (asked for,
+    -- while opening), and drops of a PaymentChannelFund under way.
+    amount      bigint NOT NULL CHECK (amount > 0),
+    funding     bigint CHECK (funding > 0),
+    -- Base units of the server's asset scale: paid to the client by claims
+    -- (cumulative), and held by packets to it still in flight.
+    signed      bigint NOT NULL DEFAULT 0 CHECK (signed >= 0),
+    reserved    bigint NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+    last_error  text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    CHECK (state IN ('opening', 'failed') OR channel_id IS NOT NULL)
+);
+
 -- Unit purchases the web server records.
 CREATE TABLE drip.debts (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -199,7 +224,9 @@ CREATE TABLE drip.outbox (
     -- drip's own signed transaction, kept from before it is submitted so a
     -- restarted sidecar can follow or resubmit it (the same blob can apply
     -- at most once).
-    tx_blob         bytea
+    tx_blob         bytea,
+    -- The ILP account whose outgoing channel the job opens or funds.
+    ilp_account     text REFERENCES drip.ilp_accounts (account)
 );
 CREATE INDEX outbox_open_idx ON drip.outbox (id) WHERE state IN ('queued', 'submitted');
 

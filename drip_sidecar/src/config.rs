@@ -156,6 +156,12 @@ pub struct Args {
     /// How often ILP claims worth 100 fees are redeemed (ms).
     #[arg(long, env = "DRIP_BTP_CLAIM_INTERVAL_MS")]
     pub btp_claim_interval_ms: Option<u64>,
+    /// Drops the server puts in a channel to a client, and in each top-up [default: 1000000].
+    #[arg(long, env = "DRIP_BTP_OUTGOING_CHANNEL_AMOUNT")]
+    pub btp_outgoing_channel_amount: Option<u64>,
+    /// The smallest incoming channel (drops) for which a client gets a channel back [default: 10000000].
+    #[arg(long, env = "DRIP_BTP_MIN_INCOMING_CHANNEL_AMOUNT")]
+    pub btp_min_incoming_channel_amount: Option<u64>,
 
     /// Log filter (log.level) [default: info].
     #[arg(long, env = "DRIP_LOG_LEVEL")]
@@ -265,6 +271,8 @@ struct FileBtp {
     bandwidth: Option<u64>,
     max_packet_amount: Option<u64>,
     claim_interval_ms: Option<u64>,
+    outgoing_channel_amount: Option<u64>,
+    min_incoming_channel_amount: Option<u64>,
 }
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -558,6 +566,20 @@ impl Config {
                         a.btp_claim_interval_ms.or(f.btp.claim_interval_ms),
                         300_000,
                     )?,
+                    outgoing_channel_amount: match a
+                        .btp_outgoing_channel_amount
+                        .or(f.btp.outgoing_channel_amount)
+                        .unwrap_or(1_000_000)
+                    {
+                        0 => return Err(invalid("btp.outgoing_channel_amount", "must be above 0")),
+                        n => Drops::new(n),
+                    },
+                    min_incoming_channel_amount: Drops::new(
+                        a.btp_min_incoming_channel_amount
+                            .or(f.btp.min_incoming_channel_amount)
+                            .unwrap_or(10_000_000),
+                    ),
+                    channel_keys: crate::btp::ChannelKeys::new(seed.trim()),
                 })
             }
         };

@@ -34,6 +34,8 @@ pub fn pool(
 pub struct Notifications {
     /// `drip_session` payloads: the drip token of a session that changed.
     pub sessions: broadcast::Sender<String>,
+    /// `drip_ilp` payloads: the ILP account whose outgoing channel changed.
+    pub ilp: broadcast::Sender<String>,
     /// Bumped on each `drip_ledger` notice and after every (re)connect, when
     /// rows may have been written unheard.
     pub ledger: watch::Sender<u64>,
@@ -42,17 +44,17 @@ pub struct Notifications {
 impl Notifications {
     /// Start listening; runs until `stop` turns true.
     pub fn start(config: tokio_postgres::Config, mut stop: watch::Receiver<bool>) -> Notifications {
-        let (sessions, _) = broadcast::channel(1024);
-        let (ledger, _) = watch::channel(0);
         let n = Notifications {
-            sessions: sessions.clone(),
-            ledger: ledger.clone(),
+            sessions: broadcast::channel(1024).0,
+            ilp: broadcast::channel(1024).0,
+            ledger: watch::channel(0).0,
         };
+        let out = n.clone();
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
             loop {
                 tokio::select! {
-                    r = listen(&config, &sessions, &ledger) => {
+                    r = listen(&config, &out) => {
                         if let Err(e) = r {
                             tracing::warn!(error = %e, "NOTIFY listener lost its connection; reconnecting");
                         }
@@ -72,8 +74,7 @@ impl Notifications {
 
 async fn listen(
     config: &tokio_postgres::Config,
-    sessions: &broadcast::Sender<String>,
-    ledger: &watch::Sender<u64>,
+    out: &Notifications,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -93,17 +94,20 @@ async fn listen(
         Ok(())
     });
     client
-        .batch_execute("LISTEN drip_session; LISTEN drip_ledger")
+        .batch_execute("LISTEN drip_session; LISTEN drip_ledger; LISTEN drip_ilp")
         .await?;
-    tracing::debug!("listening for drip_session and drip_ledger");
+    tracing::debug!("listening for drip_session, drip_ledger and drip_ilp");
     // Catch up on whatever was written while nobody listened.
-    ledger.send_modify(|n| *n = n.wrapping_add(1));
+    out.ledger.send_modify(|n| *n = n.wrapping_add(1));
     while let Some(n) = rx.recv().await {
         match n.channel() {
             "drip_session" => {
-                let _ = sessions.send(n.payload().to_owned());
+                let _ = out.sessions.send(n.payload().to_owned());
             }
-            _ => ledger.send_modify(|v| *v = v.wrapping_add(1)),
+            "drip_ilp" => {
+                let _ = out.ilp.send(n.payload().to_owned());
+            }
+            _ => out.ledger.send_modify(|v| *v = v.wrapping_add(1)),
         }
     }
     drop(client);

@@ -163,6 +163,7 @@ impl Sidecar {
                 pool.clone(),
                 submitter.client().clone(),
                 config.wallet.account_id().to_address(),
+                notifications.ilp.clone(),
             ));
             let acceptor = identity.as_ref().map(tls::acceptor).transpose()?;
             tasks.push(tokio::spawn(btp::serve(

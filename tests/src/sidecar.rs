@@ -63,6 +63,24 @@ pub async fn must(s: &Submitter, fields: serde_json::Value) -> serde_json::Value
     }
 }
 
+/// The ILP server's settings for tests: `test.drip`, scale 6 (drops),
+/// bandwidth 0, claims redeemed every 200 ms, a 1 XRP channel back to
+/// clients whose incoming channel holds 10 XRP.
+pub fn btp_config(max_packet_amount: u64) -> drip_sidecar::btp::BtpConfig {
+    drip_sidecar::btp::BtpConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        address: "test.drip".parse().unwrap(),
+        asset_scale: 6,
+        bandwidth: 0,
+        max_packet_amount,
+        min_settle_delay: 3600,
+        claim_interval: Duration::from_millis(200),
+        outgoing_channel_amount: Drops::new(1_000_000),
+        min_incoming_channel_amount: Drops::new(10_000_000),
+        channel_keys: drip_sidecar::btp::ChannelKeys::new("btp-test-server-secret"),
+    }
+}
+
 pub async fn world(name: &str) -> World {
     world_with(name, |_| {}).await
 }

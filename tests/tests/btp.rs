@@ -15,8 +15,7 @@ use drip_ilp::asym::{self, protocol, ClaimJson};
 use drip_ilp::btp::{self, find, Body, Packet, ProtocolData};
 use drip_ilp::ildcp;
 use drip_ilp::ilp::{self, ErrorCode, Fulfill, Prepare, Timestamp};
-use drip_sidecar::btp::BtpConfig;
-use drip_tests::sidecar::{finish, fund, must, sidecar, submitter, world_with, World};
+use drip_tests::sidecar::{btp_config, finish, fund, must, sidecar, submitter, world_with, World};
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 
@@ -25,15 +24,7 @@ const FULFILLMENT: [u8; 32] = [9; 32];
 
 async fn btp_world(name: &str) -> World {
     world_with(name, |c| {
-        c.btp = Some(BtpConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            address: "test.drip".parse().unwrap(),
-            asset_scale: 6,
-            bandwidth: 0,
-            max_packet_amount: 1_000_000,
-            min_settle_delay: 3600,
-            claim_interval: std::time::Duration::from_millis(200),
-        });
+        c.btp = Some(btp_config(1_000_000));
     })
     .await
 }
@@ -124,6 +115,19 @@ fn register(channel: &Hash256, proof: Vec<u8>) -> Vec<ProtocolData> {
         ProtocolData::new(protocol::CHANNEL, 0, channel.0.to_vec()),
         ProtocolData::new(protocol::CHANNEL_SIGNATURE, 0, proof),
     ]
+}
+
+/// Ask for the server's channel to `address`.
+async fn fund_channel(c: &Connection, address: &drip_core::AccountId) -> Packet {
+    message(
+        c,
+        vec![ProtocolData::new(
+            protocol::FUND_CHANNEL,
+            btp::TEXT,
+            address.to_address().into_bytes(),
+        )],
+    )
+    .await
 }
 
 /// The channel's best claim as PostgreSQL holds it.
@@ -239,10 +243,13 @@ async fn channels_claims_bandwidth_and_routing() {
     let (bb, wr) = (b.clone(), wrong.clone());
     tokio::spawn(async move {
         while let Some(req) = bb.next_request().await {
-            let Body::Message(pd) = &req.body else {
-                continue;
+            let data = match &req.body {
+                Body::Message(pd) => find(pd, protocol::ILP).cloned(),
+                _ => None,
             };
-            let Some(data) = find(pd, protocol::ILP) else {
+            let Some(data) = data else {
+                // Claims and notices: taken.
+                let _ = bb.respond(req.request_id, Body::Response(vec![])).await;
                 continue;
             };
             let Ok(ilp::Packet::Prepare(p)) = ilp::Packet::decode(&data.data) else {
@@ -296,6 +303,31 @@ async fn channels_claims_bandwidth_and_routing() {
         "F00",
         "the channel is Bob's now"
     );
+    // Alice has no channel yet, so none comes back to her; Bob's 10 XRP
+    // one earns him the server's channel to his wallet.
+    let (code, text) = error_text(&fund_channel(&a, &payer.account_id()).await).unwrap();
+    assert_eq!(
+        (code.as_str(), text.as_str()),
+        ("F00", "fund_channel refused: no_incoming_channel")
+    );
+    let back = fund_channel(&b, &payer.account_id()).await;
+    let Body::Response(pd) = &back.body else {
+        panic!("{back:?}")
+    };
+    let to_bob = Hash256(
+        find(pd, protocol::FUND_CHANNEL)
+            .unwrap()
+            .data
+            .as_slice()
+            .try_into()
+            .unwrap(),
+    );
+    let entry = w.genesis.client().channel(&to_bob).await.unwrap().unwrap();
+    assert_eq!(entry.account, w.merchant.account_id());
+    assert_eq!(entry.destination, payer.account_id());
+    assert_eq!(entry.amount, Drops::new(1_000_000));
+    assert_eq!(entry.settle_delay, 3600);
+    assert_eq!(info(&b).await["clientChannel"], to_bob.to_string());
 
     // A second channel for Alice.
     let channel = open_channel(&w, &payer).await;
@@ -437,15 +469,34 @@ async fn channels_claims_bandwidth_and_routing() {
     finish(w).await;
 }
 
+/// A client that can be paid: its 10 XRP channel to the server, proven,
+/// and the server's channel back to its wallet.
+async fn payee(w: &World, token: &str, byte: u8) -> Arc<Connection> {
+    let key = Seed::from_entropy([byte; 16], KeyType::Ed25519)
+        .key_pair()
+        .unwrap();
+    fund(w, &key.account_id(), 50_000_000).await;
+    let c = connect(w, "", token).await.unwrap();
+    let channel = open_channel(w, &key).await;
+    let address = format!("test.drip.{}", asym::account_name(token));
+    let proof = key.sign(&asym::ownership_message(&channel, &address));
+    assert_eq!(
+        message(&c, register(&channel, proof)).await.body,
+        Body::Response(vec![])
+    );
+    let back = fund_channel(&c, &key.account_id()).await;
+    assert!(error_text(&back).is_none(), "{back:?}");
+    Arc::new(c)
+}
+
 /// Answer every ILP Prepare on `c` with the fulfillment, tagging the data
-/// with `who`.
+/// with `who`; every other request with an empty Response.
 fn fulfill_all(c: Arc<Connection>, who: &'static str) {
     tokio::spawn(async move {
         while let Some(req) = c.next_request().await {
-            let Body::Message(pd) = &req.body else {
-                continue;
-            };
-            if find(pd, protocol::ILP).is_none() {
+            let ilp = matches!(&req.body, Body::Message(pd) if find(pd, protocol::ILP).is_some());
+            if !ilp {
+                let _ = c.respond(req.request_id, Body::Response(vec![])).await;
                 continue;
             }
             let reply = ilp::Packet::Fulfill(Fulfill {
@@ -533,7 +584,7 @@ async fn the_rust_client_opens_proves_pays_and_resumes() {
     let seed = Seed::from_entropy([0x45; 16], KeyType::Ed25519);
     let payer = seed.key_pair().unwrap();
     fund(&w, &payer.account_id(), 50_000_000).await;
-    let ledger = submitter(&w.devnet, payer.clone());
+    let ledger = Arc::new(submitter(&w.devnet, payer.clone()));
     let dir = std::env::temp_dir().join(format!("drip-ilp-client-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = IlpConfig {
@@ -546,10 +597,10 @@ async fn the_rust_client_opens_proves_pays_and_resumes() {
         timeout: T,
     };
     let bob = format!("test.drip.{}", asym::account_name("bob-token"));
-    let b = Arc::new(connect(&w, "", "bob-token").await.unwrap());
+    let b = payee(&w, "bob-token", 0x48).await;
     fulfill_all(b.clone(), "bob");
 
-    let mut carol = IlpClient::connect(&config, &ledger).await.unwrap();
+    let mut carol = IlpClient::connect(&config, ledger.clone()).await.unwrap();
     assert_eq!(carol.server_account, w.merchant.account_id().to_address());
     assert_eq!(
         carol.address,
@@ -568,7 +619,7 @@ async fn the_rust_client_opens_proves_pays_and_resumes() {
     drop(carol);
 
     // Restarted: the same channel, the claim continues from 700.
-    let mut carol = IlpClient::connect(&config, &ledger).await.unwrap();
+    let mut carol = IlpClient::connect(&config, ledger.clone()).await.unwrap();
     assert_eq!(carol.channel, channel);
     assert_eq!(carol.best(), 700);
     carol.pay(300).await.unwrap();
@@ -585,6 +636,301 @@ async fn the_rust_client_opens_proves_pays_and_resumes() {
     assert_eq!(lines.len(), 1, "one channel across restarts");
     let best = best_claim(&w, &channel).await;
     assert_eq!(best, 1_000);
+    let _ = std::fs::remove_dir_all(&dir);
+    finish(w).await;
+}
+
+/// Dave's side of the lifecycle test: answer the server until told to stop,
+/// fulfilling every packet; what happened goes out on `events`.
+async fn serve(
+    mut dave: drip_client::ilp::IlpClient,
+    events: tokio::sync::mpsc::UnboundedSender<drip_client::ilp::Event>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> drip_client::ilp::IlpClient {
+    let mut fulfill = |_: &Prepare| {
+        ilp::Packet::Fulfill(Fulfill {
+            fulfillment: FULFILLMENT,
+            data: vec![],
+        })
+    };
+    loop {
+        let stopped = tokio::select! {
+            _ = &mut stop => true,
+            e = dave.next_event(&mut fulfill) => match e {
+                Ok(Some(e)) => events.send(e).is_err(),
+                other => panic!("dave's connection: {other:?}"),
+            },
+        };
+        if stopped {
+            return dave;
+        }
+    }
+}
+
+/// The next event matching `want`, within 20 s.
+async fn expect_event(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<drip_client::ilp::Event>,
+    want: impl Fn(&drip_client::ilp::Event) -> bool,
+) -> drip_client::ilp::Event {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let e = events.recv().await.expect("dave stopped");
+            if want(&e) {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("no such event in 20 s")
+}
+
+/// Poll `query` (one bigint, text or bool column) until it yields `want`.
+async fn db_until<T>(w: &World, query: &str, account: &str, want: T) -> T
+where
+    T: PartialEq + std::fmt::Debug + for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    let db = w.db.client().await;
+    for _ in 0..200 {
+        let got: T = db.query_one(query, &[&account]).await.unwrap().get(0);
+        if got == want {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{query}: never {want:?}");
+}
+
+/// The whole lifecycle with drip's client on both ends: Dave asks for the
+/// server's channel back and is paid by claims as Carol's packets to him
+/// are fulfilled; past half of it the server funds the channel and Dave
+/// reloads it; a packet the channel cannot pay is refused and owes
+/// nothing; Carol's channel is funded near its end and the server reloads
+/// it; Dave restarts with his best claim, closes the server's channel with
+/// it and gets a new one; Carol closes hers and the server claims it.
+#[tokio::test]
+async fn the_server_pays_clients_and_both_channels_close() {
+    use drip_client::ilp::{Event, IlpClient, IlpConfig};
+    let w = world_with("btp_lifecycle", |c| c.btp = Some(btp_config(u64::MAX))).await;
+    let carol_seed = Seed::from_entropy([0x46; 16], KeyType::Ed25519);
+    let dave_seed = Seed::from_entropy([0x47; 16], KeyType::Ed25519);
+    let (carol_key, dave_key) = (
+        carol_seed.key_pair().unwrap(),
+        dave_seed.key_pair().unwrap(),
+    );
+    fund(&w, &carol_key.account_id(), 100_000_000).await;
+    fund(&w, &dave_key.account_id(), 100_000_000).await;
+    let dir = std::env::temp_dir().join(format!("drip-ilp-lifecycle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = |seed: &Seed, token: &str| IlpConfig {
+        server: format!("wss://{}", sidecar(&w).btp_addr.unwrap()),
+        ca: sidecar(&w).certificate.clone().map(String::into_bytes),
+        token: token.into(),
+        xrp_secret: seed.encode(),
+        channel_amount: Drops::new(10_000_000),
+        store: dir.join(format!("{token}.json")),
+        timeout: T,
+    };
+    let carol_ledger = Arc::new(submitter(&w.devnet, carol_key.clone()));
+    let dave_ledger = Arc::new(submitter(&w.devnet, dave_key.clone()));
+    let mut carol = IlpClient::connect(&config(&carol_seed, "carol"), carol_ledger.clone())
+        .await
+        .unwrap();
+    let mut dave = IlpClient::connect(&config(&dave_seed, "dave"), dave_ledger.clone())
+        .await
+        .unwrap();
+    let (carol_account, dave_account) = (asym::account_name("carol"), asym::account_name("dave"));
+    let dave_address = dave.address.clone();
+
+    // Before Dave has the server's channel, nothing can be paid to him.
+    carol.pay(600_000).await.unwrap();
+    assert_eq!(
+        reject_code(&carol.send(&prepare(600_000, &dave_address)).await.unwrap()).as_deref(),
+        Some("T04")
+    );
+    // The server's channel to Dave: 1 XRP, checked on the ledger by his
+    // client; asking again gives the same one.
+    let incoming = dave.open_incoming().await.unwrap();
+    assert_eq!(incoming.amount, Drops::new(1_000_000));
+    assert_eq!(
+        dave.open_incoming().await.unwrap().channel,
+        incoming.channel
+    );
+
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel();
+    let dave_task = tokio::spawn(serve(dave, events_tx, stop_rx));
+
+    // A packet to Dave: fulfilled, and the server pays him by claim.
+    assert!(matches!(
+        carol.send(&prepare(600_000, &dave_address)).await.unwrap(),
+        ilp::Packet::Fulfill(_)
+    ));
+    let paid = expect_event(&mut events, |e| matches!(e, Event::Paid { .. })).await;
+    assert_eq!(
+        paid,
+        Event::Paid {
+            amount: 600_000,
+            total: 600_000
+        }
+    );
+    // Past half of the channel: the server funds 1 XRP more and tells Dave.
+    expect_event(
+        &mut events,
+        |e| matches!(e, Event::Refreshed { amount } if *amount == Drops::new(2_000_000)),
+    )
+    .await;
+
+    // More than the channel can pay: refused, and Carol owes nothing for it.
+    carol.pay(1_500_000).await.unwrap();
+    let refused = carol
+        .send(&prepare(1_500_000, &dave_address))
+        .await
+        .unwrap();
+    let ilp::Packet::Reject(r) = &refused else {
+        panic!("{refused:?}")
+    };
+    assert_eq!(r.code.as_str(), "T04");
+    assert_eq!(
+        r.message,
+        "Insufficient funds in the channel to the destination"
+    );
+    // Exactly what is left passes.
+    assert!(matches!(
+        carol
+            .send(&prepare(1_400_000, &dave_address))
+            .await
+            .unwrap(),
+        ilp::Packet::Fulfill(_)
+    ));
+    let paid = expect_event(&mut events, |e| matches!(e, Event::Paid { .. })).await;
+    assert_eq!(
+        paid,
+        Event::Paid {
+            amount: 1_400_000,
+            total: 2_000_000
+        }
+    );
+    let db = w.db.client().await;
+    let row = db
+        .query_one(
+            "SELECT (o).signed, (o).reserved, (a).prepared
+             FROM drip.ilp_outgoing_channel($1) o, drip.ilp_account($2) a",
+            &[&dave_account, &carol_account],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, i64>(2)
+        ),
+        (2_000_000, 0, 2_000_000)
+    );
+
+    // Carol's own channel: past half of her 10 XRP top-up she funds it
+    // before signing, and the server reloads it.
+    carol.pay(4_000_000).await.unwrap();
+    assert_eq!(carol.channel_amount, Drops::new(20_000_000));
+    db_until(
+        &w,
+        "SELECT channel_amount FROM drip.ilp_account($1)",
+        &carol_account,
+        20_000_000i64,
+    )
+    .await;
+
+    // Dave restarts: his best claim comes back from his store.
+    stop.send(()).unwrap();
+    drop(dave_task.await.unwrap());
+    let mut dave = IlpClient::connect(&config(&dave_seed, "dave"), dave_ledger.clone())
+        .await
+        .unwrap();
+    assert_eq!(dave.incoming_best(), 2_000_000);
+    assert_eq!(
+        dave.incoming.as_ref().map(|i| i.channel),
+        Some(incoming.channel)
+    );
+
+    // Dave closes the server's channel with its best claim: 2 XRP to him at once.
+    let (_, before) = w
+        .genesis
+        .client()
+        .account_info(&dave_key.account_id())
+        .await
+        .unwrap();
+    let outcome = dave.claim_incoming(true).await.unwrap();
+    let drip_ledger::Outcome::Validated { result, tx, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(result, "tesSUCCESS");
+    let fee: u64 = tx["Fee"].as_str().unwrap().parse().unwrap();
+    let (_, after) = w
+        .genesis
+        .client()
+        .account_info(&dave_key.account_id())
+        .await
+        .unwrap();
+    assert_eq!(after.get() + fee, before.get() + 2_000_000);
+    assert!(w
+        .genesis
+        .client()
+        .channel(&incoming.channel)
+        .await
+        .unwrap()
+        .is_none());
+    // The server sees it gone; Dave may ask for a new channel.
+    db_until(
+        &w,
+        "SELECT state FROM drip.ilp_outgoing_channel($1)",
+        &dave_account,
+        "closed".to_owned(),
+    )
+    .await;
+    let again = dave.open_incoming().await.unwrap();
+    assert_ne!(again.channel, incoming.channel);
+    assert_eq!(dave.incoming_best(), 0);
+
+    // Carol asks to close hers: the server claims her best claim (6.1 XRP)
+    // and closes it, and her account is not left blocked.
+    must(
+        &carol_ledger,
+        json!({"TransactionType": "PaymentChannelClaim", "Channel": carol.channel.to_string(), "Flags": 0x0002_0000u32}),
+    )
+    .await;
+    let db_channel = carol.channel.0.to_vec();
+    for _ in 0..200 {
+        let closed: bool = db
+            .query_one(
+                "SELECT closed_at IS NOT NULL FROM drip.channels WHERE channel_id = $1",
+                &[&db_channel],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if closed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(w
+        .genesis
+        .client()
+        .channel(&carol.channel)
+        .await
+        .unwrap()
+        .is_none());
+    let row = db
+        .query_one(
+            "SELECT blocked, settled FROM drip.ilp_accounts WHERE account = $1",
+            &[&carol_account],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, bool>(0), row.get::<_, i64>(1)),
+        (false, 6_100_000)
+    );
     let _ = std::fs::remove_dir_all(&dir);
     finish(w).await;
 }

@@ -426,3 +426,223 @@ async fn a_batch_of_claims_commits_together_and_refuses_alone() {
         .unwrap_err();
     assert_eq!(e.code().unwrap().code(), "22023");
 }
+
+const PAYEE: &str = "bQ3a9pdVdYhobNtZ2DFLNRiXr6u8zFDnMBFGUkcYiBs";
+const CLIENT_WALLET: &str = "rPEPPER7kfTD9w2To4CQk6UCfuHM9c6GDY";
+const SERVER_KEY: [u8; 33] = [0xED; 33];
+
+async fn fund_channel(
+    c: &Client,
+    account: &str,
+    destination: &str,
+    min: i64,
+) -> (Option<String>, Option<String>) {
+    let row = c
+        .query_one(
+            "SELECT state, reason FROM drip.ilp_fund_channel($1, $2, $3, 1000000, $4)",
+            &[&account, &destination, &SERVER_KEY.to_vec(), &min],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+async fn route(c: &Client, from: &str, to: &str, amount: i64) -> Option<String> {
+    c.query_one(
+        "SELECT code || ' ' || message FROM drip.ilp_route($1, $2, $3, 0, 6)",
+        &[&from, &to, &amount],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+/// (state, signed, reserved, funding) of `account`'s outgoing channel.
+async fn outgoing(c: &Client, account: &str) -> (String, i64, i64, Option<i64>) {
+    let r = c
+        .query_one(
+            "SELECT state, signed, reserved, funding FROM drip.ilp_outgoing_channel($1)",
+            &[&account],
+        )
+        .await
+        .unwrap();
+    (r.get(0), r.get(1), r.get(2), r.get(3))
+}
+
+async fn prepared(c: &Client, account: &str) -> i64 {
+    c.query_one("SELECT prepared FROM drip.ilp_account($1)", &[&account])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn outbox_kinds(c: &Client) -> Vec<String> {
+    c.query("SELECT kind::text FROM drip.outbox ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// The server's channels to clients: asked for once the client's incoming
+/// channel is large enough, opened through the outbox once; packets to a
+/// client are held on it and refused beyond it, rolled back whole, and
+/// paid on fulfilment with a top-up queued past half; a closed one may be
+/// asked for again.
+#[tokio::test]
+async fn outgoing_channels_are_opened_once_held_paid_and_topped_up() {
+    let db = db("ilp_outgoing").await;
+    let c = db.client().await;
+    connect(&c, ACCOUNT, [1; 32]).await;
+    connect(&c, PAYEE, [2; 32]).await;
+    // No incoming channel, or too small a one: nothing comes back.
+    assert_eq!(
+        fund_channel(&c, PAYEE, CLIENT_WALLET, 10_000_000).await,
+        (None, Some("no_incoming_channel".into()))
+    );
+    open(&c, PAYEE, [0xC2; 32], SERVER, 3600, false).await;
+    assert_eq!(
+        fund_channel(&c, PAYEE, CLIENT_WALLET, 10_000_001).await,
+        (None, Some("incoming_channel_too_small".into()))
+    );
+    // Malformed input changes nothing.
+    let bad = c
+        .query_one(
+            "SELECT drip.ilp_fund_channel($1, 'not-an-address', $2, 1000000, 0)",
+            &[&PAYEE, &SERVER_KEY.to_vec()],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad.code(),
+        Some(&tokio_postgres::error::SqlState::INVALID_PARAMETER_VALUE)
+    );
+    assert!(outbox_kinds(&c).await.is_empty());
+    // Asked twice while opening: one create in the outbox.
+    assert_eq!(
+        fund_channel(&c, PAYEE, CLIENT_WALLET, 10_000_000).await,
+        (Some("opening".into()), None)
+    );
+    assert_eq!(
+        fund_channel(&c, PAYEE, CLIENT_WALLET, 10_000_000).await,
+        (Some("opening".into()), None)
+    );
+    assert_eq!(
+        fund_channel(&c, PAYEE, "rrrrrrrrrrrrrrrrrrrrBZbvji", 10_000_000).await,
+        (Some("opening".into()), Some("other_destination".into()))
+    );
+    assert_eq!(outbox_kinds(&c).await, ["ilp_channel"]);
+
+    // The sender may pay (a 5 XRP claim), but the receiver's channel is not open yet.
+    open(&c, ACCOUNT, CHANNEL, SERVER, 3600, false).await;
+    claim(&c, ACCOUNT, CHANNEL, &payer(), 5_000_000).await;
+    assert_eq!(
+        route(&c, ACCOUNT, PAYEE, 100).await.as_deref(),
+        Some("T04 the destination has no channel to be paid on")
+    );
+    assert_eq!(
+        prepared(&c, ACCOUNT).await,
+        0,
+        "a refused route owes nothing"
+    );
+
+    // Opened on the ledger: 1 XRP.
+    c.execute(
+        "SELECT drip.ilp_outgoing_result($1, $2, 1000000, NULL)",
+        &[&PAYEE, &vec![0xD1u8; 32]],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        fund_channel(&c, PAYEE, CLIENT_WALLET, 10_000_000).await,
+        (Some("open".into()), None)
+    );
+    assert_eq!(route(&c, ACCOUNT, PAYEE, 400_000).await, None);
+    assert_eq!(route(&c, ACCOUNT, PAYEE, 600_000).await, None);
+    assert_eq!(
+        route(&c, ACCOUNT, PAYEE, 1).await.as_deref(),
+        Some("T04 Insufficient funds in the channel to the destination")
+    );
+    assert_eq!(
+        outgoing(&c, PAYEE).await,
+        ("open".into(), 0, 1_000_000, None)
+    );
+    assert_eq!(prepared(&c, ACCOUNT).await, 1_000_000);
+    // One rejected: both sides let go of it.
+    c.execute(
+        "SELECT drip.ilp_route_rollback($1, $2, 600000)",
+        &[&ACCOUNT, &PAYEE],
+    )
+    .await
+    .unwrap();
+    assert_eq!(outgoing(&c, PAYEE).await, ("open".into(), 0, 400_000, None));
+    assert_eq!(prepared(&c, ACCOUNT).await, 400_000);
+    // One fulfilled: owed to the payee, below half of the top-up from the end.
+    let payout = |amount: i64| {
+        let c = &c;
+        async move {
+            let r = c
+                .query_one(
+                    "SELECT signed, drops, funding FROM drip.ilp_route_fulfilled($1, $2, 6, 1000000)",
+                    &[&PAYEE, &amount],
+                )
+                .await
+                .unwrap();
+            (
+                r.get::<_, i64>(0),
+                r.get::<_, i64>(1),
+                r.get::<_, Option<i64>>(2),
+            )
+        }
+    };
+    assert_eq!(payout(400_000).await, (400_000, 400_000, None));
+    // Past it: a 1 XRP fund is queued, once.
+    assert_eq!(route(&c, ACCOUNT, PAYEE, 200_000).await, None);
+    assert_eq!(payout(200_000).await, (600_000, 600_000, Some(1_000_000)));
+    assert_eq!(route(&c, ACCOUNT, PAYEE, 100_000).await, None);
+    assert_eq!(payout(100_000).await, (700_000, 700_000, Some(1_000_000)));
+    assert_eq!(outbox_kinds(&c).await, ["ilp_channel", "ilp_fund"]);
+    assert_eq!(
+        outgoing(&c, PAYEE).await,
+        ("open".into(), 700_000, 0, Some(1_000_000))
+    );
+    // Funded: 2 XRP, room again.
+    c.execute(
+        "SELECT drip.ilp_outgoing_result($1, $2, 2000000, NULL)",
+        &[&PAYEE, &vec![0xD1u8; 32]],
+    )
+    .await
+    .unwrap();
+    assert_eq!(outgoing(&c, PAYEE).await, ("open".into(), 700_000, 0, None));
+    assert_eq!(route(&c, ACCOUNT, PAYEE, 1_300_000).await, None);
+
+    // The client closed it: a new one is asked for, and starts from nothing.
+    c.execute(
+        "SELECT drip.ilp_outgoing_closed($1, $2)",
+        &[&PAYEE, &vec![0xD1u8; 32]],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        fund_channel(&c, PAYEE, CLIENT_WALLET, 10_000_000).await,
+        (Some("opening".into()), None)
+    );
+    assert_eq!(outgoing(&c, PAYEE).await.1, 0);
+    // A failed create leaves the account free to ask again.
+    c.execute(
+        "SELECT drip.ilp_outgoing_result($1, NULL, NULL, 'tecNO_DST')",
+        &[&PAYEE],
+    )
+    .await
+    .unwrap();
+    assert_eq!(outgoing(&c, PAYEE).await.0, "failed");
+    assert_eq!(
+        fund_channel(&c, PAYEE, CLIENT_WALLET, 10_000_000).await,
+        (Some("opening".into()), None)
+    );
+    assert_eq!(
+        outbox_kinds(&c).await,
+        ["ilp_channel", "ilp_fund", "ilp_channel", "ilp_channel"]
+    );
+}

@@ -6,8 +6,7 @@
 //! (`DRIP_INTEROP_NODE_MODULES` names the folder).
 
 use drip_ilp::asym;
-use drip_sidecar::btp::BtpConfig;
-use drip_tests::sidecar::{finish, sidecar, world_with};
+use drip_tests::sidecar::{btp_config, finish, sidecar, world_with};
 use serde_json::Value as Json;
 
 #[tokio::test]
@@ -16,15 +15,7 @@ async fn the_javascript_btp_plugin_talks_to_drip() {
     let modules = std::env::var("DRIP_INTEROP_NODE_MODULES")
         .expect("DRIP_INTEROP_NODE_MODULES: the node_modules folder with ilp-plugin-btp");
     let w = world_with("btp_interop", |c| {
-        c.btp = Some(BtpConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            address: "test.drip".parse().unwrap(),
-            asset_scale: 6,
-            bandwidth: 0,
-            max_packet_amount: u64::MAX,
-            min_settle_delay: 3600,
-            claim_interval: std::time::Duration::from_millis(200),
-        });
+        c.btp = Some(btp_config(u64::MAX));
     })
     .await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/btp_client.mjs");

@@ -82,6 +82,10 @@ where
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     let peer = server.register(&account, tx);
     tracing::debug!(%account, peer = peer.id, "BTP client connected");
+    {
+        let (server, account) = (server.clone(), account.clone());
+        tokio::spawn(async move { super::outgoing::resend_claim(&server, &account).await });
+    }
     let writer = tokio::spawn(async move {
         while let Some(frame) = rx.recv().await {
             if sink.send(Frame::Binary(frame.into())).await.is_err() {
@@ -115,6 +119,8 @@ where
         }
     }
     server.unregister(&account, peer.id);
+    // Calls waiting on this socket fail now (F02), not at their timeout.
+    peer.calls.close();
     drop(peer);
     writer.abort();
     tracing::debug!(%account, "BTP client gone");

@@ -6,6 +6,7 @@
 
 mod claims;
 mod connection;
+mod outgoing;
 mod packets;
 mod protocols;
 
@@ -15,11 +16,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drip_ilp::btp::{self, ProtocolData};
+use drip_core::{Drops, KeyPair};
+use drip_ilp::asym;
+use drip_ilp::btp;
 use drip_ilp::calls::{CallError, Calls};
 use drip_ilp::ilp::Address;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 /// The `[btp]` settings.
 #[derive(Debug, Clone)]
@@ -38,6 +41,36 @@ pub struct BtpConfig {
     pub min_settle_delay: u32,
     /// How often claims worth their fee are redeemed on the ledger.
     pub claim_interval: Duration,
+    /// Drops in a new channel to a client, and in each top-up.
+    pub outgoing_channel_amount: Drops,
+    /// A client gets a channel back only for an incoming one this large.
+    pub min_incoming_channel_amount: Drops,
+    /// The keys of the channels to clients.
+    pub channel_keys: ChannelKeys,
+}
+
+/// Derives each account's outgoing-channel key from the server's secret as
+/// the original server does, so its claims are per account (a shared key
+/// let one client's claims be replayed on another's channel).
+#[derive(Clone)]
+pub struct ChannelKeys(String);
+
+impl ChannelKeys {
+    /// Keys from the server wallet's seed (as written: the HMAC key).
+    pub fn new(secret: &str) -> ChannelKeys {
+        ChannelKeys(secret.to_owned())
+    }
+
+    /// The Ed25519 key of `account`'s outgoing channel.
+    pub(crate) fn key_pair(&self, account: &str) -> Result<KeyPair, drip_core::keys::KeyError> {
+        KeyPair::ed25519_from_secret(&asym::server_channel_secret(&self.0, account))
+    }
+}
+
+impl std::fmt::Debug for ChannelKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChannelKeys(<secret>)")
+    }
 }
 
 /// What every connection shares.
@@ -51,6 +84,8 @@ pub(crate) struct Server {
     peers: Mutex<HashMap<String, Vec<Peer>>>,
     next_peer: AtomicU64,
     claims: claims::Claims,
+    /// `drip_ilp` notices: an account's outgoing channel changed.
+    changes: broadcast::Sender<String>,
 }
 
 /// One authenticated socket of an account.
@@ -67,19 +102,15 @@ impl Peer {
         self.out.send(packet.encode()).await.map_err(|_| Gone)
     }
 
-    /// Send a Message and wait for its Response or Error.
+    /// Send a Message or Transfer and wait for its Response or Error.
     async fn call(
         &self,
-        protocol_data: Vec<ProtocolData>,
+        body: btp::Body,
         timeout: Duration,
     ) -> Result<btp::Packet, CallError<Gone>> {
         self.calls
             .call(timeout, |request_id| async move {
-                self.send(&btp::Packet {
-                    request_id,
-                    body: btp::Body::Message(protocol_data),
-                })
-                .await
+                self.send(&btp::Packet { request_id, body }).await
             })
             .await
     }
@@ -106,9 +137,11 @@ impl Server {
         pool: deadpool_postgres::Pool,
         ledger: drip_ledger::Client,
         wallet: String,
+        changes: broadcast::Sender<String>,
     ) -> Server {
         Server {
             config,
+            changes,
             // Two workers: one batch commits while the next one fills.
             claims: claims::Claims::start(pool.clone(), 2),
             pool,
@@ -149,6 +182,11 @@ impl Server {
             .and_then(|l| l.last().cloned())
     }
 
+    /// Every socket of `account`.
+    fn peers(&self, account: &str) -> Vec<Peer> {
+        lock(&self.peers).get(account).cloned().unwrap_or_default()
+    }
+
     /// A client's full ILP address.
     fn client_address(&self, account: &str) -> String {
         format!("{}.{account}", self.config.address)
@@ -168,6 +206,7 @@ pub(crate) async fn serve(
     server: Arc<Server>,
     stop: watch::Receiver<bool>,
 ) {
+    tokio::spawn(outgoing::announce(server.clone(), stop.clone()));
     let mut stopped = stop.clone();
     loop {
         tokio::select! {

@@ -1,7 +1,9 @@
 //! ILP packets from clients: IL-DCP answered here; every other Prepare is
-//! held to the sender's claims and bandwidth (`drip.ilp_prepare`), then
-//! routed to the client it is addressed to, and its answer checked
-//! (fulfillment against condition, expiry) before it goes back.
+//! held to the sender's claims and bandwidth and to what the server's
+//! channel to the receiver can pay (`drip.ilp_route`), then routed to the
+//! client it is addressed to, and its answer checked (fulfillment against
+//! condition, expiry) before it goes back. A fulfilled packet is paid to
+//! its receiver by claim.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +15,7 @@ use drip_ilp::ilp::{self, amount_too_large_data, ErrorCode, Packet, Prepare, Rej
 
 use drip_ilp::calls::CallError;
 
-use super::Server;
+use super::{outgoing, Server};
 
 /// The asset code IL-DCP announces.
 const ASSET_CODE: &str = "XRP";
@@ -93,13 +95,17 @@ async fn prepare(server: &Arc<Server>, account: &str, p: Prepare) -> Packet {
         );
     };
     if p.amount > 0 {
-        if let Some(refusal) = hold(server, account, p.amount).await {
+        if let Some(refusal) = hold(server, account, &target, p.amount).await {
             return refusal;
         }
     }
     let answer = forward(server, &target, &p, now).await;
-    if !matches!(answer, Packet::Fulfill(_)) && p.amount > 0 {
-        release(server, account, p.amount).await;
+    if p.amount > 0 {
+        if matches!(answer, Packet::Fulfill(_)) {
+            outgoing::pay(server, &target, p.amount).await;
+        } else {
+            release(server, account, &target, p.amount).await;
+        }
     }
     answer
 }
@@ -112,11 +118,11 @@ fn route(server: &Server, destination: &ilp::Address) -> Option<String> {
     (!account.is_empty()).then(|| account.to_owned())
 }
 
-/// Count the packet against the sender's claims and bandwidth; a Reject if
-/// it may not pass.
-async fn hold(server: &Server, account: &str, amount: u64) -> Option<Packet> {
+/// Count the packet against the sender's claims and bandwidth, and hold it
+/// on the server's channel to the receiver; a Reject if it may not pass.
+async fn hold(server: &Server, from: &str, to: &str, amount: u64) -> Option<Packet> {
     let internal = |e: &dyn std::fmt::Display| {
-        tracing::warn!(error = %e, "ilp_prepare failed");
+        tracing::warn!(error = %e, "ilp_route failed");
         Some(reject(
             server,
             ErrorCode::T00_INTERNAL_ERROR,
@@ -141,9 +147,10 @@ async fn hold(server: &Server, account: &str, amount: u64) -> Option<Packet> {
     };
     let row = match client
         .query_one(
-            "SELECT code, message FROM drip.ilp_prepare($1, $2, $3, $4)",
+            "SELECT code, message FROM drip.ilp_route($1, $2, $3, $4, $5)",
             &[
-                &account,
+                &from,
+                &to,
                 &amount,
                 &bandwidth,
                 &i32::from(server.config.asset_scale),
@@ -161,21 +168,24 @@ async fn hold(server: &Server, account: &str, amount: u64) -> Option<Packet> {
     Some(reject(server, code, &message, vec![]))
 }
 
-/// The packet was not fulfilled: it owes nothing.
-async fn release(server: &Server, account: &str, amount: u64) {
+/// The packet was not fulfilled: it owes nothing, and is owed nothing.
+async fn release(server: &Server, from: &str, to: &str, amount: u64) {
     let Ok(amount) = i64::try_from(amount) else {
         return;
     };
     let result = match server.pool.get().await {
         Ok(c) => c
-            .execute("SELECT drip.ilp_rollback($1, $2)", &[&account, &amount])
+            .execute(
+                "SELECT drip.ilp_route_rollback($1, $2, $3)",
+                &[&from, &to, &amount],
+            )
             .await
             .map(|_| ())
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     if let Err(e) = result {
-        tracing::warn!(error = %e, %account, amount, "ilp_rollback failed");
+        tracing::warn!(error = %e, %from, %to, amount, "ilp_route_rollback failed");
     }
 }
 
@@ -201,7 +211,11 @@ async fn forward(server: &Server, target: &str, p: &Prepare, now: Timestamp) -> 
     let left = u64::try_from(p.expires_at.unix_ms - now.unix_ms).unwrap_or(0);
     let answer = peer
         .call(
-            vec![ProtocolData::new(protocol::ILP, btp::OCTET_STREAM, bytes)],
+            Body::Message(vec![ProtocolData::new(
+                protocol::ILP,
+                btp::OCTET_STREAM,
+                bytes,
+            )]),
             Duration::from_millis(left),
         )
         .await;

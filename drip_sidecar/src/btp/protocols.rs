@@ -9,7 +9,7 @@ use drip_ilp::asym::{self, protocol, ClaimJson};
 use drip_ilp::btp::{self, find, Body, BtpError, Packet, ProtocolData};
 use serde_json::json;
 
-use super::{packets, Server};
+use super::{outgoing, packets, Server};
 use crate::jobs::outbox::ripple_time;
 
 /// A request the server refuses: a BTP Error.
@@ -37,7 +37,7 @@ impl Failure {
         }
     }
 
-    fn internal(e: impl std::fmt::Display) -> Failure {
+    pub(super) fn internal(e: impl std::fmt::Display) -> Failure {
         tracing::warn!(error = %e, "BTP request failed");
         Failure {
             code: "T00",
@@ -84,9 +84,12 @@ pub(super) async fn message(server: &Arc<Server>, account: &str, pd: Vec<Protoco
         let proof = find(&pd, protocol::CHANNEL_SIGNATURE).map(|p| p.data.as_slice());
         self::channel(server, account, &channel.data, proof).await?;
     }
-    if find(&pd, protocol::FUND_CHANNEL).is_some() {
-        return Err(Failure::not_accepted(
-            "fund_channel: this server does not open channels to clients yet",
+    if let Some(address) = find(&pd, protocol::FUND_CHANNEL) {
+        let id = outgoing::fund_channel(server, account, &address.data).await?;
+        reply.push(ProtocolData::new(
+            protocol::FUND_CHANNEL,
+            btp::OCTET_STREAM,
+            id.0.to_vec(),
         ));
     }
     if let Some(ilp) = find(&pd, protocol::ILP) {
@@ -181,6 +184,16 @@ async fn info(server: &Server, account: &str) -> Reply {
     if let Some(c) = a.channel {
         info["channel"] = c.to_string().into();
         info["channelAmount"] = base_units(server, a.channel_amount)?.into();
+    }
+    if let Some(outgoing::Outgoing {
+        channel: Some(c),
+        state,
+        ..
+    }) = outgoing::outgoing(server, account).await?
+    {
+        if state == "open" {
+            info["clientChannel"] = c.to_string().into();
+        }
     }
     Ok(json_reply(protocol::INFO, &info))
 }

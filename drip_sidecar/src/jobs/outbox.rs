@@ -60,6 +60,7 @@ struct Job {
     best_signature: Option<Vec<u8>>,
     public_key: Option<Vec<u8>>,
     created_at: SystemTime,
+    ilp_account: Option<String>,
 }
 
 impl Job {
@@ -77,6 +78,7 @@ impl Job {
             best_signature: r.get("best_signature"),
             public_key: r.get("public_key"),
             created_at: r.get("created_at"),
+            ilp_account: r.get("ilp_account"),
         }
     }
 }
@@ -117,7 +119,7 @@ impl Worker {
         let Some(row) = tx
             .query_opt(
                 "SELECT id, kind::text, state::text, attempts, proposal_id, tx_hash, last_ledger_seq,
-                        channel_id, best_claim, best_signature, public_key, created_at
+                        channel_id, best_claim, best_signature, public_key, created_at, ilp_account
                  FROM drip.take_outbox(1, 1, $1)",
                 &[&i32::try_from(self.lease.as_secs()).unwrap_or(i32::MAX)],
             )
@@ -131,6 +133,7 @@ impl Worker {
             "verify_channel" => self.verify_channel(&tx, &job).await?,
             "verify_fund" => self.verify_fund(&tx, &job).await?,
             "claim" | "claim_and_close" => return self.claim(tx, &job).await.map(|()| true),
+            "ilp_channel" | "ilp_fund" => return self.outgoing(tx, &job).await.map(|()| true),
             other => {
                 tracing::warn!(id = job.id, kind = other, "no worker for this job kind yet");
                 record(
@@ -279,153 +282,266 @@ impl Worker {
     /// Redeem the channel's best claim (and close it, for claim_and_close).
     async fn claim(&self, tx: Transaction<'_>, job: &Job) -> Result<(), JobError> {
         let Some(channel) = hash_of(&job.channel_id) else {
-            record(&tx, job.id, "failed", "claim job without a channel").await?;
-            tx.commit().await?;
-            return Ok(());
+            return finish(tx, job.id, "failed", "claim job without a channel").await;
         };
         let close = job.kind == "claim_and_close";
         let best = job.best_claim.unwrap_or(0);
-        let outcome = if let (Some(hash), Some(lls)) = (
-            hash_of(&job.tx_hash).filter(|_| job.state == "submitted"),
-            job.last_ledger_seq.and_then(|l| u32::try_from(l).ok()),
-        ) {
-            // Ours from before (a worker that died): follow it.
-            tx.commit().await?;
-            tracing::info!(id = job.id, %hash, "following a submitted claim");
-            (self.submitter.wait(&hash, lls).await?, hash)
-        } else {
-            let mut fields = json!({
-                "TransactionType": "PaymentChannelClaim",
-                "Channel": channel.to_string(),
-                "Flags": if close { TF_CLOSE } else { 0 },
-            });
-            if best > 0 {
-                let (Some(sig), Some(key)) = (&job.best_signature, &job.public_key) else {
-                    record(&tx, job.id, "failed", "best claim without signature or key").await?;
-                    tx.commit().await?;
-                    return Ok(());
-                };
-                fields["Balance"] = json!(best.to_string());
-                fields["Amount"] = json!(best.to_string());
-                fields["Signature"] = json!(hex::encode_upper(sig));
-                fields["PublicKey"] = json!(hex::encode_upper(key));
-            } else if !close {
-                record(&tx, job.id, "done", "nothing to claim").await?;
-                tx.commit().await?;
-                return Ok(());
-            }
-            let bumps = u32::try_from(job.attempts).unwrap_or(0).min(4);
-            let prepared = self.submitter.prepare(fields, bumps).await?;
+        let mut fields = json!({
+            "TransactionType": "PaymentChannelClaim",
+            "Channel": channel.to_string(),
+            "Flags": if close { TF_CLOSE } else { 0 },
+        });
+        // A balance the ledger already holds is refused (tecUNFUNDED_PAYMENT):
+        // the periodic claims may have redeemed the best claim already.
+        let paid = match self.submitter.client().channel(&channel).await? {
+            Some(entry) => i64::try_from(entry.balance.get()).unwrap_or(i64::MAX),
+            None => 0,
+        };
+        if best > paid {
+            let (Some(sig), Some(key)) = (&job.best_signature, &job.public_key) else {
+                return finish(tx, job.id, "failed", "best claim without signature or key").await;
+            };
+            fields["Balance"] = json!(best.to_string());
+            fields["Amount"] = json!(best.to_string());
+            fields["Signature"] = json!(hex::encode_upper(sig));
+            fields["PublicKey"] = json!(hex::encode_upper(key));
+        } else if !close {
+            // Nothing above what the ledger paid: remember that much.
             tx.execute(
-                "SELECT drip.outbox_submitted($1, $2, $3, $4)",
-                &[
-                    &job.id,
-                    &prepared.hash.0.to_vec(),
-                    &i64::from(prepared.last_ledger_sequence),
-                    &prepared.blob,
-                ],
+                "SELECT drip.record_channel_balance($1, $2)",
+                &[&channel.0.to_vec(), &paid],
             )
             .await?;
-            // Committed before it leaves: a crash from here on is reconciled by hash.
-            tx.commit().await?;
-            tracing::info!(id = job.id, hash = %prepared.hash, %channel, drops = best, close, "submitting claim");
-            (
-                self.submitter.submit_and_wait(&prepared).await?,
-                prepared.hash,
-            )
-        };
-        self.settle(job, &channel, best, close, outcome).await
-    }
-
-    /// Record how a claim ended.
-    async fn settle(
-        &self,
-        job: &Job,
-        channel: &Hash256,
-        best: i64,
-        close: bool,
-        (outcome, hash): (Outcome, Hash256),
-    ) -> Result<(), JobError> {
+            return finish(tx, job.id, "done", "nothing to claim").await;
+        }
+        let (outcome, hash) = self.submit(tx, job, fields).await?;
         let client = self.pool.get().await?;
-        self.metrics.ledger_result(match &outcome {
-            Outcome::Validated { result, .. } => result,
-            Outcome::Expired => "expired",
-            Outcome::Rejected { engine_result } => engine_result,
-        });
-        match outcome {
-            Outcome::Validated {
-                result,
-                ledger_index,
-                ..
-            } if result == "tesSUCCESS" => {
-                tracing::info!(id = job.id, %hash, ledger_index, drops = best, close, "claim validated");
+        match self.settle(job, &client, outcome, &hash).await? {
+            Settled::Success(found) => {
+                // What the validated claim paid: a claim followed after a
+                // crash may be lower than the channel's best claim by now.
+                let paid = found["Balance"]
+                    .as_str()
+                    .and_then(|b| b.parse::<i64>().ok())
+                    .unwrap_or(best);
+                tracing::info!(id = job.id, %hash, drops = paid, close, "claim validated");
                 // The ledger now holds the claim: closed, or paid that far.
                 let fact = if close {
                     "SELECT drip.record_channel_closed($1, $2)"
                 } else {
                     "SELECT drip.record_channel_balance($1, $2)"
                 };
-                client.execute(fact, &[&channel.0.to_vec(), &best]).await?;
-                client
-                    .execute(
-                        "SELECT drip.record_outbox($1, 'done', NULL, NULL, NULL)",
-                        &[&job.id],
-                    )
-                    .await?;
+                client.execute(fact, &[&channel.0.to_vec(), &paid]).await?;
+                done(&client, job.id, None).await
             }
-            Outcome::Validated { result, .. } => {
+            Settled::Failed(result) => {
                 // tec codes: the fee is spent, nothing else happened. Never
                 // retried blindly; tecNO_TARGET means the channel is gone
                 // with whatever it held, which is a loss, not a success.
                 let why = match result.as_str() {
-                    "tecNO_TARGET" => {
-                        "tecNO_TARGET: channel not on the ledger; claim lost".to_owned()
-                    }
+                    "tecNO_TARGET" => "tecNO_TARGET: channel not on the ledger; claim lost",
                     "tecUNFUNDED_PAYMENT" => {
-                        "tecUNFUNDED_PAYMENT: the ledger already holds this balance".to_owned()
+                        "tecUNFUNDED_PAYMENT: the ledger already holds this balance"
                     }
-                    other => other.to_owned(),
+                    other => other,
                 };
-                tracing::error!(id = job.id, %hash, result, "claim failed on the ledger");
-                client
-                    .execute(
-                        "SELECT drip.record_outbox($1, 'failed', NULL, NULL, $2)",
-                        &[&job.id, &why],
-                    )
-                    .await?;
+                tracing::error!(id = job.id, %hash, result, "claim failed");
+                done(&client, job.id, Some(why)).await
+            }
+            Settled::Retried => Ok(()),
+        }
+    }
+
+    /// Open or fund the server's channel to an ILP client.
+    async fn outgoing(&self, tx: Transaction<'_>, job: &Job) -> Result<(), JobError> {
+        let Some(account) = &job.ilp_account else {
+            return finish(tx, job.id, "failed", "ILP job without an account").await;
+        };
+        let Some(row) = tx
+            .query_opt(
+                "SELECT destination, public_key, state, channel_id, amount, funding
+                 FROM drip.ilp_outgoing_channel($1) WHERE account IS NOT NULL",
+                &[account],
+            )
+            .await?
+        else {
+            return finish(tx, job.id, "failed", "no outgoing channel for the account").await;
+        };
+        let destination: String = row.get(0);
+        let public_key: Vec<u8> = row.get(1);
+        let state: String = row.get(2);
+        let channel = hash_of(&row.get(3));
+        let amount: i64 = row.get(4);
+        let funding: Option<i64> = row.get(5);
+        let create = job.kind == "ilp_channel";
+        let fields = match (create, channel, funding) {
+            (true, _, _) if state == "opening" => json!({
+                "TransactionType": "PaymentChannelCreate",
+                "Amount": amount.to_string(),
+                "Destination": destination,
+                "SettleDelay": drip_ilp::asym::MIN_SETTLE_DELAY,
+                "PublicKey": hex::encode_upper(&public_key),
+            }),
+            (false, Some(channel), Some(funding)) if state == "open" => json!({
+                "TransactionType": "PaymentChannelFund",
+                "Channel": channel.to_string(),
+                "Amount": funding.to_string(),
+            }),
+            // Superseded: the channel was opened, failed or closed meanwhile.
+            _ if job.state != "submitted" => {
+                return finish(tx, job.id, "done", "nothing to do").await
+            }
+            _ => json!({}),
+        };
+        let (outcome, hash) = self.submit(tx, job, fields).await?;
+        let client = self.pool.get().await?;
+        let error = match self.settle(job, &client, outcome, &hash).await? {
+            Settled::Retried => return Ok(()),
+            Settled::Failed(result) => Some(result),
+            Settled::Success(found) => {
+                let id = if create {
+                    created_channel(&found)
+                } else {
+                    channel
+                };
+                match id {
+                    None => Some("no channel created".to_owned()),
+                    Some(id) => match self.submitter.client().channel(&id).await? {
+                        None => Some(format!("channel {id} is not on the validated ledger")),
+                        Some(entry) => {
+                            let drops = i64::try_from(entry.amount.get()).unwrap_or(i64::MAX);
+                            tracing::info!(%account, channel = %id, drops, create, "outgoing channel validated");
+                            client
+                                .execute(
+                                    "SELECT drip.ilp_outgoing_result($1, $2, $3, NULL)",
+                                    &[account, &id.0.to_vec(), &drops],
+                                )
+                                .await?;
+                            return done(&client, job.id, None).await;
+                        }
+                    },
+                }
+            }
+        };
+        let error = error.unwrap_or_default();
+        tracing::error!(%account, %hash, error, create, "outgoing channel transaction failed");
+        client
+            .execute(
+                "SELECT drip.ilp_outgoing_result($1, NULL, NULL, $2)",
+                &[account, &error],
+            )
+            .await?;
+        done(&client, job.id, Some(&error)).await
+    }
+
+    /// Follow the job's own transaction from before (its worker died), or
+    /// sign `fields`, commit the signed blob with the job, and submit it:
+    /// a crash after the commit is reconciled by hash, never signed twice.
+    async fn submit(
+        &self,
+        tx: Transaction<'_>,
+        job: &Job,
+        fields: Json,
+    ) -> Result<(Outcome, Hash256), JobError> {
+        if let (Some(hash), Some(lls)) = (
+            hash_of(&job.tx_hash).filter(|_| job.state == "submitted"),
+            job.last_ledger_seq.and_then(|l| u32::try_from(l).ok()),
+        ) {
+            tx.commit().await?;
+            tracing::info!(id = job.id, kind = %job.kind, %hash, "following a submitted transaction");
+            return Ok((self.submitter.wait(&hash, lls).await?, hash));
+        }
+        let bumps = u32::try_from(job.attempts).unwrap_or(0).min(4);
+        let prepared = self.submitter.prepare(fields, bumps).await?;
+        tx.execute(
+            "SELECT drip.outbox_submitted($1, $2, $3, $4)",
+            &[
+                &job.id,
+                &prepared.hash.0.to_vec(),
+                &i64::from(prepared.last_ledger_sequence),
+                &prepared.blob,
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(id = job.id, kind = %job.kind, hash = %prepared.hash, "submitting");
+        Ok((
+            self.submitter.submit_and_wait(&prepared).await?,
+            prepared.hash,
+        ))
+    }
+
+    /// Count the outcome and put the job back when it may be tried again.
+    async fn settle(
+        &self,
+        job: &Job,
+        client: &deadpool_postgres::Client,
+        outcome: Outcome,
+        hash: &Hash256,
+    ) -> Result<Settled, JobError> {
+        self.metrics.ledger_result(match &outcome {
+            Outcome::Validated { result, .. } => result,
+            Outcome::Expired => "expired",
+            Outcome::Rejected { engine_result } => engine_result,
+        });
+        let retry = match outcome {
+            Outcome::Validated { result, tx, .. } if result == "tesSUCCESS" => {
+                return Ok(Settled::Success(tx))
+            }
+            Outcome::Validated { result, .. } => return Ok(Settled::Failed(result)),
+            Outcome::Rejected { engine_result } if engine_result.starts_with("tem") => {
+                return Ok(Settled::Failed(engine_result))
             }
             Outcome::Expired => {
-                tracing::warn!(id = job.id, %hash, "claim expired unvalidated; signing again");
-                client
-                    .execute(
-                        "SELECT drip.outbox_requeue($1, 'expired unvalidated')",
-                        &[&job.id],
-                    )
-                    .await?;
+                tracing::warn!(id = job.id, %hash, "expired unvalidated; signing again");
+                "expired unvalidated".to_owned()
             }
-            Outcome::Rejected { engine_result } if engine_result.starts_with("tem") => {
-                tracing::error!(id = job.id, engine_result, "claim malformed; not retried");
-                client
-                    .execute(
-                        "SELECT drip.record_outbox($1, 'failed', NULL, NULL, $2)",
-                        &[&job.id, &engine_result],
-                    )
-                    .await?;
-            }
+            // telINSUF_FEE_P (the next attempt bids more), tefPAST_SEQ and
+            // terPRE_SEQ (the sequence is read again), and the like.
             Outcome::Rejected { engine_result } => {
-                // telINSUF_FEE_P (the next attempt bids more), tefPAST_SEQ and
-                // terPRE_SEQ (the sequence is read again), and the like.
-                tracing::warn!(id = job.id, engine_result, "claim not taken; retrying");
-                client
-                    .execute(
-                        "SELECT drip.outbox_requeue($1, $2)",
-                        &[&job.id, &engine_result],
-                    )
-                    .await?;
+                tracing::warn!(id = job.id, engine_result, "not taken; retrying");
+                engine_result
             }
-        }
-        Ok(())
+        };
+        client
+            .execute("SELECT drip.outbox_requeue($1, $2)", &[&job.id, &retry])
+            .await?;
+        Ok(Settled::Retried)
     }
+}
+
+/// How a submitted job's transaction ended.
+enum Settled {
+    /// Validated with tesSUCCESS: rippled's `tx` answer.
+    Success(Json),
+    /// Validated with a tec code (the fee spent, nothing else), or malformed.
+    Failed(String),
+    /// Put back to sign again.
+    Retried,
+}
+
+/// Record the job's end (`done`, or `failed` with an error) outside the
+/// transaction that took it.
+async fn done(
+    client: &deadpool_postgres::Client,
+    id: i64,
+    error: Option<&str>,
+) -> Result<(), JobError> {
+    let state = if error.is_some() { "failed" } else { "done" };
+    client
+        .execute(
+            "SELECT drip.record_outbox($1, $2::text::drip.outbox_state, NULL, NULL, $3)",
+            &[&id, &state, &error],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Record the job's end in the transaction that took it, and commit.
+async fn finish(tx: Transaction<'_>, id: i64, state: &str, error: &str) -> Result<(), JobError> {
+    record(&tx, id, state, error).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn record(tx: &Transaction<'_>, id: i64, state: &str, error: &str) -> Result<(), JobError> {

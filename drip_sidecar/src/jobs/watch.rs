@@ -3,6 +3,7 @@
 //! the best claim is redeemed before the channel can close; a channel gone
 //! from the ledger is recorded closed (and a loss logged if drip had not
 //! redeemed its claim); a ledger balance above drip's best claim is drift.
+//! The ILP server's own channels to clients are recorded closed when gone.
 
 use std::time::{Duration, SystemTime};
 
@@ -104,6 +105,26 @@ async fn look(pool: &Pool, ledger: &Client, metrics: &Metrics) -> Result<(), Job
                     }
                 }
             }
+        }
+    }
+    // The server's channels to ILP clients: a client may close one at any
+    // time (the destination closes at once); it may then ask for another.
+    for r in client
+        .query(
+            "SELECT account, channel_id FROM drip.ilp_outgoing_open()",
+            &[],
+        )
+        .await?
+    {
+        let (account, id): (String, Vec<u8>) = (r.get(0), r.get(1));
+        let Ok(bytes) = <[u8; 32]>::try_from(id.as_slice()) else {
+            continue;
+        };
+        if ledger.channel(&Hash256(bytes)).await?.is_none() {
+            tracing::info!(%account, channel = %Hash256(bytes), "outgoing ILP channel left the ledger");
+            client
+                .execute("SELECT drip.ilp_outgoing_closed($1, $2)", &[&account, &id])
+                .await?;
         }
     }
     Ok(())

@@ -1,0 +1,325 @@
+//! The server's channels to its clients: opened when a client asks
+//! (`fund_channel`) through the outbox, paid by claims as packets to the
+//! client are fulfilled, topped up past half, and announced to the client
+//! (`channel`) whenever they change so it reloads them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drip_core::{claim, AccountId, Drops, Hash256};
+use drip_ilp::asym::{protocol, ClaimJson};
+use drip_ilp::btp::{self, Body, ProtocolData};
+use tokio::sync::{broadcast, watch};
+
+use super::protocols::Failure;
+use super::Server;
+
+/// How long `fund_channel` waits for the channel to validate: less than the
+/// client's 35 s call timeout.
+const OPEN_WAIT: Duration = Duration::from_secs(30);
+
+/// How long the server waits for a client to answer its Transfer or Message.
+const CALL_TIMEOUT: Duration = Duration::from_secs(35);
+
+/// An account's outgoing channel as the extension has it.
+#[derive(Debug)]
+pub(super) struct Outgoing {
+    pub(super) state: String,
+    pub(super) channel: Option<Hash256>,
+    signed: i64,
+    last_error: Option<String>,
+}
+
+/// The outgoing channel of `account`, if it ever asked for one.
+pub(super) async fn outgoing(server: &Server, account: &str) -> Result<Option<Outgoing>, Failure> {
+    let client = server.pool.get().await.map_err(Failure::internal)?;
+    let row = client
+        .query_opt(
+            "SELECT state, channel_id, signed, last_error
+             FROM drip.ilp_outgoing_channel($1) WHERE account IS NOT NULL",
+            &[&account],
+        )
+        .await
+        .map_err(Failure::internal)?;
+    Ok(row.map(|r| Outgoing {
+        state: r.get(0),
+        channel: r
+            .get::<_, Option<Vec<u8>>>(1)
+            .and_then(|c| <[u8; 32]>::try_from(c).ok())
+            .map(Hash256),
+        signed: r.get(2),
+        last_error: r.get(3),
+    }))
+}
+
+/// `fund_channel`: the client's XRPL address in, the id of the server's
+/// channel to it out, once the channel is on the validated ledger.
+pub(super) async fn fund_channel(
+    server: &Server,
+    account: &str,
+    address: &[u8],
+) -> Result<Hash256, Failure> {
+    let destination = std::str::from_utf8(address)
+        .ok()
+        .and_then(|a| a.trim().parse::<AccountId>().ok())
+        .ok_or_else(|| Failure::invalid_fields("fund_channel: not an XRPL address"))?
+        .to_address();
+    let key = server
+        .config
+        .channel_keys
+        .key_pair(account)
+        .map_err(Failure::internal)?;
+    let amount =
+        i64::try_from(server.config.outgoing_channel_amount.get()).map_err(Failure::internal)?;
+    let min_incoming = i64::try_from(server.config.min_incoming_channel_amount.get())
+        .map_err(Failure::internal)?;
+    // Subscribed before asking, so the validation cannot be missed.
+    let mut changes = server.changes.subscribe();
+    // A channel the client closed is forgotten and a new one asked for, once.
+    for _ in 0..2 {
+        let client = server.pool.get().await.map_err(Failure::internal)?;
+        let row = client
+            .query_one(
+                "SELECT state, channel_id, reason FROM drip.ilp_fund_channel($1, $2, $3, $4, $5)",
+                &[
+                    &account,
+                    &destination,
+                    &key.public_key().as_bytes().to_vec(),
+                    &amount,
+                    &min_incoming,
+                ],
+            )
+            .await
+            .map_err(Failure::internal)?;
+        drop(client);
+        if let Some(reason) = row.get::<_, Option<String>>(2) {
+            return Err(Failure::not_accepted(format!(
+                "fund_channel refused: {reason}"
+            )));
+        }
+        let id = wait_open(server, account, &mut changes).await?;
+        if server
+            .ledger
+            .channel(&id)
+            .await
+            .map_err(Failure::internal)?
+            .is_some()
+        {
+            return Ok(id);
+        }
+        tracing::info!(%account, channel = %id, "outgoing channel gone from the ledger; opening another");
+        let client = server.pool.get().await.map_err(Failure::internal)?;
+        client
+            .execute(
+                "SELECT drip.ilp_outgoing_closed($1, $2)",
+                &[&account, &id.0.to_vec()],
+            )
+            .await
+            .map_err(Failure::internal)?;
+    }
+    Err(Failure::not_accepted(
+        "fund_channel: the channel keeps leaving the ledger",
+    ))
+}
+
+/// Wait until the account's outgoing channel is open (its id) or failed.
+async fn wait_open(
+    server: &Server,
+    account: &str,
+    changes: &mut broadcast::Receiver<String>,
+) -> Result<Hash256, Failure> {
+    let deadline = Instant::now() + OPEN_WAIT;
+    loop {
+        let o = outgoing(server, account).await?;
+        match o {
+            Some(Outgoing {
+                channel: Some(id),
+                ref state,
+                ..
+            }) if state == "open" => return Ok(id),
+            Some(Outgoing {
+                ref state,
+                last_error,
+                ..
+            }) if state == "failed" => {
+                return Err(Failure::not_accepted(format!(
+                    "the channel could not be opened: {}",
+                    last_error.unwrap_or_default()
+                )))
+            }
+            _ => {}
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Failure::not_accepted(
+                "the channel is still opening; ask again",
+            ));
+        }
+        // A notice for this account, or a look every second in case one
+        // was missed (the listener reconnecting).
+        let _ = tokio::time::timeout(left.min(Duration::from_secs(1)), async {
+            loop {
+                match changes.recv().await {
+                    Ok(a) if a == account => return,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => return,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// A packet to `account` was fulfilled: the server owes it `amount` more.
+/// Recorded first (a crash after that only delays the claim: the next one
+/// covers it, and so does the one sent at reconnect), then signed and sent.
+pub(super) async fn pay(server: &Arc<Server>, account: &str, packet: u64) {
+    let (Ok(amount), Ok(fund)) = (
+        i64::try_from(packet),
+        i64::try_from(server.config.outgoing_channel_amount.get()),
+    ) else {
+        return;
+    };
+    let mut tries = 0;
+    let row = loop {
+        let result = match server.pool.get().await {
+            Ok(c) => c
+                .query_one(
+                    "SELECT channel_id, signed, drops FROM drip.ilp_route_fulfilled($1, $2, $3, $4)",
+                    &[
+                        &account,
+                        &amount,
+                        &i32::from(server.config.asset_scale),
+                        &fund,
+                    ],
+                )
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(row) => break row,
+            Err(e) if tries < 3 => {
+                tries += 1;
+                tracing::warn!(error = %e, %account, amount, "recording a payout failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, %account, amount, "a fulfilled packet's payout was not recorded");
+                return;
+            }
+        }
+    };
+    let channel: Vec<u8> = row.get(0);
+    let (signed, drops): (i64, i64) = (row.get(1), row.get(2));
+    let (Ok(channel), Ok(signed), Ok(drops)) = (
+        <[u8; 32]>::try_from(channel).map(Hash256),
+        u64::try_from(signed),
+        u64::try_from(drops),
+    ) else {
+        return;
+    };
+    send_claim(server, account, &channel, signed, drops, packet).await;
+}
+
+/// Sign the claim paying `drops` (cumulative; `signed` base units) on the
+/// account's channel and send it in a Transfer of `amount` to its newest
+/// socket.
+async fn send_claim(
+    server: &Server,
+    account: &str,
+    channel: &Hash256,
+    signed: u64,
+    drops: u64,
+    amount: u64,
+) {
+    let Ok(key) = server.config.channel_keys.key_pair(account) else {
+        return;
+    };
+    let signature = claim::sign_claim(&key, channel, Drops::new(drops));
+    let json = ClaimJson {
+        amount: signed.to_string(),
+        signature: hex::encode(signature),
+    };
+    let Ok(json) = serde_json::to_vec(&json) else {
+        return;
+    };
+    let Some(peer) = server.peer(account) else {
+        return;
+    };
+    let body = Body::Transfer {
+        amount,
+        protocol_data: vec![ProtocolData::new(protocol::CLAIM, btp::JSON, json)],
+    };
+    match peer.call(body, CALL_TIMEOUT).await {
+        Ok(btp::Packet {
+            body: Body::Response(_),
+            ..
+        }) => {}
+        other => {
+            tracing::debug!(%account, drops, answer = ?other.map(|p| p.body), "claim not taken")
+        }
+    }
+}
+
+/// A client (re)connected: its best claim goes to it again, in case the
+/// last one never arrived.
+pub(super) async fn resend_claim(server: &Server, account: &str) {
+    let Ok(Some(o)) = outgoing(server, account).await else {
+        return;
+    };
+    let (Some(channel), Ok(signed)) = (o.channel, u64::try_from(o.signed)) else {
+        return;
+    };
+    if o.state != "open" || signed == 0 {
+        return;
+    }
+    let Ok(drops) = drip_ilp::asym::base_to_drops(signed, server.config.asset_scale) else {
+        return;
+    };
+    send_claim(server, account, &channel, signed, drops.get(), 0).await;
+}
+
+/// Tell each connected client whose outgoing channel changed (opened,
+/// funded) to reload it, as the original does after a fund.
+pub(super) async fn announce(server: Arc<Server>, mut stop: watch::Receiver<bool>) {
+    let mut changes = server.changes.subscribe();
+    loop {
+        let account = tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            a = changes.recv() => match a {
+                Ok(a) => a,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        };
+        let peers = server.peers(&account);
+        if peers.is_empty() {
+            continue;
+        }
+        let Ok(Some(Outgoing {
+            channel: Some(id),
+            state,
+            ..
+        })) = outgoing(&server, &account).await
+        else {
+            continue;
+        };
+        if state != "open" {
+            continue;
+        }
+        for peer in peers {
+            tokio::spawn(async move {
+                let body = Body::Message(vec![ProtocolData::new(
+                    protocol::CHANNEL,
+                    btp::OCTET_STREAM,
+                    id.0.to_vec(),
+                )]);
+                let _ = peer.call(body, CALL_TIMEOUT).await;
+            });
+        }
+    }
+}
