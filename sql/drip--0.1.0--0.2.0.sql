@@ -818,16 +818,20 @@ $$;
 COMMENT ON FUNCTION drip.record_channel_balance(bytea, bigint) IS
 'Sidecar only: a claim of drip''s validated without closing the channel: the ledger''s balance is now at least this.';
 
--- Many claims in one transaction (one commit for all): the ILP server
--- batches claims arriving together. Each is drip.ilp_claim in its own
--- subtransaction, so a malformed one refuses only itself ('malformed').
--- Callers order the batch by account, so concurrent batches lock channels
--- in the same order.
+-- drip._claim_fault: verify_claim for batches that must not abort.
+CREATE FUNCTION drip."_claim_fault"("channel_id" bytea, "amount" bigint, "signature" bytea, "public_key" bytea)
+RETURNS TEXT IMMUTABLE PARALLEL SAFE
+LANGUAGE c AS 'MODULE_PATHNAME', 'claim_fault_wrapper';
+REVOKE ALL ON FUNCTION drip._claim_fault(bytea, bigint, bytea, bytea) FROM PUBLIC;
+
+-- Many claims in one statement (one commit for all): the ILP server
+-- batches claims arriving together. The checks are drip.ilp_claim's, made
+-- set-wise without raising, so a malformed claim refuses only itself
+-- ('malformed'); the channels are locked in id order, so concurrent
+-- batches cannot deadlock.
 CREATE FUNCTION drip.ilp_claims(p_accounts text[], p_amounts bigint[], p_signatures bytea[])
 RETURNS TABLE (accepted boolean, reason text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
-DECLARE
-    r drip.payment;
 BEGIN
     IF cardinality(p_accounts) IS DISTINCT FROM cardinality(p_amounts)
        OR cardinality(p_accounts) IS DISTINCT FROM cardinality(p_signatures) THEN
@@ -835,21 +839,63 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'accounts, amounts and signatures must have one element per claim.';
     END IF;
-    FOR i IN 1 .. coalesce(cardinality(p_accounts), 0) LOOP
-        BEGIN
-            r := drip.ilp_claim(p_accounts[i], p_amounts[i], p_signatures[i]);
-            accepted := r.accepted;
-            reason := r.reason;
-        EXCEPTION WHEN invalid_parameter_value OR no_data_found THEN
-            accepted := false;
-            reason := 'malformed';
-        END;
-        RETURN NEXT;
-    END LOOP;
+    RETURN QUERY
+    WITH input AS (
+        SELECT t.i, t.account, t.amount, t.signature
+        FROM unnest(p_accounts, p_amounts, p_signatures) WITH ORDINALITY AS t(account, amount, signature, i)
+    ),
+    -- The batch's open channels, locked in one order.
+    locked AS (
+        SELECT c.channel_id, c.ilp_account, c.public_key, c.best_claim, c.amount, a.blocked
+        FROM drip.channels c
+        JOIN drip.ilp_accounts a ON a.account = c.ilp_account
+        WHERE c.ilp_account = ANY (p_accounts) AND c.closed_at IS NULL
+        ORDER BY c.channel_id
+        FOR UPDATE OF c
+    ),
+    -- drip.ilp_claim's checks, in its order.
+    checked AS (
+        SELECT i.i, i.amount, i.signature, l.channel_id,
+               CASE
+                   WHEN i.amount IS NULL OR i.amount <= 0
+                        OR NOT EXISTS (SELECT FROM drip.ilp_accounts a WHERE a.account = i.account)
+                       THEN 'malformed'
+                   WHEN l.channel_id IS NULL THEN 'no_channel'
+                   WHEN l.blocked THEN 'blocked'
+                   ELSE coalesce(drip._claim_fault(l.channel_id, i.amount, i.signature, l.public_key),
+                                 drip._claim_denial(i.amount, l.best_claim, l.amount))
+               END AS reason
+        FROM input i
+        LEFT JOIN locked l ON l.ilp_account = i.account
+    ),
+    -- A claim must also rise above the channel's valid claims earlier in
+    -- the batch (their running maximum is the best claim it meets).
+    verdict AS (
+        SELECT c.i, c.channel_id, c.amount, c.signature,
+               CASE WHEN c.reason IS NULL
+                         AND c.amount <= max(c.amount) FILTER (WHERE c.reason IS NULL)
+                             OVER (PARTITION BY c.channel_id ORDER BY c.i
+                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                    THEN 'not_above_best' ELSE c.reason END AS reason
+        FROM checked c
+    ),
+    best AS (
+        UPDATE drip.channels ch
+        SET best_claim = v.amount, best_signature = v.signature, updated_at = now()
+        FROM (SELECT DISTINCT ON (w.channel_id) w.channel_id, w.amount, w.signature
+              FROM verdict w WHERE w.reason IS NULL
+              ORDER BY w.channel_id, w.amount DESC) v
+        WHERE ch.channel_id = v.channel_id
+    ),
+    audit AS (
+        INSERT INTO drip.claims (channel_id, amount, signature, accepted_at)
+        SELECT v.channel_id, v.amount, v.signature, clock_timestamp() FROM verdict v WHERE v.reason IS NULL
+    )
+    SELECT v.reason IS NULL, v.reason FROM verdict v ORDER BY v.i;
 END
 $$;
 COMMENT ON FUNCTION drip.ilp_claims(text[], bigint[], bytea[]) IS
-'drip.ilp_claim for each (account, amount, signature) in order, in one transaction; a malformed claim is refused alone (reason malformed).';
+'drip.ilp_claim for each (account, amount, signature) in order, as one statement in one transaction; a malformed claim is refused alone (reason malformed).';
 
 CREATE TYPE drip.ilp_verdict AS (
     code    text,

@@ -27,6 +27,28 @@ fn verify_claim(channel_id: &[u8], amount: i64, signature: &[u8], public_key: &[
         .unwrap_or_else(|e| error::invalid_parameter(&e.to_string(), e.argument(), e.hint()))
 }
 
+/// For batches that must not abort on one claim: why it fails its
+/// signature check (`bad_signature`, `malformed`), or NULL when
+/// `public_key` signed it.
+#[pg_extern(immutable, parallel_safe, name = "_claim_fault")]
+fn claim_fault(
+    channel_id: Option<&[u8]>,
+    amount: Option<i64>,
+    signature: Option<&[u8]>,
+    public_key: Option<&[u8]>,
+) -> Option<&'static str> {
+    let (Some(channel_id), Some(amount), Some(signature), Some(public_key)) =
+        (channel_id, amount, signature, public_key)
+    else {
+        return Some("malformed");
+    };
+    match drip_core::claim::check_claim(channel_id, amount, signature, public_key) {
+        Ok(true) => None,
+        Ok(false) => Some("bad_signature"),
+        Err(_) => Some("malformed"),
+    }
+}
+
 // Tables, types and roles come first; the SQL functions that own the
 // transactions come last, once every Rust helper exists.
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);

@@ -384,14 +384,24 @@ async fn a_batch_of_claims_commits_together_and_refuses_alone() {
         .query(
             "SELECT accepted, reason FROM drip.ilp_claims($1, $2, $3)",
             &[
-                &vec![ACCOUNT, ACCOUNT, ACCOUNT, "nobody", ACCOUNT],
-                &vec![10i64, 20, 15, 30, 40],
+                &vec![
+                    ACCOUNT, ACCOUNT, ACCOUNT, "nobody", ACCOUNT, ACCOUNT, ACCOUNT,
+                ],
+                &vec![10i64, 20, 15, 30, 40, 50, 10_000_001],
                 &vec![
                     sig(10),
                     sig(20),
                     sig(15),
                     sig(30),
                     vec![0x30, 0x06, 2, 1, 1, 2, 1, 1],
+                    sign_claim(
+                        &Seed::from_entropy([0x78; 16], KeyType::Ed25519)
+                            .key_pair()
+                            .unwrap(),
+                        &Hash256(CHANNEL),
+                        Drops::new(50),
+                    ),
+                    sig(10_000_001),
                 ],
             ],
         )
@@ -406,8 +416,19 @@ async fn a_batch_of_claims_commits_together_and_refuses_alone() {
             (false, Some("not_above_best".into())),
             (false, Some("malformed".into())),
             (false, Some("malformed".into())),
+            (false, Some("bad_signature".into())),
+            (false, Some("exceeds_channel".into())),
         ]
     );
+    // The audit holds exactly the accepted claims.
+    let kept: Vec<i64> = c
+        .query("SELECT amount FROM drip.claims ORDER BY amount", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(kept, [10, 20]);
     let best: i64 = c
         .query_one(
             "SELECT best_claim FROM drip.channels WHERE channel_id = $1",

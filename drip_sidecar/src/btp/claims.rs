@@ -77,8 +77,6 @@ async fn work(pool: deadpool_postgres::Pool, rx: Arc<Mutex<mpsc::Receiver<Item>>
                 }
             }
         }
-        // One lock order for every batch: by account, then as they came.
-        batch.sort_by(|a, b| a.account.cmp(&b.account));
         match keep(&pool, &batch).await {
             Ok(verdicts) => {
                 for (item, verdict) in batch.into_iter().zip(verdicts) {
@@ -103,11 +101,12 @@ async fn keep(
     let accounts: Vec<&str> = batch.iter().map(|i| i.account.as_str()).collect();
     let amounts: Vec<i64> = batch.iter().map(|i| i.drops).collect();
     let signatures: Vec<&[u8]> = batch.iter().map(|i| i.signature.as_slice()).collect();
+    let statement = client
+        .prepare_cached("SELECT accepted, reason FROM drip.ilp_claims($1, $2, $3)")
+        .await
+        .map_err(|e| e.to_string())?;
     let rows = client
-        .query(
-            "SELECT accepted, reason FROM drip.ilp_claims($1, $2, $3)",
-            &[&accounts, &amounts, &signatures],
-        )
+        .query(&statement, &[&accounts, &amounts, &signatures])
         .await
         .map_err(|e| e.to_string())?;
     if rows.len() != batch.len() {

@@ -61,7 +61,7 @@ where
     let Ok(Some(first)) = first else {
         return;
     };
-    let (request_id, account) = match authenticate(&server, &first).await {
+    let (request_id, account, paid) = match authenticate(&server, &first).await {
         Ok(ok) => ok,
         Err((request_id, why)) => {
             let reply = Failure::not_accepted(why).into_packet(request_id);
@@ -82,7 +82,7 @@ where
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     let peer = server.register(&account, tx);
     tracing::debug!(%account, peer = peer.id, "BTP client connected");
-    {
+    if paid {
         let (server, account) = (server.clone(), account.clone());
         tokio::spawn(async move { super::outgoing::resend_claim(&server, &account).await });
     }
@@ -126,8 +126,9 @@ where
     tracing::debug!(%account, "BTP client gone");
 }
 
-/// Check the auth Message: the account and its token (bound on first use).
-async fn authenticate(server: &Server, bytes: &[u8]) -> Result<(u32, String), (u32, String)> {
+/// Check the auth Message: the account and its token (bound on first use),
+/// and whether the server has paid the account claims it may have missed.
+async fn authenticate(server: &Server, bytes: &[u8]) -> Result<(u32, String, bool), (u32, String)> {
     let packet = Packet::decode(bytes).map_err(|e| (0, format!("invalid auth packet: {e}")))?;
     let id = packet.request_id;
     let Body::Message(pd) = &packet.body else {
@@ -163,7 +164,9 @@ async fn authenticate(server: &Server, bytes: &[u8]) -> Result<(u32, String), (u
         .map_err(|e| (id, format!("server unavailable: {e}")))?;
     let row = client
         .query_one(
-            "SELECT (a).account IS NOT NULL, (a).blocked, (a).block_reason FROM drip.ilp_connect($1, $2) a",
+            "SELECT (a).account IS NOT NULL, (a).blocked, (a).block_reason,
+                    coalesce((SELECT o.signed > 0 AND o.state = 'open' FROM drip.ilp_outgoing_channel($1) o), false)
+             FROM drip.ilp_connect($1, $2) a",
             &[&account, &hash],
         )
         .await
@@ -181,7 +184,7 @@ async fn authenticate(server: &Server, bytes: &[u8]) -> Result<(u32, String), (u
             ),
         ));
     }
-    Ok((id, account))
+    Ok((id, account, row.get(3)))
 }
 
 /// A frame from the client: an answer to one of the server's calls, or a
