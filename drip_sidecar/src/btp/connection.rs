@@ -38,7 +38,8 @@ pub(super) async fn run<S>(server: Arc<Server>, stream: S, mut stop: watch::Rece
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let ws = match tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())).await {
+    let handshake = tokio_tungstenite::accept_async_with_config(stream, Some(ws_config()));
+    let ws = match Box::pin(handshake).await {
         Ok(ws) => ws,
         Err(e) => {
             tracing::debug!(error = %e, "not a WebSocket handshake");
@@ -61,7 +62,9 @@ where
     let Ok(Some(first)) = first else {
         return;
     };
-    let (request_id, account, paid) = match authenticate(&server, &first).await {
+    // Boxed: the database call's state would otherwise stay in every
+    // connection's task for as long as the socket lives.
+    let (request_id, account, paid) = match Box::pin(authenticate(&server, &first)).await {
         Ok(ok) => ok,
         Err((request_id, why)) => {
             let reply = Failure::not_accepted(why).into_packet(request_id);
