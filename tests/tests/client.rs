@@ -12,7 +12,7 @@ use drip_client::{Api, Closing, Endpoint, Mandate, Payer, PayerConfig, Progress,
 use drip_core::claim::sign_claim;
 use drip_core::{Drops, Hash256, KeyType, Seed};
 use drip_ledger::Submitter;
-use drip_proto::{CreateSessionRequest, SessionState};
+use drip_proto::{CreateSessionRequest, Denial, SessionState};
 use drip_tests::sidecar::{
     api, destroy, finish, fund, session, sidecar, submitter, until, world, World, APP_TOKEN,
     MERCHANT_TOKEN,
@@ -94,6 +94,33 @@ fn best(path: &Path) -> (Hash256, Drops) {
     (r.channel_id.unwrap(), r.best_amount())
 }
 
+/// Record a purchase. A wallet that fell behind an interval (a busy machine)
+/// has its session awaiting payment, where purchases are denied as in the
+/// seed; once it caught up the purchase is asked for again.
+async fn add_unit_debt(w: &World, web_id: &str, token: &str, amount: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = api(w, Some(MERCHANT_TOKEN))
+            .await
+            .add_unit_debt(drip_proto::AddUnitDebtRequest {
+                drip_token: token.into(),
+                amount,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if r.accepted {
+            return;
+        }
+        assert_eq!(r.denial(), Denial::AwaitingPayment, "{r:?}");
+        assert!(tokio::time::Instant::now() < deadline, "{r:?}");
+        until(w, web_id, "catching up", Duration::from_secs(30), |s| {
+            s.paid >= r.due
+        })
+        .await;
+    }
+}
+
 /// The demo's flow: the merchant makes sessions, records purchases (unit and
 /// both) while wallets of each key type pay, then ends them; the wallets
 /// report the channel's close, which pays the merchant exactly the best
@@ -138,16 +165,7 @@ async fn demo_flow(name: &str, payment_type: &str) {
         let mut units = 0;
         if payment_type != "time" {
             for amount in [5_000u64, 7_000, 11_000] {
-                let r = api(&w, Some(MERCHANT_TOKEN))
-                    .await
-                    .add_unit_debt(drip_proto::AddUnitDebtRequest {
-                        drip_token: token.into(),
-                        amount,
-                    })
-                    .await
-                    .unwrap()
-                    .into_inner();
-                assert!(r.accepted, "{r:?}");
+                add_unit_debt(&w, web_id, token, amount).await;
                 units += amount;
             }
         }
