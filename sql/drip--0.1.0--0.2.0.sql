@@ -840,33 +840,30 @@ BEGIN
                   DETAIL = 'accounts, amounts and signatures must have one element per claim.';
     END IF;
     RETURN QUERY
-    WITH input AS (
-        SELECT t.i, t.account, t.amount, t.signature
-        FROM unnest(p_accounts, p_amounts, p_signatures) WITH ORDINALITY AS t(account, amount, signature, i)
-    ),
+    WITH
     -- The batch's open channels, locked in one order.
-    locked AS (
-        SELECT c.channel_id, c.ilp_account, c.public_key, c.best_claim, c.amount, a.blocked
+    locked AS MATERIALIZED (
+        SELECT c.channel_id, c.ilp_account, c.public_key, c.best_claim, c.amount
         FROM drip.channels c
-        JOIN drip.ilp_accounts a ON a.account = c.ilp_account
         WHERE c.ilp_account = ANY (p_accounts) AND c.closed_at IS NULL
         ORDER BY c.channel_id
-        FOR UPDATE OF c
+        FOR UPDATE
     ),
-    -- drip.ilp_claim's checks, in its order.
-    checked AS (
-        SELECT i.i, i.amount, i.signature, l.channel_id,
+    -- drip.ilp_claim's checks, in its order. Materialized: inlined, the
+    -- reason would be computed (and the signature checked) once for each
+    -- place that reads it.
+    checked AS MATERIALIZED (
+        SELECT t.i, t.amount, t.signature, l.channel_id,
                CASE
-                   WHEN i.amount IS NULL OR i.amount <= 0
-                        OR NOT EXISTS (SELECT FROM drip.ilp_accounts a WHERE a.account = i.account)
-                       THEN 'malformed'
+                   WHEN t.amount IS NULL OR t.amount <= 0 OR a.account IS NULL THEN 'malformed'
                    WHEN l.channel_id IS NULL THEN 'no_channel'
-                   WHEN l.blocked THEN 'blocked'
-                   ELSE coalesce(drip._claim_fault(l.channel_id, i.amount, i.signature, l.public_key),
-                                 drip._claim_denial(i.amount, l.best_claim, l.amount))
+                   WHEN a.blocked THEN 'blocked'
+                   ELSE coalesce(drip._claim_fault(l.channel_id, t.amount, t.signature, l.public_key),
+                                 drip._claim_denial(t.amount, l.best_claim, l.amount))
                END AS reason
-        FROM input i
-        LEFT JOIN locked l ON l.ilp_account = i.account
+        FROM unnest(p_accounts, p_amounts, p_signatures) WITH ORDINALITY AS t(account, amount, signature, i)
+        LEFT JOIN drip.ilp_accounts a ON a.account = t.account
+        LEFT JOIN locked l ON l.ilp_account = t.account
     ),
     -- A claim must also rise above the channel's valid claims earlier in
     -- the batch (their running maximum is the best claim it meets).

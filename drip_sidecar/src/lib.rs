@@ -161,6 +161,7 @@ impl Sidecar {
             let server = Arc::new(btp::Server::new(
                 btp.clone(),
                 pool.clone(),
+                db::pool(&config.database, btp::CLAIM_WORKERS)?,
                 submitter.client().clone(),
                 config.wallet.account_id().to_address(),
                 notifications.ilp.clone(),

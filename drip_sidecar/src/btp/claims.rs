@@ -62,6 +62,9 @@ impl Claims {
 /// Take what is waiting (at least one claim), keep it in one transaction,
 /// answer each claim; until every sender is gone.
 async fn work(pool: deadpool_postgres::Pool, rx: Arc<Mutex<mpsc::Receiver<Item>>>) {
+    // A worker keeps its connection (and with it the batch's prepared
+    // statement and the backend's plan) until a batch fails.
+    let mut connection = None;
     loop {
         let mut batch = Vec::with_capacity(BATCH);
         {
@@ -77,13 +80,14 @@ async fn work(pool: deadpool_postgres::Pool, rx: Arc<Mutex<mpsc::Receiver<Item>>
                 }
             }
         }
-        match keep(&pool, &batch).await {
+        match keep(&pool, &mut connection, &batch).await {
             Ok(verdicts) => {
                 for (item, verdict) in batch.into_iter().zip(verdicts) {
                     let _ = item.reply.send(Ok(verdict));
                 }
             }
             Err(e) => {
+                connection = None;
                 tracing::warn!(error = %e, claims = batch.len(), "claim batch failed");
                 for item in batch {
                     let _ = item.reply.send(Err(e.clone()));
@@ -95,9 +99,13 @@ async fn work(pool: deadpool_postgres::Pool, rx: Arc<Mutex<mpsc::Receiver<Item>>
 
 async fn keep(
     pool: &deadpool_postgres::Pool,
+    connection: &mut Option<deadpool_postgres::Object>,
     batch: &[Item],
 ) -> Result<Vec<Option<String>>, String> {
-    let client = pool.get().await.map_err(|e| e.to_string())?;
+    let client = match connection {
+        Some(c) => c,
+        None => connection.insert(pool.get().await.map_err(|e| e.to_string())?),
+    };
     let accounts: Vec<&str> = batch.iter().map(|i| i.account.as_str()).collect();
     let amounts: Vec<i64> = batch.iter().map(|i| i.drops).collect();
     let signatures: Vec<&[u8]> = batch.iter().map(|i| i.signature.as_slice()).collect();

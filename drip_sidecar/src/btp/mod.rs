@@ -74,8 +74,9 @@ impl std::fmt::Debug for ChannelKeys {
 }
 
 /// Claim batches in flight at once: two let one batch commit while the
-/// next is checked (four measured no better on 2 cores: smaller batches).
-const CLAIM_WORKERS: usize = 2;
+/// next is checked (three or four measured no better on 2 cores: smaller
+/// batches). Each keeps a connection of its own.
+pub(crate) const CLAIM_WORKERS: usize = 2;
 
 /// What every connection shares.
 #[derive(Debug)]
@@ -136,9 +137,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Server {
+    /// `claims_pool` holds the claim batches' connections
+    /// ([`CLAIM_WORKERS`]), apart from the pool every other call shares.
     pub(crate) fn new(
         config: BtpConfig,
         pool: deadpool_postgres::Pool,
+        claims_pool: deadpool_postgres::Pool,
         ledger: drip_ledger::Client,
         wallet: String,
         changes: broadcast::Sender<String>,
@@ -146,7 +150,7 @@ impl Server {
         Server {
             config,
             changes,
-            claims: claims::Claims::start(pool.clone(), CLAIM_WORKERS),
+            claims: claims::Claims::start(claims_pool, CLAIM_WORKERS),
             pool,
             ledger,
             wallet,
