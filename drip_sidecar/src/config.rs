@@ -62,7 +62,8 @@ pub struct Args {
     /// Database password (database.password), or database.password_encrypted.
     #[arg(long, env = "DRIP_DATABASE_PASSWORD", hide_env_values = true)]
     pub database_password: Option<String>,
-    /// Connections in the pool (database.pool_size) [default: 8].
+    /// Connections in the pool (database.pool_size) [default: 8]; with BTP
+    /// on, its claim batches hold two more of their own.
     #[arg(long, env = "DRIP_DATABASE_POOL_SIZE")]
     pub database_pool_size: Option<usize>,
 
