@@ -376,11 +376,16 @@ async fn a_closed_channel_does_not_block_its_account_for_ever() {
 #[tokio::test]
 async fn a_batch_of_claims_commits_together_and_refuses_alone() {
     let db = db("ilp_claims_batch").await;
-    let c = db.client().await;
+    let mut c = db.client().await;
     connect(&c, ACCOUNT, [1; 32]).await;
     open(&c, ACCOUNT, CHANNEL, SERVER, 3600, false).await;
     let sig = |amount: u64| sign_claim(&payer(), &Hash256(CHANNEL), Drops::new(amount));
-    let rows = c
+    // Counted within the transaction: each signature is checked once.
+    let tx = c.transaction().await.unwrap();
+    tx.batch_execute("SET LOCAL track_functions = 'all'")
+        .await
+        .unwrap();
+    let rows = tx
         .query(
             "SELECT accepted, reason FROM drip.ilp_claims($1, $2, $3)",
             &[
@@ -420,6 +425,17 @@ async fn a_batch_of_claims_commits_together_and_refuses_alone() {
             (false, Some("exceeds_channel".into())),
         ]
     );
+    // Six claims reach the signature check ("nobody" has no account).
+    let checks: i64 = tx
+        .query_one(
+            "SELECT pg_stat_get_xact_function_calls('drip._claim_fault'::regproc)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(checks, 6);
+    tx.commit().await.unwrap();
     // The audit holds exactly the accepted claims.
     let kept: Vec<i64> = c
         .query("SELECT amount FROM drip.claims ORDER BY amount", &[])
