@@ -11,22 +11,9 @@ use drip_core::codec::{self, field, Amount, Value};
 use drip_core::keys::{KeyPair, KeyType, PublicKey, SignatureError};
 use drip_core::tx::{self, signing_data};
 use drip_core::{AccountId, Drops, Hash256, Seed};
-use serde_json::Value as Json;
 
-fn fixture(name: &str) -> Json {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn s<'a>(v: &'a Json, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} missing in {v}"))
-}
-
-fn xrpljs() -> Json {
-    fixture("xrpljs.json")
-}
+mod common;
+use common::{fixture, s, xrpljs};
 
 #[test]
 fn seeds_keys_and_addresses_match_xrpl_js() {

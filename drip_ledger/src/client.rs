@@ -1,9 +1,16 @@
 //! rippled's JSON-RPC methods, with typed answers for the ones drip reads.
+//! Requests are xrpl-rust's models; answers are read field by field, as the
+//! API's versions shape them differently.
 
 use std::time::Duration;
 
 use drip_core::{AccountId, Drops, Hash256};
 use serde_json::{json, Value as Json};
+use xrpl::models::requests::{
+    account_channels::AccountChannels, account_info::AccountInfo, account_tx::AccountTx, fee::Fee,
+    ledger::Ledger, ledger_entry::LedgerEntry, server_state::ServerState, submit::Submit, tx::Tx,
+    LookupByLedgerRequest,
+};
 
 /// What went wrong talking to rippled.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +114,15 @@ impl Client {
         &self.url
     }
 
-    /// Call `method` with one parameter object; the `result` on success.
+    /// Send one of xrpl-rust's request models: its `command` is the
+    /// JSON-RPC method, its other fields the parameter object.
+    pub async fn request(&self, request: &impl serde::Serialize) -> Result<Json, Error> {
+        let (method, params) = json_rpc(request)?;
+        self.call(&method, params).await
+    }
+
+    /// Call `method` with one parameter object; the `result` on success
+    /// (also for methods xrpl-rust has no model of, e.g. the devnet's own).
     pub async fn call(&self, method: &str, params: Json) -> Result<Json, Error> {
         let body = json!({"method": method, "params": [params]});
         let response = self
@@ -140,11 +155,17 @@ impl Client {
 
     /// The account's next sequence and balance in the current open ledger.
     pub async fn account_info(&self, account: &AccountId) -> Result<(u32, Drops), Error> {
+        let address = account.to_address();
         let r = self
-            .call(
-                "account_info",
-                json!({"account": account.to_address(), "ledger_index": "current"}),
-            )
+            .request(&AccountInfo::new(
+                None,
+                address.into(),
+                None,
+                Some("current".into()),
+                None,
+                None,
+                None,
+            ))
             .await?;
         let data = &r["account_data"];
         let seq =
@@ -157,14 +178,14 @@ impl Client {
     /// The fee to offer for a plain transaction now: the open ledger's, as
     /// rippled suggests it.
     pub async fn open_ledger_fee(&self) -> Result<Drops, Error> {
-        let r = self.call("fee", json!({})).await?;
+        let r = self.request(&Fee::new(None)).await?;
         drops_field(&r["drops"], "open_ledger_fee")
             .ok_or_else(|| malformed("fee", "drops.open_ledger_fee"))
     }
 
     /// The account reserve (base) of the validated ledger.
     pub async fn reserve_base(&self) -> Result<Drops, Error> {
-        let r = self.call("server_state", json!({})).await?;
+        let r = self.request(&ServerState::new(None)).await?;
         r["state"]["validated_ledger"]["reserve_base"]
             .as_u64()
             .map(Drops::new)
@@ -174,7 +195,18 @@ impl Client {
     /// The index of the newest validated ledger.
     pub async fn validated_index(&self) -> Result<u32, Error> {
         let r = self
-            .call("ledger", json!({"ledger_index": "validated"}))
+            .request(&Ledger::new(
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                Some("validated".into()),
+                None,
+                None,
+                None,
+            ))
             .await?;
         r["ledger_index"]
             .as_u64()
@@ -186,7 +218,7 @@ impl Client {
     /// Submit a signed blob; rippled's preliminary result code.
     pub async fn submit(&self, blob: &[u8]) -> Result<String, Error> {
         let r = self
-            .call("submit", json!({"tx_blob": hex::encode_upper(blob)}))
+            .request(&Submit::new(None, hex::encode_upper(blob).into(), None))
             .await?;
         r["engine_result"]
             .as_str()
@@ -197,7 +229,13 @@ impl Client {
     /// Where the transaction `hash` stands.
     pub async fn tx(&self, hash: &Hash256) -> Result<TxLookup, Error> {
         match self
-            .call("tx", json!({"transaction": hash.to_string()}))
+            .request(&Tx::new(
+                None,
+                None,
+                None,
+                None,
+                Some(hash.to_string().into()),
+            ))
             .await
         {
             Err(e) if e.rpc_code() == Some("txnNotFound") => Ok(TxLookup::NotFound),
@@ -224,13 +262,7 @@ impl Client {
     /// The channel's entry in the validated ledger; `None` if it does not
     /// exist there (never created, or closed).
     pub async fn channel(&self, id: &Hash256) -> Result<Option<ChannelEntry>, Error> {
-        let r = match self
-            .call(
-                "ledger_entry",
-                json!({"payment_channel": id.to_string(), "ledger_index": "validated"}),
-            )
-            .await
-        {
+        let r = match self.request(&channel_entry(id.to_string())).await {
             Err(e) if e.rpc_code() == Some("entryNotFound") => return Ok(None),
             r => r?,
         };
@@ -255,11 +287,17 @@ impl Client {
     }
     /// The channels `account` pays into, as the validated ledger has them.
     pub async fn account_channels(&self, account: &AccountId) -> Result<Vec<ChannelLine>, Error> {
+        let address = account.to_address();
         let r = self
-            .call(
-                "account_channels",
-                json!({"account": account.to_address(), "ledger_index": "validated", "limit": 400}),
-            )
+            .request(&AccountChannels::new(
+                None,
+                address.into(),
+                None,
+                None,
+                Some("validated".into()),
+                Some(400),
+                None,
+            ))
             .await?;
         let m = |what: &str| malformed("account_channels", what);
         r["channels"]
@@ -288,12 +326,9 @@ impl Client {
 
     /// The newest validated transactions that affected `account` (at most
     /// `limit`), newest first: each a `tx` answer with `meta` and `hash`.
-    pub async fn account_tx(&self, account: &AccountId, limit: u32) -> Result<Vec<Json>, Error> {
+    pub async fn account_tx(&self, account: &AccountId, limit: u16) -> Result<Vec<Json>, Error> {
         let mut r = self
-            .call(
-                "account_tx",
-                json!({"account": account.to_address(), "limit": limit, "forward": false}),
-            )
+            .request(&newest_first(account.to_address(), limit))
             .await?;
         let txs = r["transactions"]
             .as_array_mut()
@@ -394,6 +429,46 @@ pub fn created_channel(tx: &Json) -> Option<Hash256> {
         })
 }
 
+/// `ledger_entry` for a PayChannel in the validated ledger.
+fn channel_entry(id: String) -> LedgerEntry<'static> {
+    LedgerEntry {
+        payment_channel: Some(id.into()),
+        ledger_lookup: Some(LookupByLedgerRequest {
+            ledger_hash: None,
+            ledger_index: Some("validated".into()),
+        }),
+        ..LedgerEntry::default()
+    }
+}
+
+/// `account_tx` for the newest `limit` transactions of `address`.
+fn newest_first(address: String, limit: u16) -> AccountTx<'static> {
+    AccountTx::new(
+        None,
+        address.into(),
+        None,
+        None,
+        None,
+        Some(false),
+        None,
+        None,
+        Some(limit),
+        None,
+    )
+}
+
+/// A request model as JSON-RPC's method and parameter object.
+fn json_rpc(request: &impl serde::Serialize) -> Result<(String, Json), Error> {
+    let mut params =
+        serde_json::to_value(request).map_err(|e| malformed("request", &e.to_string()))?;
+    let method = params
+        .as_object_mut()
+        .and_then(|o| o.remove("command"))
+        .and_then(|c| c.as_str().map(str::to_owned))
+        .ok_or_else(|| malformed("request", "command"))?;
+    Ok((method, params))
+}
+
 fn malformed(method: &str, what: &str) -> Error {
     Error::Malformed {
         method: method.to_owned(),
@@ -414,6 +489,34 @@ fn drops_field(obj: &Json, field: &str) -> Option<Drops> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_are_rippled_methods_with_their_parameters() {
+        let channel = "5D".repeat(32);
+        assert_eq!(
+            json_rpc(&channel_entry(channel.clone())).unwrap(),
+            (
+                "ledger_entry".to_owned(),
+                json!({"payment_channel": channel, "ledger_index": "validated"})
+            )
+        );
+        assert_eq!(
+            json_rpc(&newest_first(
+                "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh".into(),
+                50
+            ))
+            .unwrap(),
+            (
+                "account_tx".to_owned(),
+                json!({"account": "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh", "forward": false, "limit": 50})
+            )
+        );
+        assert_eq!(
+            json_rpc(&Submit::new(None, "1200".into(), None)).unwrap(),
+            ("submit".to_owned(), json!({"tx_blob": "1200"}))
+        );
+        assert!(json_rpc(&json!({"no": "command"})).is_err());
+    }
 
     #[test]
     fn the_created_channel_is_read_from_the_metadata() {

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use drip_core::Hash256;
 use futures_util::{SinkExt as _, StreamExt as _};
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 use tokio::sync::{broadcast, watch};
 use tokio_tungstenite::tungstenite::Message;
+use xrpl::models::requests::subscribe::Subscribe;
 
 /// A validated transaction the stream announced.
 #[derive(Debug, Clone)]
@@ -66,8 +67,19 @@ async fn follow(
     out: &broadcast::Sender<Validated>,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
-    let subscribe = json!({"id": 1, "command": "subscribe", "accounts": accounts});
-    ws.send(Message::text(subscribe.to_string())).await?;
+    let subscribe = Subscribe::new(
+        Some("1".into()),
+        Some(accounts.iter().map(|a| a.as_str().into()).collect()),
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    );
+    let subscribe = serde_json::to_string(&subscribe)
+        .map_err(|e| tokio_tungstenite::tungstenite::Error::Io(std::io::Error::other(e)))?;
+    ws.send(Message::text(subscribe)).await?;
     tracing::debug!(accounts = accounts.len(), "following the ledger stream");
     while let Some(message) = ws.next().await {
         let Message::Text(text) = message? else {
@@ -110,6 +122,7 @@ fn announcement(text: &str) -> Option<Validated> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn reads_both_api_shapes_and_ignores_the_rest() {
