@@ -4,9 +4,9 @@
 
 use drip_core::claim::claim_message;
 use drip_core::codec::{self, Value};
-use drip_core::{Drops, Hash256};
+use drip_core::{Drops, Hash256, KeyPair};
 use serde_json::Value as Json;
-use xrpl::core::binarycodec;
+use xrpl::core::{binarycodec, keypairs};
 
 mod common;
 use common::{s, xrpljs};
@@ -74,4 +74,35 @@ fn a_blob_changed_by_one_field_differs_in_both() {
         hex::encode_upper(codec::encode(&ours).unwrap()),
         s(t, "tx_blob")
     );
+}
+
+/// Why drip signs with its own keys under xrpl-rust's codec: xrpl-rust's
+/// signer agrees with drip_core byte for byte (both deterministic), except
+/// that it strips every leading `0` of a secp256k1 private key, prefix and
+/// secret alike, so a secret whose hex starts with a zero digit (one in
+/// sixteen) is refused. If this test fails because xrpl-rust fixed that,
+/// its signer can take over in `drip_ledger::submitter`.
+#[test]
+fn xrpl_rust_signs_as_drip_does_but_refuses_secrets_starting_with_zero() {
+    let f = xrpljs();
+    let message = b"drip: one message, two signers";
+    let mut refused = 0;
+    for k in f["keys"].as_array().unwrap() {
+        let private = s(k, "private_key");
+        let secret: [u8; 32] = hex::decode(&private[2..]).unwrap().try_into().unwrap();
+        let ours = match s(k, "key_type") {
+            "ed25519" => KeyPair::ed25519_from_secret(&secret),
+            _ => KeyPair::secp256k1_from_secret(&secret),
+        }
+        .unwrap()
+        .sign(message);
+        let theirs = keypairs::sign(message, private);
+        if s(k, "key_type") == "secp256k1" && private.starts_with("000") {
+            assert!(theirs.is_err(), "{private}");
+            refused += 1;
+        } else {
+            assert_eq!(theirs.unwrap(), hex::encode_upper(ours), "{private}");
+        }
+    }
+    assert_eq!(refused, 1, "the fixtures hold one such key");
 }
