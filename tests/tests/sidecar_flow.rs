@@ -187,6 +187,61 @@ async fn a_payer_asking_to_close_is_answered_with_the_best_claim() {
     finish(w).await;
 }
 
+/// A close request made while no sidecar ran, found with the ledger's clock
+/// moved to shortly before the channel may expire: the best claim is still
+/// redeemed, the payer gets exactly the rest, and expiry takes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_close_request_found_late_is_claimed_before_the_ledger_expires_it() {
+    let mut w = world("grpc_expiry").await;
+    let payer = key(0x29, KeyType::Ed25519);
+    let (channel, best) = open_and_pay(&w, "web-expiry", payer.clone()).await;
+    let ledger = w.genesis.client().clone();
+    let before = ledger.account_info(&w.merchant.account_id()).await.unwrap();
+    w.sidecar.take().unwrap().shutdown().await;
+    must(
+        &submitter(&w.devnet, payer.clone()),
+        json!({"TransactionType": "PaymentChannelClaim", "Channel": channel.to_string(), "Flags": 0x0002_0000u32}),
+    )
+    .await;
+    let entry = ledger.channel(&channel).await.unwrap().unwrap();
+    let expiration = entry
+        .expiration
+        .expect("the close request set an Expiration");
+    let (_, payer_before) = ledger.account_info(&payer.account_id()).await.unwrap();
+
+    // Five minutes of ledger time left (ledgers close ten times a second
+    // here, each at least a second after its parent: half a minute of wall
+    // time) when a sidecar starts again.
+    w.closing.store(false, Ordering::SeqCst);
+    let clock = w.devnet.call("devnet_clock", json!({})).unwrap();
+    let (now, parent) = (
+        clock["now"].as_u64().unwrap(),
+        clock["parent_close_time"].as_u64().unwrap(),
+    );
+    let target = u64::from(expiration) - 300;
+    assert!(target > parent, "the ledger is not there yet by itself");
+    w.devnet.advance_time(target.saturating_sub(now));
+    let clock = w.devnet.call("devnet_clock", json!({})).unwrap();
+    assert!(clock["parent_close_time"].as_u64().unwrap() >= target);
+    assert!(ledger.channel(&channel).await.unwrap().is_some());
+    w.sidecar = Some(Sidecar::start(w.config.clone()).await.unwrap());
+    w.closing.store(true, Ordering::SeqCst);
+    closed_with(&w, "web-expiry", &channel, best, before).await;
+    assert_eq!(session(&w, "web-expiry").await.end_reason, "payer_closing");
+
+    // Past the Expiration: the channel is gone, and the payer has what the
+    // claim left, to the drop.
+    w.devnet.advance_time(600);
+    assert!(ledger.channel(&channel).await.unwrap().is_none());
+    let (_, payer_after) = ledger.account_info(&payer.account_id()).await.unwrap();
+    assert_eq!(
+        payer_after.get(),
+        payer_before.get() + entry.amount.get() - best,
+        "all that the claim left came back"
+    );
+    finish(w).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_sidecars_on_one_outbox_redeem_each_claim_once() {
     let mut w = world("fault_two").await;
