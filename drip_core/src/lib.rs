@@ -19,6 +19,7 @@
 
 pub mod account;
 pub mod base58;
+pub mod calendar;
 pub mod channel;
 pub mod claim;
 pub mod codec;

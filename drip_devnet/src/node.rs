@@ -73,21 +73,12 @@ pub fn human_time(ripple_secs: u32) -> String {
     format!("{y:04}-{month}-{d:02} {h:02}:{mi:02}:{s:02}.000000000 UTC")
 }
 
-/// (year, month, day, hour, minute, second) in UTC (Howard Hinnant's
-/// civil-from-days).
+/// (year, month, day, hour, minute, second) in UTC.
 fn civil(ripple_secs: u32) -> (i64, i64, i64, i64, i64, i64) {
     let unix = i64::from(ripple_secs) + i64::try_from(RIPPLE_EPOCH_OFFSET).unwrap_or(0);
     let days = unix.div_euclid(86_400);
     let rem = unix.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = drip_core::calendar::civil_from_days(days);
     (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
