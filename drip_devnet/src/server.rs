@@ -242,6 +242,21 @@ impl Devnet {
             .call("devnet_clock", &json!({"advance": seconds, "close": true}));
     }
 
+    /// The close time of the last closed ledger (Ripple-epoch seconds):
+    /// what the next transaction sees as its parent close time.
+    pub fn last_close_time(&self) -> u32 {
+        self.with_node(|n| n.chain.last_closed().close_time)
+    }
+
+    /// Close a ledger at `time` (Ripple-epoch seconds), moving the clock
+    /// forward to it; a second after the last close if that is later (close
+    /// times rise). Returns the new ledger's close time.
+    pub fn close_at(&self, time: u32) -> u32 {
+        let now = self.with_node(Node::now);
+        self.advance_time(u64::from(time.saturating_sub(now)));
+        self.last_close_time()
+    }
+
     /// Read the node directly (tests).
     pub fn with_node<R>(&self, f: impl FnOnce(&Node) -> R) -> R {
         f(&self.shared.node())

@@ -17,7 +17,6 @@ use drip_tests::sidecar::{
     api, destroy, finish, fund, session, sidecar, submitter, until, world, World, APP_TOKEN,
     MERCHANT_TOKEN,
 };
-use serde_json::json;
 
 /// Set the terms (a SQL SET list).
 async fn terms(w: &World, set: &str) {
@@ -506,17 +505,13 @@ async fn rescue_returns_a_channel_after_the_settle_delay() {
         Closed::Closing { expiration },
         "an early close changes nothing"
     );
-    // Ledger close times run ahead of the wall clock when ledgers close
-    // faster than once a second: move the clock to the Expiration itself.
-    let clock = w.devnet.call("devnet_clock", json!({})).unwrap();
-    let time = |field: &str| u32::try_from(clock[field].as_u64().unwrap()).unwrap();
-    let parent = time("parent_close_time");
+    // The ledger's clock moves past the Expiration.
+    let parent = w.devnet.last_close_time();
     assert!(
         expiration > parent && expiration <= parent + 600,
         "the settle delay runs from the close"
     );
-    w.devnet
-        .advance_time(u64::from(expiration.saturating_sub(time("now"))) + 1);
+    w.devnet.close_at(expiration + 1);
     let Closed::Closed { refund, fee, .. } = channels::close(&payer, &channel).await.unwrap()
     else {
         panic!("closed after the settle delay");
