@@ -6,6 +6,9 @@
 -- one session and one channel in one locking statement. The claims audit is
 -- keyed by (channel, amount). drip.sweep is one set-based statement.
 -- Proposals waiting for an agreement are indexed for sweep's expiry.
+-- The one-column rules of drip.channels and drip.claims are domains
+-- (drip.hash256, drip.public_key, drip.drops, drip.positive_drops,
+-- drip.seconds).
 -- The sidecar's side of the outbox: take_outbox, outbox_submitted (with the
 -- signed blob kept in the new outbox.tx_blob), outbox_requeue and
 -- reject_agreement, watched_channels; and agreement_state for web servers.
@@ -36,7 +39,54 @@ ALTER TABLE drip.sessions ADD CONSTRAINT sessions_terms_check CHECK (active_at I
 
 CREATE INDEX proposals_open_idx ON drip.proposals (expires_at) WHERE tx_hash IS NULL AND accepted_at IS NULL;
 
-CREATE OR REPLACE VIEW drip.revenue_by_day AS
+-- The one-column rules of the two tables every accepted claim writes
+-- (drip.channels, drip.claims) become domains
+-- (checked only where a value is assigned, from a cached expression; a
+-- table's CHECKs are rebuilt and all evaluated in every UPDATE). The views
+-- over their columns are made again over the new types.
+CREATE DOMAIN drip.hash256 AS bytea CHECK (length(VALUE) = 32);
+COMMENT ON DOMAIN drip.hash256 IS 'An XRPL Hash256 (a channel id): 32 bytes.';
+CREATE DOMAIN drip.public_key AS bytea CHECK (length(VALUE) = 33);
+COMMENT ON DOMAIN drip.public_key IS 'An XRPL public key: 33 bytes (0xED and an Ed25519 key, or a compressed secp256k1 key).';
+CREATE DOMAIN drip.drops AS bigint CHECK (VALUE >= 0);
+COMMENT ON DOMAIN drip.drops IS 'An amount of XRP in drops, zero or more.';
+CREATE DOMAIN drip.positive_drops AS bigint CHECK (VALUE > 0);
+COMMENT ON DOMAIN drip.positive_drops IS 'An amount of XRP in drops, more than zero.';
+CREATE DOMAIN drip.seconds AS integer CHECK (VALUE >= 0);
+COMMENT ON DOMAIN drip.seconds IS 'A duration in whole seconds, zero or more.';
+DROP VIEW drip.exposure;
+DROP VIEW drip.sessions_overview;
+DROP VIEW drip.channels_by_deadline;
+DROP VIEW drip.revenue_by_day;
+ALTER TABLE drip.channels
+    DROP CONSTRAINT channels_channel_id_check,
+    DROP CONSTRAINT channels_public_key_check,
+    DROP CONSTRAINT channels_amount_check,
+    DROP CONSTRAINT channels_settle_delay_check,
+    DROP CONSTRAINT channels_ledger_balance_check,
+    DROP CONSTRAINT channels_best_claim_check,
+    ALTER COLUMN channel_id TYPE drip.hash256,
+    ALTER COLUMN public_key TYPE drip.public_key,
+    ALTER COLUMN amount TYPE drip.positive_drops,
+    ALTER COLUMN settle_delay TYPE drip.seconds,
+    ALTER COLUMN ledger_balance TYPE drip.drops,
+    ALTER COLUMN best_claim TYPE drip.drops;
+ALTER TABLE drip.claims
+    DROP CONSTRAINT claims_amount_check,
+    ALTER COLUMN channel_id TYPE drip.hash256,
+    ALTER COLUMN amount TYPE drip.positive_drops;
+
+CREATE VIEW drip.channels_by_deadline AS
+SELECT encode(c.channel_id, 'hex') AS channel_id, s.session_id, s.state, c.amount, c.best_claim,
+       drip._claim_deadline(s.ends_at, c.expiration, c.cancel_after) AS claim_by,
+       drip._claim_deadline(s.ends_at, c.expiration, c.cancel_after) - now() AS time_left
+FROM drip.channels c JOIN drip.sessions s ON s.id = c.session
+WHERE s.state IN ('active', 'closing')
+ORDER BY claim_by;
+COMMENT ON VIEW drip.channels_by_deadline IS 'Open channels, soonest claim deadline first.';
+GRANT SELECT ON drip.channels_by_deadline TO drip_admin;
+
+CREATE VIEW drip.revenue_by_day AS
 SELECT date_trunc('day', accepted_at) AS day,
        sum(amount - coalesce(previous, 0))::bigint AS drops_claimed,
        count(*) AS claims
@@ -44,14 +94,14 @@ FROM (SELECT accepted_at, amount,
              lag(amount) OVER (PARTITION BY channel_id ORDER BY amount) AS previous
       FROM drip.claims) increments
 GROUP BY 1 ORDER BY 1;
+COMMENT ON VIEW drip.revenue_by_day IS 'Drops newly secured by accepted claims, per day.';
+GRANT SELECT ON drip.revenue_by_day TO drip_admin;
 
 ALTER TABLE drip.claims DROP COLUMN id;
 DROP INDEX drip.claims_channel_idx;
 ALTER TABLE drip.claims ADD PRIMARY KEY (channel_id, amount);
 
 -- _due now takes the channel's amount (all it used of the channel).
-DROP VIEW drip.exposure;
-DROP VIEW drip.sessions_overview;
 DROP FUNCTION drip._due(drip.sessions, drip.channels);
 CREATE FUNCTION drip._due(s drip.sessions, channel_amount bigint) RETURNS bigint
 LANGUAGE sql STABLE AS $$
@@ -76,7 +126,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN (0::bigint, 0::bigint, NULL::bigint, s.ends_at, s.state);
     END IF;
-    RETURN (coalesce(drip._due(s, c.amount), 0), c.best_claim, c.amount, s.ends_at, s.state);
+    RETURN (coalesce(drip._due(s, c.amount), 0), c.best_claim::bigint, c.amount::bigint, s.ends_at, s.state);
 END
 $$;
 
@@ -167,11 +217,11 @@ BEGIN
         RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
     END IF;
     IF NOT drip.verify_claim(r.channel_id, p_amount, p_signature, r.public_key) THEN
-        RETURN (false, 'bad_signature'::text, r.due, r.best_claim);
+        RETURN (false, 'bad_signature'::text, r.due, r.best_claim::bigint);
     END IF;
     denial := drip._claim_denial(p_amount, r.best_claim, r.amount);
     IF denial IS NOT NULL THEN
-        RETURN (false, denial, r.due, r.best_claim);
+        RETURN (false, denial, r.due, r.best_claim::bigint);
     END IF;
     UPDATE drip.channels
     SET best_claim = p_amount, best_signature = p_signature, updated_at = now()
@@ -244,7 +294,7 @@ BEGIN
     END IF;
     SELECT * INTO c FROM drip.channels WHERE session = s.id;
     RETURN (s.session_id, s.drip_token, s.uri, s.state, s.client_address, s.created_at,
-        s.active_at, s.ends_at, c.channel_id, c.amount,
+        s.active_at, s.ends_at, c.channel_id::bytea, c.amount::bigint,
         CASE WHEN c.channel_id IS NULL THEN 0::bigint ELSE coalesce(drip._due(s, c.amount), 0) END,
         coalesce(c.best_claim, 0), s.past_due_strikes, s.end_reason);
 END
@@ -785,14 +835,14 @@ BEGIN
         RETURN (false, 'no_channel'::text, NULL::bigint, NULL::bigint);
     END IF;
     IF is_blocked THEN
-        RETURN (false, 'blocked'::text, NULL::bigint, c.best_claim);
+        RETURN (false, 'blocked'::text, NULL::bigint, c.best_claim::bigint);
     END IF;
     IF NOT drip.verify_claim(c.channel_id, p_amount, p_signature, c.public_key) THEN
-        RETURN (false, 'bad_signature'::text, NULL::bigint, c.best_claim);
+        RETURN (false, 'bad_signature'::text, NULL::bigint, c.best_claim::bigint);
     END IF;
     denial := drip._claim_denial(p_amount, c.best_claim, c.amount);
     IF denial IS NOT NULL THEN
-        RETURN (false, denial, NULL::bigint, c.best_claim);
+        RETURN (false, denial, NULL::bigint, c.best_claim::bigint);
     END IF;
     WITH best AS (
         UPDATE drip.channels SET best_claim = p_amount, best_signature = p_signature, updated_at = now()

@@ -301,7 +301,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN (0::bigint, 0::bigint, NULL::bigint, s.ends_at, s.state);
     END IF;
-    RETURN (coalesce(drip._due(s, c.amount), 0), c.best_claim, c.amount, s.ends_at, s.state);
+    RETURN (coalesce(drip._due(s, c.amount), 0), c.best_claim::bigint, c.amount::bigint, s.ends_at, s.state);
 END
 $$;
 COMMENT ON FUNCTION drip.amount_due(text) IS
@@ -345,11 +345,11 @@ BEGIN
         RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
     END IF;
     IF NOT drip.verify_claim(r.channel_id, p_amount, p_signature, r.public_key) THEN
-        RETURN (false, 'bad_signature'::text, r.due, r.best_claim);
+        RETURN (false, 'bad_signature'::text, r.due, r.best_claim::bigint);
     END IF;
     denial := drip._claim_denial(p_amount, r.best_claim, r.amount);
     IF denial IS NOT NULL THEN
-        RETURN (false, denial, r.due, r.best_claim);
+        RETURN (false, denial, r.due, r.best_claim::bigint);
     END IF;
     UPDATE drip.channels
     SET best_claim = p_amount, best_signature = p_signature, updated_at = now()
@@ -609,7 +609,7 @@ BEGIN
     END IF;
     SELECT * INTO c FROM drip.channels WHERE session = s.id;
     RETURN (s.session_id, s.drip_token, s.uri, s.state, s.client_address, s.created_at,
-        s.active_at, s.ends_at, c.channel_id, c.amount,
+        s.active_at, s.ends_at, c.channel_id::bytea, c.amount::bigint,
         CASE WHEN c.channel_id IS NULL THEN 0::bigint ELSE coalesce(drip._due(s, c.amount), 0) END,
         coalesce(c.best_claim, 0), s.past_due_strikes, s.end_reason);
 END
@@ -1089,14 +1089,14 @@ BEGIN
         RETURN (false, 'no_channel'::text, NULL::bigint, NULL::bigint);
     END IF;
     IF is_blocked THEN
-        RETURN (false, 'blocked'::text, NULL::bigint, c.best_claim);
+        RETURN (false, 'blocked'::text, NULL::bigint, c.best_claim::bigint);
     END IF;
     IF NOT drip.verify_claim(c.channel_id, p_amount, p_signature, c.public_key) THEN
-        RETURN (false, 'bad_signature'::text, NULL::bigint, c.best_claim);
+        RETURN (false, 'bad_signature'::text, NULL::bigint, c.best_claim::bigint);
     END IF;
     denial := drip._claim_denial(p_amount, c.best_claim, c.amount);
     IF denial IS NOT NULL THEN
-        RETURN (false, denial, NULL::bigint, c.best_claim);
+        RETURN (false, denial, NULL::bigint, c.best_claim::bigint);
     END IF;
     WITH best AS (
         UPDATE drip.channels SET best_claim = p_amount, best_signature = p_signature, updated_at = now()

@@ -193,6 +193,34 @@ fn pay_refuses_inactive_sessions_and_errors_on_bad_input() {
 }
 
 #[pg_test]
+fn the_channel_and_claim_rules_hold_even_for_the_tables_owner() {
+    // Domains (one column) and table CHECKs (across columns) together.
+    active_session("web-rules");
+    for set in [
+        "channel_id = '\\x00'",
+        "public_key = '\\x00'",
+        "amount = 0",
+        "settle_delay = -1",
+        "ledger_balance = -1",
+        "best_claim = -1",
+        "ledger_balance = amount + 1",
+        "best_claim = amount + 1, best_signature = '\\x01'",
+        "best_claim = 5",
+    ] {
+        let (code, _) = error_of(&format!("UPDATE drip.channels SET {set}"));
+        assert_eq!(code, PgSqlErrorCode::ERRCODE_CHECK_VIOLATION, "{set}");
+    }
+    let (code, _) =
+        error_of("INSERT INTO drip.claims (channel_id, amount, signature) SELECT channel_id, 0, '\\x01' FROM drip.channels");
+    assert_eq!(code, PgSqlErrorCode::ERRCODE_CHECK_VIOLATION);
+    let unchanged = Spi::get_one::<bool>(
+        "SELECT amount = 2000000 AND best_claim = 0 AND ledger_balance = 0 AND settle_delay = 1800 FROM drip.channels",
+    )
+    .unwrap();
+    assert_eq!(unchanged, Some(true));
+}
+
+#[pg_test]
 fn terms_that_leave_the_rate_undefined_are_refused() {
     let (code, detail) = error_of("UPDATE drip.terms SET polling_interval_secs = 4000, session_length_secs = 1800 RETURNING true");
     assert_eq!(code, PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE);
