@@ -9,7 +9,8 @@ use std::fmt;
 
 use ed25519_dalek::Signer as _;
 use k256::ecdsa::signature::hazmat::{PrehashSigner as _, PrehashVerifier as _};
-use k256::elliptic_curve::sec1::ToEncodedPoint as _;
+use k256::elliptic_curve::scalar::IsHigh as _;
+use k256::elliptic_curve::sec1::ToSec1Point as _;
 
 use crate::account::AccountId;
 use crate::base58::{self, Base58Error};
@@ -237,7 +238,7 @@ fn parse_strict_der(sig: &[u8]) -> Result<k256::ecdsa::Signature, SignatureError
     }
     let sig =
         k256::ecdsa::Signature::from_scalars(r, s).map_err(|_| SignatureError::NotCanonical)?;
-    if sig.normalize_s().is_some() {
+    if bool::from(sig.s().is_high()) {
         return Err(SignatureError::HighS);
     }
     Ok(sig)
@@ -307,7 +308,7 @@ impl KeyPair {
     /// A secp256k1 key pair from its 32-byte secret scalar (0 < k < n).
     pub fn secp256k1_from_secret(secret: &[u8; 32]) -> Result<Self, KeyError> {
         let key = k256::ecdsa::SigningKey::from_slice(secret).map_err(|_| KeyError::Derivation)?;
-        let point = key.verifying_key().as_affine().to_encoded_point(true);
+        let point = key.verifying_key().as_affine().to_sec1_point(true);
         Ok(KeyPair {
             public: PublicKey::from_slice(point.as_bytes())?,
             secret: Secret::Secp256k1(key),
@@ -341,11 +342,7 @@ impl KeyPair {
                     Ok(sig) => sig,
                     Err(_) => unreachable!("a 32-byte prehash is always signable"),
                 };
-                sig.normalize_s()
-                    .unwrap_or(sig)
-                    .to_der()
-                    .as_bytes()
-                    .to_vec()
+                sig.normalize_s().to_der().as_bytes().to_vec()
             }
         }
     }

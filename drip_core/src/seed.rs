@@ -76,12 +76,12 @@ impl Seed {
 // Scalar and point arithmetic is modular: it cannot overflow.
 #[allow(clippy::arithmetic_side_effects)]
 fn secp256k1_account_key(entropy: &[u8; 16]) -> Result<KeyPair, KeyError> {
-    use k256::elliptic_curve::sec1::ToEncodedPoint as _;
+    use k256::elliptic_curve::sec1::ToSec1Point as _;
     use k256::elliptic_curve::PrimeField as _;
 
     let root = first_valid_scalar(entropy, &[])?;
     let root_public = k256::ProjectivePoint::GENERATOR * root;
-    let root_public = root_public.to_affine().to_encoded_point(true);
+    let root_public = root_public.to_affine().to_sec1_point(true);
     // The account index (always 0 for account keys) sits between the root
     // public key and the counter.
     let intermediate = first_valid_scalar(root_public.as_bytes(), &[0, 0, 0, 0])?;
