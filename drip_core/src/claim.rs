@@ -163,6 +163,28 @@ mod tests {
     }
 
     #[test]
+    fn secp256k1_r_or_s_outside_1_to_n_is_not_canonical() {
+        // The curve order n: r and s must lie in [1, n - 1].
+        const N: &str = "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141";
+        let der = |r: &str, s: &str| {
+            hex::decode(format!("30{:02X}{r}{s}", (r.len() + s.len()) / 2)).unwrap()
+        };
+        let n = format!("022100{N}");
+        let one = "020101";
+        let zero = "020100";
+        let key = pair(KeyType::Secp256k1);
+        let channel: Hash256 = CHANNEL.parse().unwrap();
+        for sig in [der(&n, one), der(one, &n), der(zero, one), der(one, zero)] {
+            assert_eq!(
+                verify_claim(key.public_key(), &channel, Drops::new(5), &sig),
+                Err(SignatureError::NotCanonical),
+                "{}",
+                hex::encode_upper(&sig)
+            );
+        }
+    }
+
+    #[test]
     fn wrong_lengths_are_malformed() {
         let channel: Hash256 = CHANNEL.parse().unwrap();
         for kt in [KeyType::Ed25519, KeyType::Secp256k1] {
