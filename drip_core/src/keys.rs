@@ -8,13 +8,14 @@
 use std::fmt;
 
 use ed25519_dalek::Signer as _;
-use k256::ecdsa::signature::hazmat::{PrehashSigner as _, PrehashVerifier as _};
+use k256::ecdsa::signature::hazmat::PrehashSigner as _;
 use k256::elliptic_curve::scalar::IsHigh as _;
 use k256::elliptic_curve::sec1::ToSec1Point as _;
 
 use crate::account::AccountId;
 use crate::base58::{self, Base58Error};
 use crate::hash::sha512_half;
+use crate::secp256k1;
 
 /// Which signature scheme a key uses.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -198,8 +199,12 @@ impl PublicKey {
             }
             Verifier::Secp256k1(key) => {
                 let sig = parse_strict_der(signature)?;
-                key.verify_prehash(&sha512_half(&[message]), &sig)
-                    .map_err(|_| SignatureError::Mismatch)
+                let digest = sha512_half(&[message]);
+                if secp256k1::verify_prehash(key.as_affine(), &digest, &sig.r(), &sig.s()) {
+                    Ok(())
+                } else {
+                    Err(SignatureError::Mismatch)
+                }
             }
         }
     }

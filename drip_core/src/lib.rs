@@ -28,6 +28,7 @@ pub mod drops;
 pub mod hash;
 pub mod keys;
 pub mod proposal;
+mod secp256k1;
 pub mod seed;
 pub mod terms;
 pub mod tx;
