@@ -157,7 +157,8 @@ fn split_lambda(k: &Scalar) -> (Scalar, Scalar) {
     (k1, k2)
 }
 
-/// `round(a·b / 2^384)` for `b` < 2^255, which is below 2^127 + 1.
+/// `round(a·b / 2^384)` for `a` below n and `b` one of g1, g2 (both below
+/// 0.9·2^256), which is below 2^128: the rounding cannot overflow.
 fn mul_shift_384(a: &U256, b: &U256) -> u128 {
     let (_, hi) = a.widening_mul(b);
     // Bits 384..512 of the product are hi's top half; bit 383 rounds.
@@ -222,9 +223,13 @@ mod tests {
         ProjectivePoint::GENERATOR * scalar(secret)
     }
 
+    fn lambda() -> Scalar {
+        -<Scalar as FromUintUnchecked>::from_uint_unchecked(MINUS_LAMBDA)
+    }
+
     #[test]
     fn lambda_is_the_endomorphism_eigenvalue() {
-        let lambda = -<Scalar as FromUintUnchecked>::from_uint_unchecked(MINUS_LAMBDA);
+        let lambda = lambda();
         let g = ProjectivePoint::GENERATOR;
         assert_eq!(g * lambda, g.endomorphism());
         assert_eq!(point([3; 32]) * lambda, point([3; 32]).endomorphism());
@@ -275,8 +280,7 @@ mod tests {
         fn split_lambda_halves_recombine_and_are_small(k in any::<[u8; 32]>()) {
             let k = scalar(k);
             let (k1, k2) = split_lambda(&k);
-            let lambda = -<Scalar as FromUintUnchecked>::from_uint_unchecked(MINUS_LAMBDA);
-            prop_assert_eq!(k1 + k2 * lambda, k);
+            prop_assert_eq!(k1 + k2 * lambda(), k);
             for half in [k1, k2] {
                 let (magnitude, negative) = small_magnitude(half);
                 let value = Scalar::from(magnitude);
