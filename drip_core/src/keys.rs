@@ -15,7 +15,7 @@ use k256::elliptic_curve::sec1::ToSec1Point as _;
 use crate::account::AccountId;
 use crate::base58::{self, Base58Error};
 use crate::hash::sha512_half;
-use crate::secp256k1;
+use crate::secp256k1::KeyTables;
 
 /// Which signature scheme a key uses.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -199,14 +199,55 @@ impl PublicKey {
             }
             Verifier::Secp256k1(key) => {
                 let sig = parse_strict_der(signature)?;
-                let digest = sha512_half(&[message]);
-                if secp256k1::verify_prehash(key.as_affine(), &digest, &sig.r(), &sig.s()) {
-                    Ok(())
-                } else {
-                    Err(SignatureError::Mismatch)
-                }
+                let tables = KeyTables::new(key.as_affine()).ok_or(SignatureError::Mismatch)?;
+                verify_secp256k1(&tables, message, &sig)
             }
         }
+    }
+
+    /// What [`PreparedKey::from_bytes`] reads back: for a secp256k1 key, its
+    /// multiplication tables (1,025 bytes), with which a verification does
+    /// about half the work; `None` for an Ed25519 key, which has none.
+    pub fn prepare(&self) -> Option<Vec<u8>> {
+        match &self.verifier {
+            Verifier::Ed25519(_) => None,
+            Verifier::Secp256k1(key) => KeyTables::new(key.as_affine()).map(|t| t.to_bytes()),
+        }
+    }
+}
+
+/// A secp256k1 public key read from [`PublicKey::prepare`]'s bytes: it
+/// verifies without decompressing the key and with half the doublings.
+#[derive(Clone, Debug)]
+pub struct PreparedKey {
+    tables: KeyTables,
+}
+
+impl PreparedKey {
+    /// Read `prepared` for the 33-byte `public_key` it was made from; `None`
+    /// if it is not such bytes for this key (the caller then verifies with
+    /// the key itself).
+    pub fn from_bytes(public_key: &[u8], prepared: &[u8]) -> Option<Self> {
+        let key: &[u8; 33] = public_key.try_into().ok()?;
+        KeyTables::from_bytes(prepared, key).map(|tables| PreparedKey { tables })
+    }
+
+    /// [`PublicKey::verify`] for this secp256k1 key.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
+        verify_secp256k1(&self.tables, message, &parse_strict_der(signature)?)
+    }
+}
+
+/// Verify a parsed secp256k1 signature over SHA-512Half(`message`).
+fn verify_secp256k1(
+    tables: &KeyTables,
+    message: &[u8],
+    sig: &k256::ecdsa::Signature,
+) -> Result<(), SignatureError> {
+    if tables.verify(&sha512_half(&[message]), &sig.r(), &sig.s()) {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
     }
 }
 
