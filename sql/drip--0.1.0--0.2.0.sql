@@ -9,6 +9,8 @@
 -- The one-column rules of drip.channels and drip.claims are domains
 -- (drip.hash256, drip.public_key, drip.drops, drip.positive_drops,
 -- drip.seconds).
+-- Channels keep their secp256k1 key's multiplication tables
+-- (drip.channels.prepared_key), generated from the key, for drip.pay.
 -- The sidecar's side of the outbox: take_outbox, outbox_submitted (with the
 -- signed blob kept in the new outbox.tx_blob), outbox_requeue and
 -- reject_agreement, watched_channels; and agreement_state for web servers.
@@ -202,8 +204,8 @@ BEGIN
     -- row, the claim rules from the channel row. Both are locked so that a
     -- payment that waited re-reads the latest version of each (an unlocked
     -- joined row would be the stale one).
-    SELECT s.id, s.state, s.past_due_strikes, c.channel_id, c.public_key, c.amount,
-           c.best_claim, drip._due(s, c.amount) AS due
+    SELECT s.id, s.state, s.past_due_strikes, c.channel_id, c.public_key, c.prepared_key,
+           c.amount, c.best_claim, drip._due(s, c.amount) AS due
     INTO r
     FROM drip.sessions s JOIN drip.channels c ON c.session = s.id
     WHERE s.drip_token = p_drip_token
@@ -216,7 +218,7 @@ BEGIN
     IF r.state <> 'active' THEN
         RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
     END IF;
-    IF NOT drip.verify_claim(r.channel_id, p_amount, p_signature, r.public_key) THEN
+    IF NOT drip._check_claim(r.channel_id, p_amount, p_signature, r.public_key, r.prepared_key) THEN
         RETURN (false, 'bad_signature'::text, r.due, r.best_claim::bigint);
     END IF;
     denial := drip._claim_denial(p_amount, r.best_claim, r.amount);
@@ -611,6 +613,22 @@ ALTER TABLE drip.channels ADD CONSTRAINT channels_owner_check CHECK ((session IS
 CREATE UNIQUE INDEX channels_ilp_open_idx ON drip.channels (ilp_account)
     WHERE ilp_account IS NOT NULL AND closed_at IS NULL;
 
+-- Channel keys' multiplication tables, generated from the key (this
+-- rewrites drip.channels once); drip.pay and drip.ilp_claim verify with
+-- them through drip._check_claim.
+CREATE FUNCTION drip."_prepared_key"("public_key" bytea) RETURNS bytea
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c AS 'MODULE_PATHNAME', 'prepared_key_wrapper';
+CREATE FUNCTION drip."_check_claim"("channel_id" bytea, "amount" bigint, "signature" bytea, "public_key" bytea, "prepared_key" bytea)
+RETURNS bool IMMUTABLE PARALLEL SAFE
+LANGUAGE c AS 'MODULE_PATHNAME', 'check_claim_wrapper';
+REVOKE ALL ON FUNCTION drip._prepared_key(bytea) FROM PUBLIC;
+REVOKE ALL ON FUNCTION drip._check_claim(bytea, bigint, bytea, bytea, bytea) FROM PUBLIC;
+ALTER TABLE drip.channels
+    ADD COLUMN prepared_key bytea GENERATED ALWAYS AS (drip._prepared_key(public_key)) STORED;
+COMMENT ON COLUMN drip.channels.prepared_key IS
+'The secp256k1 key''s multiplication tables (NULL for Ed25519): claims verify with them at about half the cost.';
+
 -- The server's channel to an ILP client, paid out by drip's claims: one per
 -- account, opened through the outbox when the client asks (fund_channel),
 -- so a crash can never open two.
@@ -837,7 +855,7 @@ BEGIN
     IF is_blocked THEN
         RETURN (false, 'blocked'::text, NULL::bigint, c.best_claim::bigint);
     END IF;
-    IF NOT drip.verify_claim(c.channel_id, p_amount, p_signature, c.public_key) THEN
+    IF NOT drip._check_claim(c.channel_id, p_amount, p_signature, c.public_key, c.prepared_key) THEN
         RETURN (false, 'bad_signature'::text, NULL::bigint, c.best_claim::bigint);
     END IF;
     denial := drip._claim_denial(p_amount, c.best_claim, c.amount);
@@ -869,10 +887,10 @@ COMMENT ON FUNCTION drip.record_channel_balance(bytea, bigint) IS
 'Sidecar only: a claim of drip''s validated without closing the channel: the ledger''s balance is now at least this.';
 
 -- drip._claim_fault: verify_claim for batches that must not abort.
-CREATE FUNCTION drip."_claim_fault"("channel_id" bytea, "amount" bigint, "signature" bytea, "public_key" bytea)
+CREATE FUNCTION drip."_claim_fault"("channel_id" bytea, "amount" bigint, "signature" bytea, "public_key" bytea, "prepared_key" bytea)
 RETURNS TEXT IMMUTABLE PARALLEL SAFE
 LANGUAGE c AS 'MODULE_PATHNAME', 'claim_fault_wrapper';
-REVOKE ALL ON FUNCTION drip._claim_fault(bytea, bigint, bytea, bytea) FROM PUBLIC;
+REVOKE ALL ON FUNCTION drip._claim_fault(bytea, bigint, bytea, bytea, bytea) FROM PUBLIC;
 
 -- Many claims in one statement (one commit for all): the ILP server
 -- batches claims arriving together. The checks are drip.ilp_claim's, made
@@ -893,7 +911,7 @@ BEGIN
     WITH
     -- The batch's open channels, locked in one order.
     locked AS MATERIALIZED (
-        SELECT c.channel_id, c.ilp_account, c.public_key, c.best_claim, c.amount
+        SELECT c.channel_id, c.ilp_account, c.public_key, c.prepared_key, c.best_claim, c.amount
         FROM drip.channels c
         WHERE c.ilp_account = ANY (p_accounts) AND c.closed_at IS NULL
         ORDER BY c.channel_id
@@ -908,7 +926,7 @@ BEGIN
                    WHEN t.amount IS NULL OR t.amount <= 0 OR a.account IS NULL THEN 'malformed'
                    WHEN l.channel_id IS NULL THEN 'no_channel'
                    WHEN a.blocked THEN 'blocked'
-                   ELSE coalesce(drip._claim_fault(l.channel_id, t.amount, t.signature, l.public_key),
+                   ELSE coalesce(drip._claim_fault(l.channel_id, t.amount, t.signature, l.public_key, l.prepared_key),
                                  drip._claim_denial(t.amount, l.best_claim, l.amount))
                END AS reason
         FROM unnest(p_accounts, p_amounts, p_signatures) WITH ORDINALITY AS t(account, amount, signature, i)

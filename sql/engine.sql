@@ -330,8 +330,8 @@ BEGIN
     -- row, the claim rules from the channel row. Both are locked so that a
     -- payment that waited re-reads the latest version of each (an unlocked
     -- joined row would be the stale one).
-    SELECT s.id, s.state, s.past_due_strikes, c.channel_id, c.public_key, c.amount,
-           c.best_claim, drip._due(s, c.amount) AS due
+    SELECT s.id, s.state, s.past_due_strikes, c.channel_id, c.public_key, c.prepared_key,
+           c.amount, c.best_claim, drip._due(s, c.amount) AS due
     INTO r
     FROM drip.sessions s JOIN drip.channels c ON c.session = s.id
     WHERE s.drip_token = p_drip_token
@@ -344,7 +344,7 @@ BEGIN
     IF r.state <> 'active' THEN
         RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
     END IF;
-    IF NOT drip.verify_claim(r.channel_id, p_amount, p_signature, r.public_key) THEN
+    IF NOT drip._check_claim(r.channel_id, p_amount, p_signature, r.public_key, r.prepared_key) THEN
         RETURN (false, 'bad_signature'::text, r.due, r.best_claim::bigint);
     END IF;
     denial := drip._claim_denial(p_amount, r.best_claim, r.amount);
@@ -1091,7 +1091,7 @@ BEGIN
     IF is_blocked THEN
         RETURN (false, 'blocked'::text, NULL::bigint, c.best_claim::bigint);
     END IF;
-    IF NOT drip.verify_claim(c.channel_id, p_amount, p_signature, c.public_key) THEN
+    IF NOT drip._check_claim(c.channel_id, p_amount, p_signature, c.public_key, c.prepared_key) THEN
         RETURN (false, 'bad_signature'::text, NULL::bigint, c.best_claim::bigint);
     END IF;
     denial := drip._claim_denial(p_amount, c.best_claim, c.amount);
@@ -1141,7 +1141,7 @@ BEGIN
     WITH
     -- The batch's open channels, locked in one order.
     locked AS MATERIALIZED (
-        SELECT c.channel_id, c.ilp_account, c.public_key, c.best_claim, c.amount
+        SELECT c.channel_id, c.ilp_account, c.public_key, c.prepared_key, c.best_claim, c.amount
         FROM drip.channels c
         WHERE c.ilp_account = ANY (p_accounts) AND c.closed_at IS NULL
         ORDER BY c.channel_id
@@ -1156,7 +1156,7 @@ BEGIN
                    WHEN t.amount IS NULL OR t.amount <= 0 OR a.account IS NULL THEN 'malformed'
                    WHEN l.channel_id IS NULL THEN 'no_channel'
                    WHEN a.blocked THEN 'blocked'
-                   ELSE coalesce(drip._claim_fault(l.channel_id, t.amount, t.signature, l.public_key),
+                   ELSE coalesce(drip._claim_fault(l.channel_id, t.amount, t.signature, l.public_key, l.prepared_key),
                                  drip._claim_denial(t.amount, l.best_claim, l.amount))
                END AS reason
         FROM unnest(p_accounts, p_amounts, p_signatures) WITH ORDINALITY AS t(account, amount, signature, i)

@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use drip_bench::claim;
-use drip_core::claim::{check_claim, claim_message, verify_claim};
+use drip_core::claim::{check_claim, check_claim_prepared, claim_message, verify_claim};
 use drip_core::hash::sha512_half;
 use drip_core::{KeyType, PublicKey};
 use std::hint::black_box;
@@ -43,6 +43,23 @@ fn bench(c: &mut Criterion) {
                 )
             })
         });
+        // What drip.pay does per call: the key's stored tables, if any.
+        let prepared = key.prepare();
+        group.bench_with_input(
+            BenchmarkId::new("check_claim_prepared", kt),
+            &cl,
+            |b, cl| {
+                b.iter(|| {
+                    check_claim_prepared(
+                        black_box(cl.channel.as_bytes()),
+                        amount,
+                        black_box(&cl.signature),
+                        black_box(&cl.public_key),
+                        black_box(prepared.as_deref()),
+                    )
+                })
+            },
+        );
     }
     group.finish();
 }

@@ -40,7 +40,10 @@ fn pending_session(web_id: &str) -> (String, String) {
 
 /// Confirm the channel with these ledger facts; returns the reason (None = accepted).
 fn confirm(pid: &str, amount: i64, settle: i32, memo: &str, cancel_after: Option<&str>) -> Option<String> {
-    let key = payer();
+    confirm_key(pid, &payer(), amount, settle, memo, cancel_after)
+}
+
+fn confirm_key(pid: &str, key: &KeyPair, amount: i64, settle: i32, memo: &str, cancel_after: Option<&str>) -> Option<String> {
     let sql = format!(
         "SELECT reason FROM drip.confirm_channel($1, $2, $3, 'rPayer', $4, $5, $6, '{SERVER}', NULL, NULL, {}, $7)",
         cancel_after.map_or("NULL".to_owned(), |c| format!("'{c}'::timestamptz"))
@@ -70,7 +73,11 @@ fn active_session(web_id: &str) -> String {
 
 /// pay(token, amount) with a valid signature: (accepted, reason, due, paid).
 fn pay(token: &str, amount: i64) -> (bool, Option<String>, Option<i64>, Option<i64>) {
-    let sig = sign_claim(&payer(), &Hash256([0x5D; 32]), Drops::new(amount as u64));
+    pay_as(&payer(), token, amount)
+}
+
+fn pay_as(key: &KeyPair, token: &str, amount: i64) -> (bool, Option<String>, Option<i64>, Option<i64>) {
+    let sig = sign_claim(key, &Hash256([0x5D; 32]), Drops::new(amount as u64));
     pay_with(token, amount, &sig)
 }
 
@@ -218,6 +225,41 @@ fn the_channel_and_claim_rules_hold_even_for_the_tables_owner() {
     )
     .unwrap();
     assert_eq!(unchanged, Some(true));
+}
+
+fn calls(function: &str) -> i64 {
+    Spi::get_one::<i64>(&format!("SELECT coalesce(pg_stat_get_xact_function_calls('{function}'::regproc), 0)"))
+        .unwrap()
+        .unwrap()
+}
+
+#[pg_test]
+fn secp256k1_channels_keep_their_key_tables_and_pay_with_them() {
+    let secp = Seed::from_entropy([0x52; 16], KeyType::Secp256k1).key_pair().unwrap();
+    let (token, pid) = pending_session("web-secp");
+    assert_eq!(confirm_key(&pid, &secp, 2_000_000, 1800, &pid, None), None);
+    let stored = Spi::get_one::<Vec<u8>>("SELECT prepared_key FROM drip.channels").unwrap().unwrap();
+    assert_eq!(Some(stored), secp.public_key().prepare());
+    // Ed25519 keys have none.
+    let ed = Spi::get_one_with_args::<Vec<u8>>("SELECT drip._prepared_key($1)", &[payer().public_key().as_bytes().as_slice().into()]).unwrap();
+    assert_eq!(ed, None);
+    let (code, _) = error_of("UPDATE drip.channels SET prepared_key = '\\x00'");
+    assert_eq!(code, PgSqlErrorCode::ERRCODE_GENERATED_ALWAYS);
+
+    Spi::run("SET LOCAL track_functions = 'all'").unwrap();
+    assert_eq!(pay_as(&secp, &token, 40_000), (true, None, Some(33_334), Some(40_000)));
+    // Signed by another key, or for another amount: refused.
+    let other = Seed::from_entropy([0x53; 16], KeyType::Secp256k1).key_pair().unwrap();
+    assert_eq!(pay_as(&other, &token, 50_000).1.as_deref(), Some("bad_signature"));
+    let sig = sign_claim(&secp, &Hash256([0x5D; 32]), Drops::new(60_000));
+    assert_eq!(pay_with(&token, 60_001, &sig).1.as_deref(), Some("bad_signature"));
+    assert_eq!(pay_with(&token, 60_000, &sig).0, true);
+    // Verified with the stored tables, which pay's updates did not recompute.
+    assert_eq!(calls("drip._check_claim"), 4);
+    assert_eq!(calls("drip.verify_claim"), 0);
+    assert_eq!(calls("drip._prepared_key"), 0);
+    Spi::run("UPDATE drip.channels SET public_key = public_key").unwrap();
+    assert_eq!(calls("drip._prepared_key"), 1, "a key update recomputes them");
 }
 
 #[pg_test]

@@ -23,26 +23,65 @@ fn version() -> &'static str {
 /// does not verify is `false`.
 #[pg_extern(immutable, strict, parallel_safe)]
 fn verify_claim(channel_id: &[u8], amount: i64, signature: &[u8], public_key: &[u8]) -> bool {
-    drip_core::claim::check_claim(channel_id, amount, signature, public_key)
-        .unwrap_or_else(|e| error::invalid_parameter(&e.to_string(), e.argument(), e.hint()))
+    claim_or_raise(drip_core::claim::check_claim(
+        channel_id, amount, signature, public_key,
+    ))
+}
+
+/// `verify_claim` with the channel's `prepared_key` (NULL: none), as
+/// `drip.pay` and `drip.ilp_claim` call it: the same answers and errors,
+/// about half the work for a secp256k1 key.
+#[pg_extern(immutable, parallel_safe, name = "_check_claim")]
+fn check_claim(
+    channel_id: Option<&[u8]>,
+    amount: Option<i64>,
+    signature: Option<&[u8]>,
+    public_key: Option<&[u8]>,
+    prepared_key: Option<&[u8]>,
+) -> Option<bool> {
+    Some(claim_or_raise(drip_core::claim::check_claim_prepared(
+        channel_id?,
+        amount?,
+        signature?,
+        public_key?,
+        prepared_key,
+    )))
+}
+
+fn claim_or_raise(checked: Result<bool, drip_core::claim::ClaimInputError>) -> bool {
+    checked.unwrap_or_else(|e| error::invalid_parameter(&e.to_string(), e.argument(), e.hint()))
+}
+
+/// A channel key's multiplication tables (1,025 bytes) for a secp256k1
+/// key; NULL for an Ed25519 key, or bytes that are no key.
+#[pg_extern(immutable, strict, parallel_safe, name = "_prepared_key")]
+fn prepared_key(public_key: &[u8]) -> Option<Vec<u8>> {
+    drip_core::PublicKey::from_slice(public_key).ok()?.prepare()
 }
 
 /// For batches that must not abort on one claim: why it fails its
 /// signature check (`bad_signature`, `malformed`), or NULL when
-/// `public_key` signed it.
+/// `public_key` signed it (with its `prepared_key`, if any).
 #[pg_extern(immutable, parallel_safe, name = "_claim_fault")]
 fn claim_fault(
     channel_id: Option<&[u8]>,
     amount: Option<i64>,
     signature: Option<&[u8]>,
     public_key: Option<&[u8]>,
+    prepared_key: Option<&[u8]>,
 ) -> Option<&'static str> {
     let (Some(channel_id), Some(amount), Some(signature), Some(public_key)) =
         (channel_id, amount, signature, public_key)
     else {
         return Some("malformed");
     };
-    match drip_core::claim::check_claim(channel_id, amount, signature, public_key) {
+    match drip_core::claim::check_claim_prepared(
+        channel_id,
+        amount,
+        signature,
+        public_key,
+        prepared_key,
+    ) {
         Ok(true) => None,
         Ok(false) => Some("bad_signature"),
         Err(_) => Some("malformed"),
@@ -53,6 +92,19 @@ fn claim_fault(
 // transactions come last, once every Rust helper exists.
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!("../sql/engine.sql", name = "engine", finalize);
+
+// Generated from the key, so it cannot disagree with it; pay's updates
+// leave public_key alone, so PostgreSQL does not recompute it.
+extension_sql!(
+    r#"
+ALTER TABLE drip.channels
+    ADD COLUMN prepared_key bytea GENERATED ALWAYS AS (drip._prepared_key(public_key)) STORED;
+COMMENT ON COLUMN drip.channels.prepared_key IS
+'The secp256k1 key''s multiplication tables (NULL for Ed25519): claims verify with them at about half the cost.';
+"#,
+    name = "channel_prepared_key",
+    requires = ["schema", prepared_key]
+);
 
 extension_sql!(
     r#"
