@@ -615,7 +615,7 @@ CREATE UNIQUE INDEX channels_ilp_open_idx ON drip.channels (ilp_account)
 
 -- Channel keys' multiplication tables, generated from the key (this
 -- rewrites drip.channels once); drip.pay and drip.ilp_claim verify with
--- them through drip._check_claim.
+-- them through drip._check_claim, drip.ilp_claims through drip._claim_fault.
 CREATE FUNCTION drip."_prepared_key"("public_key" bytea) RETURNS bytea
 IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c AS 'MODULE_PATHNAME', 'prepared_key_wrapper';

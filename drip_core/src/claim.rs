@@ -143,9 +143,9 @@ mod tests {
         Seed::from_entropy([7; 16], kt).key_pair().unwrap()
     }
 
-    #[test]
-    fn xrpl_org_channel_verify_example() {
-        // The channel_verify example on xrpl.org.
+    /// The channel_verify example on xrpl.org: a key and its signature of
+    /// 1,000,000 drops on `CHANNEL`.
+    fn xrpl_org_example() -> (PublicKey, Vec<u8>) {
         let key = PublicKey::from_hex(
             "023693F15967AE357D0327974AD46FE3C127113B1110D6044FD41E723689F81CC6",
         )
@@ -154,6 +154,12 @@ mod tests {
             "304402204EF0AFB78AC23ED1C472E74F4299C0C21F1B21D07EFC0A3838A420F76D783A400220154FB11B6F54320666E4C36CA7F686C16A3A0456800BBC43746F34AF50290064",
         )
         .unwrap();
+        (key, sig)
+    }
+
+    #[test]
+    fn xrpl_org_channel_verify_example() {
+        let (key, sig) = xrpl_org_example();
         let channel: Hash256 = CHANNEL.parse().unwrap();
         assert_eq!(
             verify_claim(&key, &channel, Drops::new(1_000_000), &sig),
@@ -243,14 +249,7 @@ mod tests {
 
     #[test]
     fn prepared_check_separates_malformed_from_wrong() {
-        let key = PublicKey::from_hex(
-            "023693F15967AE357D0327974AD46FE3C127113B1110D6044FD41E723689F81CC6",
-        )
-        .unwrap();
-        let sig = hex::decode(
-            "304402204EF0AFB78AC23ED1C472E74F4299C0C21F1B21D07EFC0A3838A420F76D783A400220154FB11B6F54320666E4C36CA7F686C16A3A0456800BBC43746F34AF50290064",
-        )
-        .unwrap();
+        let (key, sig) = xrpl_org_example();
         let channel: Hash256 = CHANNEL.parse().unwrap();
         let (pk, prepared) = (key.as_bytes(), key.prepare());
         let check = |channel: &[u8], amount, sig: &[u8]| {

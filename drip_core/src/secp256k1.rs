@@ -62,6 +62,8 @@ const ORDER: U256 =
     U256::from_be_hex("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141");
 const MODULUS: U256 =
     U256::from_be_hex("fffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2f");
+/// p − n: an r below it has a second x candidate, r + n.
+const MODULUS_MINUS_ORDER: U256 = MODULUS.wrapping_sub(&ORDER);
 
 /// First byte of [`KeyTables::to_bytes`]: the layout's version.
 const TABLES_VERSION: u8 = 1;
@@ -209,7 +211,7 @@ impl Jacobian {
         }
         let zz = self.z.square();
         let r = U256::from(r);
-        let wrapped = (r < MODULUS.wrapping_sub(&ORDER)).then(|| r.wrapping_add(&ORDER));
+        let wrapped = (r < MODULUS_MINUS_ORDER).then(|| r.wrapping_add(&ORDER));
         [Some(r), wrapped].into_iter().flatten().any(|x| {
             fe_from_uint(&x)
                 .is_some_and(|x| bool::from((x.mul(&zz) + self.x.negate(1)).normalizes_to_zero()))
@@ -424,13 +426,6 @@ fn generator_tables() -> Option<&'static GeneratorTables> {
         .as_deref()
 }
 
-/// Whether `(r, s)` is `key`'s ECDSA signature of the 32-byte `digest`,
-/// building the key's tables for this one call.
-#[cfg(test)]
-fn verify_prehash(key: &AffinePoint, digest: &[u8; 32], r: &Scalar, s: &Scalar) -> bool {
-    KeyTables::new(key).is_some_and(|t| t.verify(digest, r, s))
-}
-
 /// `(k1, k2)` with `k1 + k2·λ ≡ k (mod n)`, both within ±2^128
 /// (libsecp256k1's `scalar_split_lambda`).
 fn split_lambda(k: &Scalar) -> (Scalar, Scalar) {
@@ -552,6 +547,12 @@ mod tests {
         sec1[33..].copy_from_slice(&a.y.normalize().to_bytes());
         let point = k256::Sec1Point::from_bytes(sec1).unwrap();
         ProjectivePoint::from(AffinePoint::from_sec1_point(&point).unwrap())
+    }
+
+    /// Whether `(r, s)` is `key`'s signature of `digest`, with the key's
+    /// tables built for this one call (as `PublicKey::verify` does).
+    fn verify_prehash(key: &AffinePoint, digest: &[u8; 32], r: &Scalar, s: &Scalar) -> bool {
+        KeyTables::new(key).is_some_and(|t| t.verify(digest, r, s))
     }
 
     fn tables(p: &ProjectivePoint) -> KeyTables {
@@ -683,7 +684,7 @@ mod tests {
         assert!(!at(U256::from_u64(6)).x_is(&r_scalar));
         assert!(!Jacobian::INFINITY.x_is(&r_scalar));
         // r = p − n: r + n = p is no field element, x = r still counts.
-        let big = MODULUS.wrapping_sub(&ORDER);
+        let big = MODULUS_MINUS_ORDER;
         let big_scalar = <Scalar as FromUintUnchecked>::from_uint_unchecked(big);
         assert!(at(big).x_is(&big_scalar));
     }
