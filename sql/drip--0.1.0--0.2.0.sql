@@ -148,6 +148,7 @@ BEGIN
     p := drip._proposal(p_proposal_id);
     SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
     IF s.state <> 'pending' OR p.tx_hash IS DISTINCT FROM p_tx_hash THEN
+        PERFORM drip._verify_done(p.proposal_id, p_tx_hash, 'not_pending');
         RETURN (false, 'not_pending'::text, s.state);
     END IF;
     session_end := now() + make_interval(secs => p.session_length_secs);
@@ -161,9 +162,10 @@ BEGIN
         WHEN p_cancel_after IS NOT NULL AND p_cancel_after < session_end THEN 'cancel_after_too_soon'
         WHEN p_expiration IS NOT NULL AND p_expiration < session_end THEN 'expiration_too_soon'
         WHEN p_channel_id IS NULL OR length(p_channel_id) <> 32 THEN 'bad_channel_id'
+        -- Another session's, or an ILP account's: one channel pays one owner.
+        WHEN EXISTS (SELECT FROM drip.channels c WHERE c.channel_id = p_channel_id) THEN 'channel_in_use'
     END;
-    UPDATE drip.outbox SET state = 'done', last_error = reason, updated_at = now()
-    WHERE proposal_id = p.proposal_id AND kind = 'verify_channel' AND state IN ('queued', 'submitted');
+    PERFORM drip._verify_done(p.proposal_id, p_tx_hash, reason);
     IF reason IS NOT NULL THEN
         -- The wallet may try again with a new inquiry.
         UPDATE drip.sessions SET state = 'created', updated_at = now() WHERE id = s.id;
@@ -187,6 +189,8 @@ BEGIN
     RETURN (true, NULL::text, 'active'::drip.session_state);
 END
 $$;
+COMMENT ON FUNCTION drip.confirm_channel(text, bytea, bytea, text, bytea, bigint, integer, text, bigint, timestamptz, timestamptz, text) IS
+'Sidecar only: the agreement''s channel as the validated ledger shows it. Activates the session, or denies with a reason.';
 
 CREATE OR REPLACE FUNCTION drip.pay(p_drip_token text, p_amount bigint, p_signature bytea) RETURNS drip.payment
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
@@ -405,6 +409,7 @@ BEGIN
     SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
     SELECT * INTO c FROM drip.channels WHERE session = s.id FOR UPDATE;
     IF p.kind <> 'refresh' OR p.tx_hash IS DISTINCT FROM p_tx_hash OR p.accepted_at IS NOT NULL THEN
+        PERFORM drip._verify_done(p.proposal_id, p_tx_hash, 'not_pending');
         RETURN (false, 'not_pending'::text, s.state);
     END IF;
     new_end := greatest(s.ends_at, now()) + make_interval(secs => p.session_length_secs);
@@ -414,8 +419,7 @@ BEGIN
         WHEN p_ledger_amount IS NULL OR p_ledger_amount < c.amount + p.channel_funding THEN 'underfunded'
         WHEN p_expiration IS NOT NULL AND p_expiration < new_end THEN 'expiration_too_soon'
     END;
-    UPDATE drip.outbox SET state = 'done', last_error = reason, updated_at = now()
-    WHERE proposal_id = p.proposal_id AND kind = 'verify_fund' AND state IN ('queued', 'submitted');
+    PERFORM drip._verify_done(p.proposal_id, p_tx_hash, reason);
     IF reason IS NOT NULL THEN
         UPDATE drip.proposals SET tx_hash = NULL WHERE proposal_id = p.proposal_id;
         RETURN (false, reason, s.state);
@@ -431,9 +435,13 @@ BEGIN
     RETURN (true, NULL::text, s.state);
 END
 $$;
+COMMENT ON FUNCTION drip.confirm_fund(text, bytea, bytea, bigint, timestamptz) IS
+'Sidecar only: the refresh''s fund on the validated ledger. Tracks the ledger''s new Amount and extends the session by a session length.';
 
 ALTER TABLE drip.outbox ADD COLUMN tx_blob bytea;
 ALTER TABLE drip.outbox ADD COLUMN ilp_account text;
+ALTER TABLE drip.outbox ADD COLUMN not_before timestamptz;
+ALTER TABLE drip.outbox ADD COLUMN failures integer NOT NULL DEFAULT 0 CHECK (failures >= 0);
 -- Ledger work as the sidecar sees it: the job and, for claims, what to claim.
 CREATE TYPE drip.outbox_job AS (
     id              bigint,
@@ -456,23 +464,30 @@ CREATE TYPE drip.outbox_job AS (
 -- ends (other workers skip them): queued jobs (those that failed before
 -- only after p_retry_secs), and submitted ones nobody has touched for
 -- p_lease_secs (their worker may have died mid-wait).
-CREATE FUNCTION drip.take_outbox(p_limit integer, p_retry_secs integer DEFAULT 1, p_lease_secs integer DEFAULT 120)
+CREATE FUNCTION drip.take_outbox(p_limit integer, p_lease_secs integer DEFAULT 120)
 RETURNS SETOF drip.outbox_job
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    WITH due AS (
+        SELECT o.id FROM drip.outbox o
+        WHERE o.state IN ('queued', 'submitted') AND (o.not_before IS NULL OR o.not_before <= now())
+        -- Closes first: their channels have a deadline.
+        ORDER BY o.kind <> 'claim_and_close', o.id
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    ), leased AS (
+        UPDATE drip.outbox o SET not_before = now() + make_interval(secs => p_lease_secs)
+        FROM due WHERE o.id = due.id
+        RETURNING o.*
+    )
     SELECT o.id, o.kind, o.state, o.attempts, o.proposal_id, o.tx_hash, o.last_ledger_seq,
            o.tx_blob, o.channel_id, c.best_claim, c.best_signature, c.public_key, o.created_at,
            o.ilp_account
-    FROM drip.outbox o
+    FROM leased o
     LEFT JOIN drip.channels c ON c.channel_id = o.channel_id
-    WHERE (o.state = 'queued'
-           AND (o.last_error IS NULL OR o.updated_at < now() - make_interval(secs => p_retry_secs)))
-       OR (o.state = 'submitted' AND o.updated_at < now() - make_interval(secs => p_lease_secs))
     ORDER BY o.id
-    LIMIT p_limit
-    FOR UPDATE OF o SKIP LOCKED
 $$;
-COMMENT ON FUNCTION drip.take_outbox(integer, integer, integer) IS
-'Sidecar only: ledger jobs to work on, locked for the calling transaction (SKIP LOCKED: several sidecars share the outbox).';
+COMMENT ON FUNCTION drip.take_outbox(integer, integer) IS
+'Sidecar only: ledger jobs due now, locked for the calling transaction (SKIP LOCKED: several sidecars share the outbox) and leased for p_lease_secs after it.';
 
 -- Sidecar only: drip signed the job's transaction and is about to submit it.
 CREATE FUNCTION drip.outbox_submitted(p_id bigint, p_tx_hash bytea, p_last_ledger_seq bigint, p_tx_blob bytea)
@@ -480,28 +495,45 @@ RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 BEGIN
     PERFORM drip._check_tx_hash(p_tx_hash, 'signed claim');
+    -- Only a job with no transaction of its own in flight: one intent,
+    -- one signed transaction at a time.
     UPDATE drip.outbox
     SET state = 'submitted', tx_hash = p_tx_hash, last_ledger_seq = p_last_ledger_seq,
         tx_blob = p_tx_blob, attempts = attempts + 1, updated_at = now()
-    WHERE id = p_id AND kind IN ('claim', 'claim_and_close', 'offload', 'ilp_channel', 'ilp_fund');
+    WHERE id = p_id AND state = 'queued' AND tx_hash IS NULL
+      AND kind IN ('claim', 'claim_and_close', 'offload', 'ilp_channel', 'ilp_fund');
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no such submitting job' USING ERRCODE = 'no_data_found',
-            DETAIL = format('Outbox job %s does not exist or submits nothing.', p_id);
+            DETAIL = format('Outbox job %s does not exist, submits nothing, or has a transaction in flight.', p_id);
     END IF;
 END
 $$;
 
 -- Sidecar only: try the job again later. drip's own transaction for it is
 -- forgotten (it provably cannot apply, or never entered the ledger).
-CREATE FUNCTION drip.outbox_requeue(p_id bigint, p_error text) RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+CREATE FUNCTION drip.outbox_requeue(p_id bigint, p_tx_hash bytea, p_error text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    o drip.outbox;
+BEGIN
     UPDATE drip.outbox
-    SET state = 'queued', last_error = p_error, updated_at = now(),
-        attempts = attempts + CASE WHEN kind IN ('verify_channel', 'verify_fund') THEN 1 ELSE 0 END,
+    SET state = CASE WHEN kind IN ('verify_channel', 'verify_fund') THEN 'queued'
+                     ELSE drip._outbox_next_state('queued', kind, failures + 1) END,
+        failures = failures + CASE WHEN kind IN ('verify_channel', 'verify_fund') THEN 0 ELSE 1 END,
+        not_before = now() + CASE WHEN kind IN ('verify_channel', 'verify_fund') THEN interval '1 second'
+                                  ELSE drip._outbox_backoff(kind, failures + 1) END,
         tx_hash = CASE WHEN kind IN ('verify_channel', 'verify_fund') THEN tx_hash END,
-        last_ledger_seq = NULL, tx_blob = NULL
-    WHERE id = p_id
+        last_error = p_error, last_ledger_seq = NULL, tx_blob = NULL, updated_at = now()
+    WHERE id = p_id AND tx_hash IS NOT DISTINCT FROM p_tx_hash AND state IN ('queued', 'submitted')
+    RETURNING * INTO o;
+    IF o.state = 'failed' THEN
+        PERFORM drip._outbox_given_up(o);
+    END IF;
+    RETURN FOUND;
+END
 $$;
+COMMENT ON FUNCTION drip.outbox_requeue(bigint, bytea, text) IS
+'Sidecar only: the job''s transaction p_tx_hash never applied or failed with a tec code: sign the intent again after a backoff (verify jobs look again in a second). Compare-and-set; false when the job moved on.';
 
 -- Sidecar only: the agreement's (or refresh's) transaction is not what the
 -- proposal asked for, or never validated. The wallet may try again.
@@ -515,12 +547,11 @@ BEGIN
     p := drip._proposal(p_proposal_id);
     SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
     IF p.tx_hash IS DISTINCT FROM p_tx_hash OR p.accepted_at IS NOT NULL THEN
+        PERFORM drip._verify_done(p.proposal_id, p_tx_hash, 'not_pending');
         RETURN (false, 'not_pending'::text, s.state);
     END IF;
     UPDATE drip.proposals SET tx_hash = NULL WHERE proposal_id = p.proposal_id;
-    UPDATE drip.outbox SET state = 'done', last_error = p_reason, updated_at = now()
-    WHERE proposal_id = p.proposal_id AND kind IN ('verify_channel', 'verify_fund')
-      AND state IN ('queued', 'submitted');
+    PERFORM drip._verify_done(p.proposal_id, p_tx_hash, p_reason);
     IF p.kind = 'initial' AND s.state = 'pending' THEN
         UPDATE drip.sessions SET state = 'created', updated_at = now() WHERE id = s.id
         RETURNING * INTO s;
@@ -531,10 +562,10 @@ END
 $$;
 COMMENT ON FUNCTION drip.reject_agreement(text, bytea, text) IS
 'Sidecar only: the agreement''s transaction failed, is not the proposed one, or never validated; the session may agree again.';
-REVOKE ALL ON FUNCTION drip.take_outbox(integer, integer, integer), drip.outbox_submitted(bigint, bytea, bigint, bytea),
-    drip.outbox_requeue(bigint, text), drip.reject_agreement(text, bytea, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION drip.take_outbox(integer, integer, integer), drip.outbox_submitted(bigint, bytea, bigint, bytea),
-    drip.outbox_requeue(bigint, text), drip.reject_agreement(text, bytea, text) TO drip_ledger;
+REVOKE ALL ON FUNCTION drip.take_outbox(integer, integer), drip.outbox_submitted(bigint, bytea, bigint, bytea),
+    drip.outbox_requeue(bigint, bytea, text), drip.reject_agreement(text, bytea, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drip.take_outbox(integer, integer), drip.outbox_submitted(bigint, bytea, bigint, bytea),
+    drip.outbox_requeue(bigint, bytea, text), drip.reject_agreement(text, bytea, text) TO drip_ledger;
 
 -- Where an agreement (or refresh) stands: accepted true once the ledger
 -- check confirmed it, false with the reason once it was refused, NULL while
@@ -568,15 +599,21 @@ GRANT EXECUTE ON FUNCTION drip.agreement_state(text) TO drip_app;
 -- ledger (a payer's close request, a channel gone, balance drift).
 CREATE FUNCTION drip.watched_channels()
 RETURNS TABLE (channel_id bytea, expiration timestamptz, ledger_balance bigint, best_claim bigint,
-               claiming boolean)
+               claiming boolean, closing boolean)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
     SELECT c.channel_id, c.expiration, c.ledger_balance, c.best_claim,
-           -- drip's own claim is under way: its worker records the outcome.
+           -- drip's own claim is under way (its worker records the
+           -- outcome), or failed for good a moment ago (not queued again
+           -- at once, should it fail the same way).
            EXISTS (SELECT FROM drip.outbox o
                    WHERE o.channel_id = c.channel_id AND o.kind IN ('claim', 'claim_and_close')
-                     AND o.state IN ('queued', 'submitted'))
+                     AND (o.state IN ('queued', 'submitted')
+                          OR (o.state = 'failed' AND o.updated_at > now() - interval '1 minute'))),
+           -- drip must close it: the session ended, or the ILP payer asked
+           -- (a session's channel may carry an Expiration past its end).
+           coalesce(s.state = 'closing', c.expiration IS NOT NULL)
     FROM drip.channels c LEFT JOIN drip.sessions s ON s.id = c.session
-    WHERE s.state IN ('active', 'closing') OR (c.ilp_account IS NOT NULL AND c.closed_at IS NULL)
+    WHERE c.closed_at IS NULL AND (s.state IN ('active', 'closing') OR c.ilp_account IS NOT NULL)
     ORDER BY c.channel_id
 $$;
 
@@ -656,25 +693,40 @@ SELECT pg_catalog.pg_extension_config_dump('drip.ilp_outgoing', '');
 REVOKE ALL ON drip.ilp_outgoing FROM PUBLIC;
 ALTER TABLE drip.outbox ADD CONSTRAINT outbox_ilp_account_fkey FOREIGN KEY (ilp_account)
     REFERENCES drip.ilp_accounts (account);
-CREATE OR REPLACE FUNCTION drip.record_channel_closed(p_channel_id bytea, p_ledger_balance bigint) RETURNS drip.session_state
+DROP FUNCTION drip.record_channel_closed(bytea, bigint);
+CREATE FUNCTION drip.record_channel_closed(p_channel_id bytea, p_ledger_balance bigint, p_reason text)
+RETURNS drip.session_state
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
     c drip.channels;
     s drip.sessions;
+    paid bigint;
 BEGIN
-    SELECT * INTO c FROM drip.channels WHERE channel_id = p_channel_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown channel' USING ERRCODE = 'no_data_found';
+    c := drip._lock_channel(p_channel_id);
+    IF c.closed_at IS NOT NULL THEN
+        RETURN 'closed'::drip.session_state;
     END IF;
-    UPDATE drip.outbox SET state = 'done', updated_at = now()
+    paid := coalesce(p_ledger_balance, c.ledger_balance);
+    IF paid < 0 THEN
+        RAISE EXCEPTION 'invalid ledger balance'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = format('%s drops paid.', paid);
+    END IF;
+    UPDATE drip.outbox SET state = 'done', not_before = NULL, updated_at = now()
     WHERE channel_id = p_channel_id AND state IN ('queued', 'submitted')
       AND kind IN ('claim', 'claim_and_close');
-    IF c.ilp_account IS NOT NULL THEN
-        RETURN drip._ilp_channel_closed(c, p_ledger_balance);
+    IF c.best_claim > paid THEN
+        INSERT INTO drip.losses (channel_id, amount, reason)
+        VALUES (p_channel_id, c.best_claim - paid, coalesce(p_reason, 'closed_before_redeemed'));
     END IF;
-    SELECT * INTO s FROM drip.sessions WHERE id = c.session FOR UPDATE;
-    UPDATE drip.channels SET ledger_balance = p_ledger_balance, updated_at = now()
+    -- The ledger is the truth: a payer may have funded the channel beyond
+    -- what drip knew.
+    UPDATE drip.channels SET amount = greatest(amount, paid), ledger_balance = paid,
+        closed_at = now(), updated_at = now()
     WHERE channel_id = p_channel_id;
+    IF c.ilp_account IS NOT NULL THEN
+        RETURN drip._ilp_channel_closed(c, paid);
+    END IF;
+    SELECT * INTO s FROM drip.sessions WHERE id = c.session;
     UPDATE drip.sessions
     SET state = 'closed', end_reason = coalesce(end_reason, 'closed_on_ledger'),
         next_check_at = NULL, updated_at = now()
@@ -690,15 +742,16 @@ DECLARE
     c drip.channels;
     s drip.sessions;
 BEGIN
-    SELECT * INTO c FROM drip.channels WHERE channel_id = p_channel_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown channel' USING ERRCODE = 'no_data_found';
-    END IF;
+    c := drip._lock_channel(p_channel_id);
     IF c.ilp_account IS NOT NULL THEN
         RETURN drip._ilp_channel_closing(c, p_expiration);
     END IF;
-    SELECT * INTO s FROM drip.sessions WHERE id = c.session FOR UPDATE;
+    SELECT * INTO s FROM drip.sessions WHERE id = c.session;
     UPDATE drip.channels SET expiration = p_expiration, updated_at = now() WHERE channel_id = p_channel_id;
+    IF s.state = 'closing' THEN
+        -- Ended before, and its claim failed or was never queued.
+        PERFORM drip._queue_claim(p_channel_id, s.id, 'claim_and_close');
+    END IF;
     IF s.state IN ('closing', 'closed') THEN
         RETURN s.state;
     END IF;
@@ -1035,14 +1088,11 @@ $$;
 CREATE FUNCTION drip._ilp_channel_closed(c drip.channels, p_ledger_balance bigint) RETURNS drip.session_state
 LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
 BEGIN
-    UPDATE drip.channels SET ledger_balance = p_ledger_balance, closed_at = now(), updated_at = now()
-    WHERE channel_id = c.channel_id AND closed_at IS NULL;
-    IF FOUND THEN
-        UPDATE drip.ilp_accounts
-        SET settled = settled + greatest(c.best_claim, p_ledger_balance), blocked = false,
-            block_reason = NULL, updated_at = now()
-        WHERE account = c.ilp_account;
-    END IF;
+    -- Only what the ledger paid settles: an unredeemed claim is a loss
+    -- (drip.losses), and the client still owes for its packets.
+    UPDATE drip.ilp_accounts
+    SET settled = settled + p_ledger_balance, blocked = false, block_reason = NULL, updated_at = now()
+    WHERE account = c.ilp_account;
     RETURN 'closed'::drip.session_state;
 END
 $$;
@@ -1287,3 +1337,186 @@ GRANT EXECUTE ON FUNCTION drip.ilp_connect(text, bytea), drip.ilp_account(text),
     drip.ilp_outgoing_channel(text), drip.ilp_route(text, text, bigint, bigint, integer),
     drip.ilp_route_rollback(text, text, bigint), drip.ilp_route_fulfilled(text, bigint, integer, bigint)
     TO drip_app;
+
+-- Ledger work that always finishes: every outbox job ends (done, failed
+-- with a reason, or retried after a backoff, with a lease while a worker
+-- holds it); job results are compare-and-set on the transaction followed;
+-- a channel's close records what the ledger paid and, below the best
+-- claim, a loss (drip.losses); a closing channel keeps a live path to its
+-- claim (drip.requeue_claim).
+CREATE TABLE drip.losses (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    channel_id  drip.hash256 NOT NULL REFERENCES drip.channels (channel_id),
+    amount      drip.positive_drops NOT NULL,
+    reason      text NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX losses_channel_idx ON drip.losses (channel_id);
+SELECT pg_catalog.pg_extension_config_dump('drip.losses', '');
+REVOKE ALL ON drip.losses FROM PUBLIC;
+DROP FUNCTION drip.record_outbox(bigint, drip.outbox_state, bytea, bigint, text);
+CREATE FUNCTION drip._verify_done(p_proposal_id text, p_tx_hash bytea, p_reason text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, drip AS $$
+    UPDATE drip.outbox SET state = 'done', last_error = p_reason, not_before = NULL, updated_at = now()
+    WHERE proposal_id = p_proposal_id AND tx_hash IS NOT DISTINCT FROM p_tx_hash
+      AND kind IN ('verify_channel', 'verify_fund') AND state IN ('queued', 'submitted')
+$$;
+CREATE FUNCTION drip._queue_claim(p_channel_id bytea, p_session bigint, p_kind drip.outbox_kind)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
+DECLARE
+    job bigint;
+BEGIN
+    SELECT o.id INTO job FROM drip.outbox o
+    WHERE o.channel_id = p_channel_id AND o.kind IN ('claim', 'claim_and_close')
+      AND o.state IN ('queued', 'submitted')
+    ORDER BY o.id LIMIT 1;
+    IF FOUND AND p_kind = 'claim_and_close' THEN
+        -- A close asked for now rides on a queued claim; one already signed
+        -- without it is followed by a claim-and-close of its own.
+        UPDATE drip.outbox SET kind = 'claim_and_close', updated_at = now()
+        WHERE id = job AND state = 'queued';
+        IF NOT FOUND AND NOT EXISTS (SELECT FROM drip.outbox o WHERE o.channel_id = p_channel_id
+                                     AND o.kind = 'claim_and_close' AND o.state IN ('queued', 'submitted')) THEN
+            job := NULL;
+        END IF;
+    END IF;
+    IF job IS NOT NULL THEN
+        RETURN job;
+    END IF;
+    INSERT INTO drip.outbox (kind, session, channel_id) VALUES (p_kind, p_session, p_channel_id)
+    RETURNING id INTO job;
+    RETURN job;
+END
+$$;
+CREATE FUNCTION drip._lock_channel(p_channel_id bytea) RETURNS drip.channels
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
+DECLARE
+    c drip.channels;
+BEGIN
+    SELECT * INTO c FROM drip.channels WHERE channel_id = p_channel_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown channel' USING ERRCODE = 'no_data_found';
+    END IF;
+    PERFORM FROM drip.sessions WHERE id = c.session FOR UPDATE;
+    PERFORM FROM drip.ilp_accounts WHERE account = c.ilp_account FOR UPDATE;
+    SELECT * INTO c FROM drip.channels WHERE channel_id = p_channel_id FOR UPDATE;
+    RETURN c;
+END
+$$;
+CREATE FUNCTION drip.outbox_done(p_id bigint, p_tx_hash bytea, p_error text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+BEGIN
+    UPDATE drip.outbox
+    SET state = CASE WHEN p_error IS NULL THEN 'done' ELSE 'failed' END::drip.outbox_state,
+        last_error = p_error, not_before = NULL, updated_at = now()
+    WHERE id = p_id AND tx_hash IS NOT DISTINCT FROM p_tx_hash AND state IN ('queued', 'submitted');
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION drip.outbox_done(bigint, bytea, text) IS
+'Sidecar only: the job ended (failed with p_error, or done), as the worker following transaction p_tx_hash saw it; false when the job moved on meanwhile.';
+CREATE FUNCTION drip._outbox_max_failures() RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT 10
+$$;
+CREATE FUNCTION drip._outbox_backoff(p_kind drip.outbox_kind, p_failures integer) RETURNS interval
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $$
+    SELECT make_interval(secs => least(power(2, least(greatest(p_failures - 1, 0), 10)),
+        CASE WHEN p_kind IN ('claim', 'claim_and_close') THEN 60 ELSE 600 END))
+$$;
+CREATE FUNCTION drip._outbox_next_state(p_state drip.outbox_state, p_kind drip.outbox_kind, p_failures integer)
+RETURNS drip.outbox_state
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, drip AS $$
+    SELECT CASE WHEN p_state = 'queued' AND p_kind NOT IN ('claim', 'claim_and_close')
+                     AND p_failures >= drip._outbox_max_failures()
+                THEN 'failed' ELSE p_state END::drip.outbox_state
+$$;
+CREATE FUNCTION drip._outbox_given_up(o drip.outbox) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
+BEGIN
+    IF o.kind IN ('verify_channel', 'verify_fund') THEN
+        UPDATE drip.outbox SET last_error = 'not_checked: ' || o.last_error WHERE id = o.id;
+        PERFORM drip.reject_agreement(o.proposal_id, o.tx_hash, 'not_checked');
+    ELSIF o.kind IN ('ilp_channel', 'ilp_fund') THEN
+        PERFORM drip.ilp_outgoing_result(o.ilp_account, NULL, NULL, o.last_error);
+    END IF;
+END
+$$;
+CREATE FUNCTION drip.outbox_failed(p_id bigint, p_tx_hash bytea, p_error text) RETURNS drip.outbox_state
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    o drip.outbox;
+BEGIN
+    UPDATE drip.outbox
+    SET failures = failures + 1, last_error = p_error, updated_at = now(),
+        not_before = now() + drip._outbox_backoff(kind, failures + 1),
+        state = drip._outbox_next_state(state, kind, failures + 1)
+    WHERE id = p_id AND tx_hash IS NOT DISTINCT FROM p_tx_hash AND state IN ('queued', 'submitted')
+    RETURNING * INTO o;
+    IF o.state = 'failed' THEN
+        PERFORM drip._outbox_given_up(o);
+    END IF;
+    RETURN o.state;
+END
+$$;
+COMMENT ON FUNCTION drip.outbox_failed(bigint, bytea, text) IS
+'Sidecar only: an attempt at the job failed with p_error: retried after a backoff (1 s doubling, to a minute for claims and 10 min for the rest), given up after 10 in a row with nothing in flight (claims never). Compare-and-set on the transaction followed.';
+CREATE FUNCTION drip.requeue_claim(p_channel_id bytea) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    c drip.channels;
+    st drip.session_state;
+BEGIN
+    c := drip._lock_channel(p_channel_id);
+    SELECT s.state INTO st FROM drip.sessions s WHERE s.id = c.session;
+    IF c.closed_at IS NOT NULL OR st = 'closed' THEN
+        RAISE EXCEPTION 'channel closed' USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = 'The channel has left the ledger; there is nothing to claim.';
+    END IF;
+    RETURN drip._queue_claim(p_channel_id, c.session,
+        CASE WHEN coalesce(st = 'closing', c.expiration IS NOT NULL) THEN 'claim_and_close'
+             ELSE 'claim' END::drip.outbox_kind);
+END
+$$;
+COMMENT ON FUNCTION drip.requeue_claim(bytea) IS
+'Give the channel''s best claim a live path to the ledger: queue its claim (claim-and-close for an ending session or a closing ILP channel) unless one is open. The open job''s id.';
+CREATE OR REPLACE FUNCTION drip._end_session(p_session bigint, p_reason text) RETURNS drip.session_state
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
+DECLARE
+    c drip.channels;
+    s drip.sessions;
+BEGIN
+    SELECT * INTO c FROM drip.channels WHERE session = p_session;
+    UPDATE drip.sessions
+    SET state = CASE WHEN c.channel_id IS NULL THEN 'closed' ELSE 'closing' END::drip.session_state,
+        end_reason = p_reason, next_check_at = NULL, updated_at = now()
+    WHERE id = p_session
+    RETURNING * INTO s;
+    IF c.channel_id IS NOT NULL THEN
+        PERFORM drip._queue_claim(c.channel_id, p_session, 'claim_and_close');
+    END IF;
+    PERFORM pg_notify('drip_session', s.drip_token);
+    RETURN s.state;
+END
+$$;
+CREATE OR REPLACE VIEW drip.outbox_backlog AS
+SELECT kind, state, count(*) AS jobs, min(created_at) AS oldest, max(attempts) AS max_attempts,
+       count(*) FILTER (WHERE last_error IS NOT NULL) AS with_errors,
+       max(failures) AS max_failures,
+       min(not_before) FILTER (WHERE state IN ('queued', 'submitted')) AS next_attempt
+FROM drip.outbox GROUP BY kind, state ORDER BY kind, state;
+COMMENT ON VIEW drip.outbox_backlog IS 'Ledger work by kind and state: what waits, since when, what fails (failed: given up after drip._outbox_max_failures attempts) and when it is tried next.';
+CREATE VIEW drip.losses_by_reason AS
+SELECT reason, count(*) AS channels, sum(amount)::bigint AS drops, max(recorded_at) AS latest
+FROM drip.losses GROUP BY reason ORDER BY drops DESC;
+COMMENT ON VIEW drip.losses_by_reason IS 'Drops accepted in claims that the ledger never paid (drip.losses), by reason.';
+REVOKE ALL ON FUNCTION drip._verify_done(text, bytea, text), drip._queue_claim(bytea, bigint, drip.outbox_kind),
+    drip._lock_channel(bytea), drip.outbox_done(bigint, bytea, text), drip._outbox_max_failures(),
+    drip._outbox_backoff(drip.outbox_kind, integer), drip._outbox_next_state(drip.outbox_state, drip.outbox_kind, integer),
+    drip._outbox_given_up(drip.outbox), drip.outbox_failed(bigint, bytea, text), drip.requeue_claim(bytea),
+    drip.record_channel_closed(bytea, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drip.outbox_done(bigint, bytea, text), drip.outbox_failed(bigint, bytea, text),
+    drip.requeue_claim(bytea), drip.record_channel_closed(bytea, bigint, text) TO drip_ledger;
+GRANT EXECUTE ON FUNCTION drip.requeue_claim(bytea) TO drip_admin;
+GRANT SELECT ON drip.losses_by_reason TO drip_admin, drip_ledger;

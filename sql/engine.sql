@@ -18,6 +18,7 @@ SELECT pg_catalog.pg_extension_config_dump('drip.claims', '');
 SELECT pg_catalog.pg_extension_config_dump('drip.outbox', '');
 SELECT pg_catalog.pg_extension_config_dump('drip.ilp_accounts', '');
 SELECT pg_catalog.pg_extension_config_dump('drip.ilp_outgoing', '');
+SELECT pg_catalog.pg_extension_config_dump('drip.losses', '');
 
 -- Terms that leave the rate undefined are refused.
 CREATE FUNCTION drip.check_terms() RETURNS trigger
@@ -208,6 +209,16 @@ RETURNS timestamptz LANGUAGE sql STABLE SET search_path = pg_catalog, drip AS $$
     FROM drip.terms t
 $$;
 
+-- The ledger check of a proposal's transaction is over: its verify job
+-- ends, with the refusal's reason if any, whatever became of the session
+-- meanwhile (a job left open would be taken again for ever).
+CREATE FUNCTION drip._verify_done(p_proposal_id text, p_tx_hash bytea, p_reason text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, drip AS $$
+    UPDATE drip.outbox SET state = 'done', last_error = p_reason, not_before = NULL, updated_at = now()
+    WHERE proposal_id = p_proposal_id AND tx_hash IS NOT DISTINCT FROM p_tx_hash
+      AND kind IN ('verify_channel', 'verify_fund') AND state IN ('queued', 'submitted')
+$$;
+
 -- Sidecar only: the validated ledger's facts about the agreement's channel.
 CREATE FUNCTION drip.confirm_channel(
     p_proposal_id text, p_tx_hash bytea, p_channel_id bytea, p_source_account text,
@@ -225,6 +236,7 @@ BEGIN
     p := drip._proposal(p_proposal_id);
     SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
     IF s.state <> 'pending' OR p.tx_hash IS DISTINCT FROM p_tx_hash THEN
+        PERFORM drip._verify_done(p.proposal_id, p_tx_hash, 'not_pending');
         RETURN (false, 'not_pending'::text, s.state);
     END IF;
     session_end := now() + make_interval(secs => p.session_length_secs);
@@ -238,9 +250,10 @@ BEGIN
         WHEN p_cancel_after IS NOT NULL AND p_cancel_after < session_end THEN 'cancel_after_too_soon'
         WHEN p_expiration IS NOT NULL AND p_expiration < session_end THEN 'expiration_too_soon'
         WHEN p_channel_id IS NULL OR length(p_channel_id) <> 32 THEN 'bad_channel_id'
+        -- Another session's, or an ILP account's: one channel pays one owner.
+        WHEN EXISTS (SELECT FROM drip.channels c WHERE c.channel_id = p_channel_id) THEN 'channel_in_use'
     END;
-    UPDATE drip.outbox SET state = 'done', last_error = reason, updated_at = now()
-    WHERE proposal_id = p.proposal_id AND kind = 'verify_channel' AND state IN ('queued', 'submitted');
+    PERFORM drip._verify_done(p.proposal_id, p_tx_hash, reason);
     IF reason IS NOT NULL THEN
         -- The wallet may try again with a new inquiry.
         UPDATE drip.sessions SET state = 'created', updated_at = now() WHERE id = s.id;
@@ -460,6 +473,7 @@ BEGIN
     SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
     SELECT * INTO c FROM drip.channels WHERE session = s.id FOR UPDATE;
     IF p.kind <> 'refresh' OR p.tx_hash IS DISTINCT FROM p_tx_hash OR p.accepted_at IS NOT NULL THEN
+        PERFORM drip._verify_done(p.proposal_id, p_tx_hash, 'not_pending');
         RETURN (false, 'not_pending'::text, s.state);
     END IF;
     new_end := greatest(s.ends_at, now()) + make_interval(secs => p.session_length_secs);
@@ -469,8 +483,7 @@ BEGIN
         WHEN p_ledger_amount IS NULL OR p_ledger_amount < c.amount + p.channel_funding THEN 'underfunded'
         WHEN p_expiration IS NOT NULL AND p_expiration < new_end THEN 'expiration_too_soon'
     END;
-    UPDATE drip.outbox SET state = 'done', last_error = reason, updated_at = now()
-    WHERE proposal_id = p.proposal_id AND kind = 'verify_fund' AND state IN ('queued', 'submitted');
+    PERFORM drip._verify_done(p.proposal_id, p_tx_hash, reason);
     IF reason IS NOT NULL THEN
         UPDATE drip.proposals SET tx_hash = NULL WHERE proposal_id = p.proposal_id;
         RETURN (false, reason, s.state);
@@ -504,10 +517,41 @@ BEGIN
     WHERE id = p_session
     RETURNING * INTO s;
     IF c.channel_id IS NOT NULL THEN
-        INSERT INTO drip.outbox (kind, session, channel_id) VALUES ('claim_and_close', p_session, c.channel_id);
+        PERFORM drip._queue_claim(c.channel_id, p_session, 'claim_and_close');
     END IF;
     PERFORM pg_notify('drip_session', s.drip_token);
     RETURN s.state;
+END
+$$;
+
+-- Queue a claim on the channel unless one is queued or in flight already
+-- (a second one would only spend a fee); the open job's id either way.
+CREATE FUNCTION drip._queue_claim(p_channel_id bytea, p_session bigint, p_kind drip.outbox_kind)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
+DECLARE
+    job bigint;
+BEGIN
+    SELECT o.id INTO job FROM drip.outbox o
+    WHERE o.channel_id = p_channel_id AND o.kind IN ('claim', 'claim_and_close')
+      AND o.state IN ('queued', 'submitted')
+    ORDER BY o.id LIMIT 1;
+    IF FOUND AND p_kind = 'claim_and_close' THEN
+        -- A close asked for now rides on a queued claim; one already signed
+        -- without it is followed by a claim-and-close of its own.
+        UPDATE drip.outbox SET kind = 'claim_and_close', updated_at = now()
+        WHERE id = job AND state = 'queued';
+        IF NOT FOUND AND NOT EXISTS (SELECT FROM drip.outbox o WHERE o.channel_id = p_channel_id
+                                     AND o.kind = 'claim_and_close' AND o.state IN ('queued', 'submitted')) THEN
+            job := NULL;
+        END IF;
+    END IF;
+    IF job IS NOT NULL THEN
+        RETURN job;
+    END IF;
+    INSERT INTO drip.outbox (kind, session, channel_id) VALUES (p_kind, p_session, p_channel_id)
+    RETURNING id INTO job;
+    RETURN job;
 END
 $$;
 
@@ -698,27 +742,61 @@ $$;
 COMMENT ON FUNCTION drip.sweep(timestamptz) IS
 'Scheduled work for the sidecar: past-due strikes, ending sessions at the past-due limit or inside the claim window, expiring stale proposals. Touches only rows that are due; safe to run concurrently.';
 
--- Sidecar only: the channel's final claim (or the payer's close) is on the
--- validated ledger.
-CREATE FUNCTION drip.record_channel_closed(p_channel_id bytea, p_ledger_balance bigint) RETURNS drip.session_state
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+-- Lock a channel the way every writer of it does: its owner (the session,
+-- or the ILP account) first, then the channel.
+CREATE FUNCTION drip._lock_channel(p_channel_id bytea) RETURNS drip.channels
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
 DECLARE
     c drip.channels;
-    s drip.sessions;
 BEGIN
     SELECT * INTO c FROM drip.channels WHERE channel_id = p_channel_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown channel' USING ERRCODE = 'no_data_found';
     END IF;
-    UPDATE drip.outbox SET state = 'done', updated_at = now()
+    PERFORM FROM drip.sessions WHERE id = c.session FOR UPDATE;
+    PERFORM FROM drip.ilp_accounts WHERE account = c.ilp_account FOR UPDATE;
+    SELECT * INTO c FROM drip.channels WHERE channel_id = p_channel_id FOR UPDATE;
+    RETURN c;
+END
+$$;
+
+-- Sidecar only: the channel left the validated ledger (drip's final claim,
+-- the payer's close, or an expiry), having paid p_ledger_balance in all
+-- (NULL: what drip recorded before). A best claim above that is a loss,
+-- recorded with p_reason.
+CREATE FUNCTION drip.record_channel_closed(p_channel_id bytea, p_ledger_balance bigint, p_reason text)
+RETURNS drip.session_state
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    c drip.channels;
+    s drip.sessions;
+    paid bigint;
+BEGIN
+    c := drip._lock_channel(p_channel_id);
+    IF c.closed_at IS NOT NULL THEN
+        RETURN 'closed'::drip.session_state;
+    END IF;
+    paid := coalesce(p_ledger_balance, c.ledger_balance);
+    IF paid < 0 THEN
+        RAISE EXCEPTION 'invalid ledger balance'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = format('%s drops paid.', paid);
+    END IF;
+    UPDATE drip.outbox SET state = 'done', not_before = NULL, updated_at = now()
     WHERE channel_id = p_channel_id AND state IN ('queued', 'submitted')
       AND kind IN ('claim', 'claim_and_close');
-    IF c.ilp_account IS NOT NULL THEN
-        RETURN drip._ilp_channel_closed(c, p_ledger_balance);
+    IF c.best_claim > paid THEN
+        INSERT INTO drip.losses (channel_id, amount, reason)
+        VALUES (p_channel_id, c.best_claim - paid, coalesce(p_reason, 'closed_before_redeemed'));
     END IF;
-    SELECT * INTO s FROM drip.sessions WHERE id = c.session FOR UPDATE;
-    UPDATE drip.channels SET ledger_balance = p_ledger_balance, updated_at = now()
+    -- The ledger is the truth: a payer may have funded the channel beyond
+    -- what drip knew.
+    UPDATE drip.channels SET amount = greatest(amount, paid), ledger_balance = paid,
+        closed_at = now(), updated_at = now()
     WHERE channel_id = p_channel_id;
+    IF c.ilp_account IS NOT NULL THEN
+        RETURN drip._ilp_channel_closed(c, paid);
+    END IF;
+    SELECT * INTO s FROM drip.sessions WHERE id = c.session;
     UPDATE drip.sessions
     SET state = 'closed', end_reason = coalesce(end_reason, 'closed_on_ledger'),
         next_check_at = NULL, updated_at = now()
@@ -736,15 +814,16 @@ DECLARE
     c drip.channels;
     s drip.sessions;
 BEGIN
-    SELECT * INTO c FROM drip.channels WHERE channel_id = p_channel_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown channel' USING ERRCODE = 'no_data_found';
-    END IF;
+    c := drip._lock_channel(p_channel_id);
     IF c.ilp_account IS NOT NULL THEN
         RETURN drip._ilp_channel_closing(c, p_expiration);
     END IF;
-    SELECT * INTO s FROM drip.sessions WHERE id = c.session FOR UPDATE;
+    SELECT * INTO s FROM drip.sessions WHERE id = c.session;
     UPDATE drip.channels SET expiration = p_expiration, updated_at = now() WHERE channel_id = p_channel_id;
+    IF s.state = 'closing' THEN
+        -- Ended before, and its claim failed or was never queued.
+        PERFORM drip._queue_claim(p_channel_id, s.id, 'claim_and_close');
+    END IF;
     IF s.state IN ('closing', 'closed') THEN
         RETURN s.state;
     END IF;
@@ -752,16 +831,115 @@ BEGIN
 END
 $$;
 
--- Sidecar only: what became of an outbox job.
-CREATE FUNCTION drip.record_outbox(p_id bigint, p_state drip.outbox_state, p_tx_hash bytea,
-    p_last_ledger_seq bigint, p_error text) RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
-    UPDATE drip.outbox
-    SET state = p_state, tx_hash = coalesce(p_tx_hash, tx_hash),
-        last_ledger_seq = coalesce(p_last_ledger_seq, last_ledger_seq),
-        last_error = p_error, attempts = attempts + 1, updated_at = now()
-    WHERE id = p_id
+-- Operators and the watch: make sure the channel's best claim has a live
+-- path to the ledger (after a claim job failed for good, say). Queues a
+-- claim (a claim-and-close for an ending session or a closing ILP
+-- channel) unless one is open; that job's id.
+CREATE FUNCTION drip.requeue_claim(p_channel_id bytea) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    c drip.channels;
+    st drip.session_state;
+BEGIN
+    c := drip._lock_channel(p_channel_id);
+    SELECT s.state INTO st FROM drip.sessions s WHERE s.id = c.session;
+    IF c.closed_at IS NOT NULL OR st = 'closed' THEN
+        RAISE EXCEPTION 'channel closed' USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = 'The channel has left the ledger; there is nothing to claim.';
+    END IF;
+    RETURN drip._queue_claim(p_channel_id, c.session,
+        CASE WHEN coalesce(st = 'closing', c.expiration IS NOT NULL) THEN 'claim_and_close'
+             ELSE 'claim' END::drip.outbox_kind);
+END
 $$;
+COMMENT ON FUNCTION drip.requeue_claim(bytea) IS
+'Give the channel''s best claim a live path to the ledger: queue its claim (claim-and-close for an ending session or a closing ILP channel) unless one is open. The open job''s id.';
+
+-- Sidecar only: the job is over (done, or failed with p_error), as the
+-- worker that followed the transaction p_tx_hash (NULL: none) found it.
+-- Compare-and-set: a worker whose lease passed, and whose job another
+-- worker signed again meanwhile, changes nothing (false).
+CREATE FUNCTION drip.outbox_done(p_id bigint, p_tx_hash bytea, p_error text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+BEGIN
+    UPDATE drip.outbox
+    SET state = CASE WHEN p_error IS NULL THEN 'done' ELSE 'failed' END::drip.outbox_state,
+        last_error = p_error, not_before = NULL, updated_at = now()
+    WHERE id = p_id AND tx_hash IS NOT DISTINCT FROM p_tx_hash AND state IN ('queued', 'submitted');
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION drip.outbox_done(bigint, bytea, text) IS
+'Sidecar only: the job ended (failed with p_error, or done), as the worker following transaction p_tx_hash saw it; false when the job moved on meanwhile.';
+
+-- Attempts that fail in a row before a job with nothing in flight is given
+-- up (about half an hour of retries). Claims are never given up: while
+-- their channel is on the ledger they are tried again, a minute apart at
+-- most, and drip.record_channel_closed ends them.
+CREATE FUNCTION drip._outbox_max_failures() RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT 10
+$$;
+
+-- The wait before the attempt after p_failures failures: 1 s, doubling, at
+-- most a minute for a claim (its channel's deadline nears) and ten for the
+-- rest.
+CREATE FUNCTION drip._outbox_backoff(p_kind drip.outbox_kind, p_failures integer) RETURNS interval
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $$
+    SELECT make_interval(secs => least(power(2, least(greatest(p_failures - 1, 0), 10)),
+        CASE WHEN p_kind IN ('claim', 'claim_and_close') THEN 60 ELSE 600 END))
+$$;
+
+-- The state of a job of p_kind going to p_state after its p_failures-th
+-- failure in a row: given up when nothing of it is in flight.
+CREATE FUNCTION drip._outbox_next_state(p_state drip.outbox_state, p_kind drip.outbox_kind, p_failures integer)
+RETURNS drip.outbox_state
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, drip AS $$
+    SELECT CASE WHEN p_state = 'queued' AND p_kind NOT IN ('claim', 'claim_and_close')
+                     AND p_failures >= drip._outbox_max_failures()
+                THEN 'failed' ELSE p_state END::drip.outbox_state
+$$;
+
+-- A job given up ends what it stood for, so nothing waits on it for ever:
+-- an agreement is refused (the wallet may agree again), an ILP channel's
+-- create or fund is recorded failed (the client may ask again).
+CREATE FUNCTION drip._outbox_given_up(o drip.outbox) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
+BEGIN
+    IF o.kind IN ('verify_channel', 'verify_fund') THEN
+        UPDATE drip.outbox SET last_error = 'not_checked: ' || o.last_error WHERE id = o.id;
+        PERFORM drip.reject_agreement(o.proposal_id, o.tx_hash, 'not_checked');
+    ELSIF o.kind IN ('ilp_channel', 'ilp_fund') THEN
+        PERFORM drip.ilp_outgoing_result(o.ilp_account, NULL, NULL, o.last_error);
+    END IF;
+END
+$$;
+
+-- Sidecar only: an attempt at the job raised p_error (the database, the
+-- ledger unreachable, a bug). Recorded outside the attempt's rolled-back
+-- transaction; the job waits out a backoff so it never delays the others,
+-- and keeps a transaction still in flight (it may yet apply). Past
+-- drip._outbox_max_failures, a job with nothing in flight is given up
+-- (claims never are). Compare-and-set on p_tx_hash. The job's state after.
+CREATE FUNCTION drip.outbox_failed(p_id bigint, p_tx_hash bytea, p_error text) RETURNS drip.outbox_state
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    o drip.outbox;
+BEGIN
+    UPDATE drip.outbox
+    SET failures = failures + 1, last_error = p_error, updated_at = now(),
+        not_before = now() + drip._outbox_backoff(kind, failures + 1),
+        state = drip._outbox_next_state(state, kind, failures + 1)
+    WHERE id = p_id AND tx_hash IS NOT DISTINCT FROM p_tx_hash AND state IN ('queued', 'submitted')
+    RETURNING * INTO o;
+    IF o.state = 'failed' THEN
+        PERFORM drip._outbox_given_up(o);
+    END IF;
+    RETURN o.state;
+END
+$$;
+COMMENT ON FUNCTION drip.outbox_failed(bigint, bytea, text) IS
+'Sidecar only: an attempt at the job failed with p_error: retried after a backoff (1 s doubling, to a minute for claims and 10 min for the rest), given up after 10 in a row with nothing in flight (claims never). Compare-and-set on the transaction followed.';
 
 -- Ledger work as the sidecar sees it: the job and, for claims, what to claim.
 CREATE TYPE drip.outbox_job AS (
@@ -781,27 +959,34 @@ CREATE TYPE drip.outbox_job AS (
     ilp_account     text
 );
 
--- Sidecar only: up to p_limit jobs, locked until the caller's transaction
--- ends (other workers skip them): queued jobs (those that failed before
--- only after p_retry_secs), and submitted ones nobody has touched for
--- p_lease_secs (their worker may have died mid-wait).
-CREATE FUNCTION drip.take_outbox(p_limit integer, p_retry_secs integer DEFAULT 1, p_lease_secs integer DEFAULT 120)
+-- Sidecar only: up to p_limit jobs due now, locked until the caller's
+-- transaction ends (other workers skip them) and leased for p_lease_secs
+-- after it (a worker may wait that long on the ledger). A job whose lease
+-- passed is taken again: its worker may have died mid-wait.
+CREATE FUNCTION drip.take_outbox(p_limit integer, p_lease_secs integer DEFAULT 120)
 RETURNS SETOF drip.outbox_job
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    WITH due AS (
+        SELECT o.id FROM drip.outbox o
+        WHERE o.state IN ('queued', 'submitted') AND (o.not_before IS NULL OR o.not_before <= now())
+        -- Closes first: their channels have a deadline.
+        ORDER BY o.kind <> 'claim_and_close', o.id
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    ), leased AS (
+        UPDATE drip.outbox o SET not_before = now() + make_interval(secs => p_lease_secs)
+        FROM due WHERE o.id = due.id
+        RETURNING o.*
+    )
     SELECT o.id, o.kind, o.state, o.attempts, o.proposal_id, o.tx_hash, o.last_ledger_seq,
            o.tx_blob, o.channel_id, c.best_claim, c.best_signature, c.public_key, o.created_at,
            o.ilp_account
-    FROM drip.outbox o
+    FROM leased o
     LEFT JOIN drip.channels c ON c.channel_id = o.channel_id
-    WHERE (o.state = 'queued'
-           AND (o.last_error IS NULL OR o.updated_at < now() - make_interval(secs => p_retry_secs)))
-       OR (o.state = 'submitted' AND o.updated_at < now() - make_interval(secs => p_lease_secs))
     ORDER BY o.id
-    LIMIT p_limit
-    FOR UPDATE OF o SKIP LOCKED
 $$;
-COMMENT ON FUNCTION drip.take_outbox(integer, integer, integer) IS
-'Sidecar only: ledger jobs to work on, locked for the calling transaction (SKIP LOCKED: several sidecars share the outbox).';
+COMMENT ON FUNCTION drip.take_outbox(integer, integer) IS
+'Sidecar only: ledger jobs due now, locked for the calling transaction (SKIP LOCKED: several sidecars share the outbox) and leased for p_lease_secs after it.';
 
 -- Sidecar only: drip signed the job's transaction and is about to submit it.
 CREATE FUNCTION drip.outbox_submitted(p_id bigint, p_tx_hash bytea, p_last_ledger_seq bigint, p_tx_blob bytea)
@@ -809,28 +994,50 @@ RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 BEGIN
     PERFORM drip._check_tx_hash(p_tx_hash, 'signed claim');
+    -- Only a job with no transaction of its own in flight: one intent,
+    -- one signed transaction at a time.
     UPDATE drip.outbox
     SET state = 'submitted', tx_hash = p_tx_hash, last_ledger_seq = p_last_ledger_seq,
         tx_blob = p_tx_blob, attempts = attempts + 1, updated_at = now()
-    WHERE id = p_id AND kind IN ('claim', 'claim_and_close', 'offload', 'ilp_channel', 'ilp_fund');
+    WHERE id = p_id AND state = 'queued' AND tx_hash IS NULL
+      AND kind IN ('claim', 'claim_and_close', 'offload', 'ilp_channel', 'ilp_fund');
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no such submitting job' USING ERRCODE = 'no_data_found',
-            DETAIL = format('Outbox job %s does not exist or submits nothing.', p_id);
+            DETAIL = format('Outbox job %s does not exist, submits nothing, or has a transaction in flight.', p_id);
     END IF;
 END
 $$;
 
--- Sidecar only: try the job again later. drip's own transaction for it is
--- forgotten (it provably cannot apply, or never entered the ledger).
-CREATE FUNCTION drip.outbox_requeue(p_id bigint, p_error text) RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+-- Sidecar only: try the job again. For a job that submits, its transaction
+-- p_tx_hash provably never applied (refused, expired unvalidated) or
+-- applied with a tec code: it is forgotten, and the intent signed again
+-- after a backoff (given up as drip.outbox_failed says). A verify job
+-- keeps the wallet's transaction and looks again in a second.
+-- Compare-and-set: false when the job moved on meanwhile (another worker
+-- followed it after this one's lease and signed again).
+CREATE FUNCTION drip.outbox_requeue(p_id bigint, p_tx_hash bytea, p_error text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    o drip.outbox;
+BEGIN
     UPDATE drip.outbox
-    SET state = 'queued', last_error = p_error, updated_at = now(),
-        attempts = attempts + CASE WHEN kind IN ('verify_channel', 'verify_fund') THEN 1 ELSE 0 END,
+    SET state = CASE WHEN kind IN ('verify_channel', 'verify_fund') THEN 'queued'
+                     ELSE drip._outbox_next_state('queued', kind, failures + 1) END,
+        failures = failures + CASE WHEN kind IN ('verify_channel', 'verify_fund') THEN 0 ELSE 1 END,
+        not_before = now() + CASE WHEN kind IN ('verify_channel', 'verify_fund') THEN interval '1 second'
+                                  ELSE drip._outbox_backoff(kind, failures + 1) END,
         tx_hash = CASE WHEN kind IN ('verify_channel', 'verify_fund') THEN tx_hash END,
-        last_ledger_seq = NULL, tx_blob = NULL
-    WHERE id = p_id
+        last_error = p_error, last_ledger_seq = NULL, tx_blob = NULL, updated_at = now()
+    WHERE id = p_id AND tx_hash IS NOT DISTINCT FROM p_tx_hash AND state IN ('queued', 'submitted')
+    RETURNING * INTO o;
+    IF o.state = 'failed' THEN
+        PERFORM drip._outbox_given_up(o);
+    END IF;
+    RETURN FOUND;
+END
 $$;
+COMMENT ON FUNCTION drip.outbox_requeue(bigint, bytea, text) IS
+'Sidecar only: the job''s transaction p_tx_hash never applied or failed with a tec code: sign the intent again after a backoff (verify jobs look again in a second). Compare-and-set; false when the job moved on.';
 
 -- Sidecar only: the agreement's (or refresh's) transaction is not what the
 -- proposal asked for, or never validated. The wallet may try again.
@@ -844,12 +1051,11 @@ BEGIN
     p := drip._proposal(p_proposal_id);
     SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
     IF p.tx_hash IS DISTINCT FROM p_tx_hash OR p.accepted_at IS NOT NULL THEN
+        PERFORM drip._verify_done(p.proposal_id, p_tx_hash, 'not_pending');
         RETURN (false, 'not_pending'::text, s.state);
     END IF;
     UPDATE drip.proposals SET tx_hash = NULL WHERE proposal_id = p.proposal_id;
-    UPDATE drip.outbox SET state = 'done', last_error = p_reason, updated_at = now()
-    WHERE proposal_id = p.proposal_id AND kind IN ('verify_channel', 'verify_fund')
-      AND state IN ('queued', 'submitted');
+    PERFORM drip._verify_done(p.proposal_id, p_tx_hash, p_reason);
     IF p.kind = 'initial' AND s.state = 'pending' THEN
         UPDATE drip.sessions SET state = 'created', updated_at = now() WHERE id = s.id
         RETURNING * INTO s;
@@ -865,15 +1071,21 @@ COMMENT ON FUNCTION drip.reject_agreement(text, bytea, text) IS
 -- ledger (a payer's close request, a channel gone, balance drift).
 CREATE FUNCTION drip.watched_channels()
 RETURNS TABLE (channel_id bytea, expiration timestamptz, ledger_balance bigint, best_claim bigint,
-               claiming boolean)
+               claiming boolean, closing boolean)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
     SELECT c.channel_id, c.expiration, c.ledger_balance, c.best_claim,
-           -- drip's own claim is under way: its worker records the outcome.
+           -- drip's own claim is under way (its worker records the
+           -- outcome), or failed for good a moment ago (not queued again
+           -- at once, should it fail the same way).
            EXISTS (SELECT FROM drip.outbox o
                    WHERE o.channel_id = c.channel_id AND o.kind IN ('claim', 'claim_and_close')
-                     AND o.state IN ('queued', 'submitted'))
+                     AND (o.state IN ('queued', 'submitted')
+                          OR (o.state = 'failed' AND o.updated_at > now() - interval '1 minute'))),
+           -- drip must close it: the session ended, or the ILP payer asked
+           -- (a session's channel may carry an Expiration past its end).
+           coalesce(s.state = 'closing', c.expiration IS NOT NULL)
     FROM drip.channels c LEFT JOIN drip.sessions s ON s.id = c.session
-    WHERE s.state IN ('active', 'closing') OR (c.ilp_account IS NOT NULL AND c.closed_at IS NULL)
+    WHERE c.closed_at IS NULL AND (s.state IN ('active', 'closing') OR c.ilp_account IS NOT NULL)
     ORDER BY c.channel_id
 $$;
 
@@ -938,9 +1150,16 @@ COMMENT ON VIEW drip.revenue_by_day IS 'Drops newly secured by accepted claims, 
 
 CREATE VIEW drip.outbox_backlog AS
 SELECT kind, state, count(*) AS jobs, min(created_at) AS oldest, max(attempts) AS max_attempts,
-       count(*) FILTER (WHERE last_error IS NOT NULL) AS with_errors
+       count(*) FILTER (WHERE last_error IS NOT NULL) AS with_errors,
+       max(failures) AS max_failures,
+       min(not_before) FILTER (WHERE state IN ('queued', 'submitted')) AS next_attempt
 FROM drip.outbox GROUP BY kind, state ORDER BY kind, state;
-COMMENT ON VIEW drip.outbox_backlog IS 'Ledger work by kind and state: what waits, since when, and what fails.';
+COMMENT ON VIEW drip.outbox_backlog IS 'Ledger work by kind and state: what waits, since when, what fails (failed: given up after drip._outbox_max_failures attempts) and when it is tried next.';
+
+CREATE VIEW drip.losses_by_reason AS
+SELECT reason, count(*) AS channels, sum(amount)::bigint AS drops, max(recorded_at) AS latest
+FROM drip.losses GROUP BY reason ORDER BY drops DESC;
+COMMENT ON VIEW drip.losses_by_reason IS 'Drops accepted in claims that the ledger never paid (drip.losses), by reason.';
 
 -- ILP: the asymmetric XRP plugin's server side. Each BTP account has at
 -- most one open incoming channel (in drip.channels, like a session's); its
@@ -1265,14 +1484,11 @@ $$;
 CREATE FUNCTION drip._ilp_channel_closed(c drip.channels, p_ledger_balance bigint) RETURNS drip.session_state
 LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
 BEGIN
-    UPDATE drip.channels SET ledger_balance = p_ledger_balance, closed_at = now(), updated_at = now()
-    WHERE channel_id = c.channel_id AND closed_at IS NULL;
-    IF FOUND THEN
-        UPDATE drip.ilp_accounts
-        SET settled = settled + greatest(c.best_claim, p_ledger_balance), blocked = false,
-            block_reason = NULL, updated_at = now()
-        WHERE account = c.ilp_account;
-    END IF;
+    -- Only what the ledger paid settles: an unredeemed claim is a loss
+    -- (drip.losses), and the client still owes for its packets.
+    UPDATE drip.ilp_accounts
+    SET settled = settled + p_ledger_balance, blocked = false, block_reason = NULL, updated_at = now()
+    WHERE account = c.ilp_account;
     RETURN 'closed'::drip.session_state;
 END
 $$;
@@ -1502,12 +1718,13 @@ GRANT EXECUTE ON FUNCTION drip.create_session(text), drip.inquire(text),
     drip.refresh_inquire(text), drip.submit_refresh(text, bytea), drip.agreement_state(text)
     TO drip_app;
 GRANT EXECUTE ON FUNCTION drip.confirm_channel(text, bytea, bytea, text, bytea, bigint, integer, text, bigint, timestamptz, timestamptz, text),
-    drip.sweep(timestamptz), drip.record_channel_closed(bytea, bigint),
+    drip.sweep(timestamptz), drip.record_channel_closed(bytea, bigint, text),
     drip.confirm_fund(text, bytea, bytea, bigint, timestamptz),
     drip.record_channel_closing(bytea, timestamptz),
-    drip.record_outbox(bigint, drip.outbox_state, bytea, bigint, text),
-    drip.take_outbox(integer, integer, integer), drip.outbox_submitted(bigint, bytea, bigint, bytea),
-    drip.outbox_requeue(bigint, text), drip.reject_agreement(text, bytea, text),
+    drip.outbox_done(bigint, bytea, text), drip.outbox_failed(bigint, bytea, text),
+    drip.take_outbox(integer, integer), drip.outbox_submitted(bigint, bytea, bigint, bytea),
+    drip.outbox_requeue(bigint, bytea, text), drip.reject_agreement(text, bytea, text),
+    drip.requeue_claim(bytea),
     drip.watched_channels(),
     drip.ilp_open_channel(text, bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer),
     drip.ilp_queue_claims(bigint), drip.record_channel_balance(bytea, bigint),
@@ -1522,9 +1739,11 @@ GRANT EXECUTE ON FUNCTION drip.ilp_connect(text, bytea), drip.ilp_account(text),
     drip.ilp_route_rollback(text, text, bigint), drip.ilp_route_fulfilled(text, bigint, integer, bigint)
     TO drip_app;
 GRANT SELECT ON drip.sessions_overview, drip.exposure, drip.channels_by_deadline,
-    drip.revenue_by_day, drip.outbox_backlog TO drip_admin;
--- The sidecar reports the backlog as metrics.
-GRANT SELECT ON drip.outbox_backlog TO drip_ledger;
+    drip.revenue_by_day, drip.outbox_backlog, drip.losses_by_reason TO drip_admin;
+-- Operators give a channel's claim a live path again.
+GRANT EXECUTE ON FUNCTION drip.requeue_claim(bytea) TO drip_admin;
+-- The sidecar reports the backlog and the losses as metrics.
+GRANT SELECT ON drip.outbox_backlog, drip.losses_by_reason TO drip_ledger;
 -- Views call these with the reader's privileges; they only compute.
 GRANT EXECUTE ON FUNCTION drip._due(drip.sessions, bigint),
     drip._time_due(text, bigint, integer, timestamptz, timestamptz, bigint),

@@ -169,7 +169,7 @@ CREATE TABLE drip.channels (
     best_signature  bytea,
     updated_at      timestamptz NOT NULL DEFAULT now(),
     ilp_account     text REFERENCES drip.ilp_accounts (account),
-    -- When it left the ledger (ILP channels; a session's closing is its state).
+    -- When it left the ledger.
     closed_at       timestamptz,
     CHECK (best_claim <= amount),
     CHECK (ledger_balance <= amount),
@@ -242,7 +242,13 @@ CREATE TABLE drip.outbox (
     -- at most once).
     tx_blob         bytea,
     -- The ILP account whose outgoing channel the job opens or funds.
-    ilp_account     text REFERENCES drip.ilp_accounts (account)
+    ilp_account     text REFERENCES drip.ilp_accounts (account),
+    -- Not taken before this: a worker's lease, or the backoff after a
+    -- failed attempt (NULL: at once).
+    not_before      timestamptz,
+    -- Attempts that failed in a row; at drip._outbox_max_failures a job
+    -- with nothing in flight is failed.
+    failures        integer NOT NULL DEFAULT 0 CHECK (failures >= 0)
 );
 CREATE INDEX outbox_open_idx ON drip.outbox (id) WHERE state IN ('queued', 'submitted');
 
@@ -255,6 +261,17 @@ END
 $$;
 CREATE TRIGGER outbox_notify AFTER INSERT ON drip.outbox
     FOR EACH ROW EXECUTE FUNCTION drip.notify_outbox();
+
+-- Drops drip accepted claims for but the ledger never paid, with why: a
+-- channel that closed (or expired) before its best claim was redeemed.
+CREATE TABLE drip.losses (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    channel_id  drip.hash256 NOT NULL REFERENCES drip.channels (channel_id),
+    amount      drip.positive_drops NOT NULL,
+    reason      text NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX losses_channel_idx ON drip.losses (channel_id);
 
 -- Nobody but the owner touches tables directly; access is through functions.
 REVOKE ALL ON ALL TABLES IN SCHEMA drip FROM PUBLIC;

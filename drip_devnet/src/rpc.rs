@@ -73,6 +73,10 @@ rpc_errors! {
     bad_key_type = "badKeyType", 76, "Bad key type.";
     /// `entryNotFound`.
     entry_not_found = "entryNotFound", 98, "Entry not found.";
+    /// `excessiveLgrRange`: a `tx` range over 1000 ledgers.
+    excessive_lgr_range = "excessiveLgrRange", 78, "Ledger range exceeds 1000.";
+    /// `invalidLgrRange`: a `tx` range that is not two ascending indexes.
+    invalid_lgr_range = "invalidLgrRange", 79, "Ledger range is invalid.";
 }
 
 impl RpcError {
@@ -688,7 +692,20 @@ fn tx(node: &Node, params: &Json, v: u32) -> Result<Json> {
         .and_then(Json::as_str)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| RpcError::invalid_params("Invalid field 'transaction'."))?;
-    let r = node.chain.tx(&hash).ok_or_else(RpcError::txn_not_found)?;
+    let range = tx_range(params)?;
+    let Some(r) = node.chain.tx(&hash) else {
+        let mut e = RpcError::txn_not_found();
+        // rippled says, for a range only, whether it holds every ledger of
+        // it: only then does "not found" prove the transaction is in none.
+        if let Some((min, max)) = range {
+            let (first, last) = node.chain.complete_ledgers();
+            e.extra.insert(
+                "searched_all".into(),
+                Json::from(min >= first && max <= last),
+            );
+        }
+        return Err(e);
+    };
     if params.get("binary").and_then(Json::as_bool) == Some(true) {
         let mut out = json!({
             "hash": r.hash.to_string(),
@@ -702,6 +719,25 @@ fn tx(node: &Node, params: &Json, v: u32) -> Result<Json> {
         return Ok(out);
     }
     Ok(tx_json(node, r, v))
+}
+
+/// `tx`'s `min_ledger`/`max_ledger`, used only when both are given (as
+/// rippled does): ascending, at most 1000 apart.
+fn tx_range(params: &Json) -> Result<Option<(u32, u32)>> {
+    let (Some(min), Some(max)) = (params.get("min_ledger"), params.get("max_ledger")) else {
+        return Ok(None);
+    };
+    let index = |v: &Json| v.as_u64().and_then(|n| u32::try_from(n).ok());
+    let (Some(min), Some(max)) = (index(min), index(max)) else {
+        return Err(RpcError::invalid_lgr_range());
+    };
+    if max < min {
+        return Err(RpcError::invalid_lgr_range());
+    }
+    if max - min > 1000 {
+        return Err(RpcError::excessive_lgr_range());
+    }
+    Ok(Some((min, max)))
 }
 
 fn account_tx(node: &Node, params: &Json, v: u32) -> Result<Json> {

@@ -28,6 +28,11 @@ pub enum Error {
         /// rippled's message.
         message: String,
     },
+    /// The transaction's window has passed, but the server cannot prove it
+    /// is in none of its ledgers (a gap in its history): it must not be
+    /// signed again yet.
+    #[error("cannot prove {0} never applied: the server lacks ledgers of its window")]
+    Unproven(Hash256),
     /// The answer lacked a field drip needs, or had it in a shape it cannot use.
     #[error("{method}: unexpected answer: {what}")]
     Malformed {
@@ -124,6 +129,23 @@ impl Client {
     /// Call `method` with one parameter object; the `result` on success
     /// (also for methods xrpl-rust has no model of, e.g. the devnet's own).
     pub async fn call(&self, method: &str, params: Json) -> Result<Json, Error> {
+        let result = self.call_raw(method, params).await?;
+        if result["status"] == "success" {
+            return Ok(result);
+        }
+        Err(Error::Rpc {
+            method: method.to_owned(),
+            error: result["error"].as_str().unwrap_or("unknown").to_owned(),
+            message: result["error_message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        })
+    }
+
+    /// `method`'s `result` object, an error answer included (some carry
+    /// more than their code, e.g. `tx`'s `searched_all`).
+    async fn call_raw(&self, method: &str, params: Json) -> Result<Json, Error> {
         let body = json!({"method": method, "params": [params]});
         let response = self
             .http
@@ -136,21 +158,10 @@ impl Client {
             .json()
             .await
             .map_err(|e| Error::Transport(e.without_url().to_string()))?;
-        let result = answer
+        answer
             .get_mut("result")
             .map(Json::take)
-            .ok_or_else(|| malformed(method, "no result"))?;
-        if result["status"] == "success" {
-            return Ok(result);
-        }
-        Err(Error::Rpc {
-            method: method.to_owned(),
-            error: result["error"].as_str().unwrap_or("unknown").to_owned(),
-            message: result["error_message"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        })
+            .ok_or_else(|| malformed(method, "no result"))
     }
 
     /// The account's next sequence and balance in the current open ledger.
@@ -256,6 +267,28 @@ impl Client {
                 })
             }
             Ok(_) => Ok(TxLookup::Pending),
+        }
+    }
+
+    /// Whether the server proves `hash` is in none of ledgers `min..=max`:
+    /// `tx` with that range answers `txnNotFound` with `searched_all` true
+    /// only when it holds every one of them. Anything else (found, or a
+    /// gap in its history) is not proof.
+    pub async fn absent_from(&self, hash: &Hash256, min: u32, max: u32) -> Result<bool, Error> {
+        let r = self
+            .call_raw(
+                "tx",
+                json!({"transaction": hash.to_string(), "min_ledger": min, "max_ledger": max}),
+            )
+            .await?;
+        match r["error"].as_str() {
+            None => Ok(false),
+            Some("txnNotFound") => Ok(r["searched_all"] == true),
+            Some(error) => Err(Error::Rpc {
+                method: "tx".into(),
+                error: error.to_owned(),
+                message: r["error_message"].as_str().unwrap_or_default().to_owned(),
+            }),
         }
     }
 
@@ -391,6 +424,30 @@ pub fn deleted_channel(tx: &Json, channel: &Hash256) -> bool {
             })
         })
     })
+}
+
+/// What the transaction (a `tx` answer) left in the PayChannel `channel`:
+/// its Balance (drops paid out of it so far, by the ledger) and whether it
+/// deleted it. On a channel past its Expiration or CancelAfter, rippled
+/// closes it with `tesSUCCESS` and pays no claim: only this says so.
+pub fn channel_after(tx: &Json, channel: &Hash256) -> Option<(Drops, bool)> {
+    let id = channel.to_string();
+    tx["meta"]["AffectedNodes"]
+        .as_array()?
+        .iter()
+        .find_map(|n| {
+            let (node, deleted) = match (n.get("ModifiedNode"), n.get("DeletedNode")) {
+                (Some(m), _) => (m, false),
+                (_, Some(d)) => (d, true),
+                _ => return None,
+            };
+            let ours = node["LedgerEntryType"] == "PayChannel"
+                && node["LedgerIndex"]
+                    .as_str()
+                    .is_some_and(|i| i.eq_ignore_ascii_case(&id));
+            let balance = drops_field(&node["FinalFields"], "Balance");
+            ours.then_some(()).and(balance).map(|b| (b, deleted))
+        })
 }
 
 /// How the transaction (a `tx` answer) changed `account`'s XRP balance, in

@@ -11,8 +11,8 @@ mod stream;
 mod submitter;
 
 pub use client::{
-    balance_change, created_channel, deleted_channel, ChannelEntry, ChannelLine, Client, Error,
-    TxLookup,
+    balance_change, channel_after, created_channel, deleted_channel, ChannelEntry, ChannelLine,
+    Client, Error, TxLookup,
 };
 pub use stream::{Stream, Validated};
 pub use submitter::{Outcome, Prepared, Submitter, SubmitterConfig};

@@ -22,6 +22,10 @@ use xrpl::core::binarycodec;
 use crate::client::{Client, Error, TxLookup};
 use crate::stream::Stream;
 
+/// Looks past a transaction's window without proof that it never applied
+/// before `wait` gives up (the caller follows it again later).
+const UNPROVEN_LOOKS: u32 = 4;
+
 /// How a [`Submitter`] fills in and follows transactions.
 #[derive(Debug, Clone)]
 pub struct SubmitterConfig {
@@ -169,8 +173,11 @@ impl Submitter {
                     .await;
             }
         };
+        // A ter code (terQUEUED, terPRE_SEQ, ...) is held by rippled and may
+        // still apply until its LastLedgerSequence: followed, never signed
+        // over.
         let entered = engine_result == "tesSUCCESS"
-            || engine_result == "terQUEUED"
+            || engine_result.starts_with("ter")
             || engine_result.starts_with("tec")
             // Already applied (a resubmission of the same blob).
             || engine_result == "tefALREADY";
@@ -190,14 +197,38 @@ impl Submitter {
             }
         }
         // It did not take its sequence: the next one must be read again.
-        *self.next_sequence.lock().await = None;
+        self.forget_sequence().await;
         Ok(Outcome::Rejected { engine_result })
+    }
+
+    /// Send a blob signed before (a worker's, which died before or after
+    /// submitting it) again, then wait for it: the same blob applies at most
+    /// once, and rippled may never have seen it.
+    pub async fn resubmit_and_wait(
+        &self,
+        blob: &[u8],
+        hash: &Hash256,
+        last_ledger_sequence: u32,
+    ) -> Result<Outcome, Error> {
+        if self.client.validated_index().await? <= last_ledger_sequence {
+            if let Err(e) = self.client.submit(blob).await {
+                tracing::warn!(%hash, error = %e, "resubmitting failed; following the transaction");
+            }
+        }
+        self.wait(hash, last_ledger_sequence).await
+    }
+
+    /// Read the account's sequence from the ledger for the next
+    /// transaction: one prepared was never submitted (or not recorded).
+    pub async fn forget_sequence(&self) {
+        *self.next_sequence.lock().await = None;
     }
 
     /// Wait for `hash` to validate, or for the validated ledger to pass
     /// `last_ledger_sequence` without it (after a crash, too).
     pub async fn wait(&self, hash: &Hash256, last_ledger_sequence: u32) -> Result<Outcome, Error> {
         let mut announcements = self.stream.as_ref().map(Stream::subscribe);
+        let mut unproven = 0;
         loop {
             // Read the validated index first: if the transaction is absent
             // afterwards and that index is past its window, it never applies.
@@ -215,8 +246,21 @@ impl Submitter {
                 });
             }
             if validated > last_ledger_sequence {
-                *self.next_sequence.lock().await = None;
-                return Ok(Outcome::Expired);
+                // Absent from a ledger index is not proof: only a server
+                // holding every ledger the transaction could be in says so.
+                let first = last_ledger_sequence.saturating_sub(self.config.ledger_window);
+                if self
+                    .client
+                    .absent_from(hash, first, last_ledger_sequence)
+                    .await?
+                {
+                    self.forget_sequence().await;
+                    return Ok(Outcome::Expired);
+                }
+                unproven += 1;
+                if unproven >= UNPROVEN_LOOKS {
+                    return Err(Error::Unproven(*hash));
+                }
             }
             match &mut announcements {
                 None => tokio::time::sleep(self.config.poll).await,

@@ -60,6 +60,8 @@ struct Inner {
     job_runs: Family<Job, Gauge>,
     outbox_jobs: Family<Backlog, Gauge>,
     outbox_oldest: Family<Backlog, Gauge>,
+    attempt_failures: Family<Job, Counter>,
+    losses: Family<Outcome, Gauge>,
     grpc: Family<Method, Histogram>,
     started: Instant,
 }
@@ -110,6 +112,18 @@ impl Metrics {
             "Age of the oldest outbox job by kind and state",
             outbox_oldest.clone(),
         );
+        let attempt_failures = Family::<Job, Counter>::default();
+        registry.register(
+            "outbox_attempt_failures",
+            "Outbox job attempts that failed (retried after a backoff, or failed for good), by kind",
+            attempt_failures.clone(),
+        );
+        let losses = Family::<Outcome, Gauge>::default();
+        registry.register(
+            "lost_drops",
+            "Drops of accepted claims the ledger never paid (drip.losses), by reason",
+            losses.clone(),
+        );
         let grpc = Family::<Method, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0005, 2.0, 14))
         });
@@ -127,6 +141,8 @@ impl Metrics {
                 job_runs,
                 outbox_jobs,
                 outbox_oldest,
+                attempt_failures,
+                losses,
                 grpc,
                 started: Instant::now(),
             }),
@@ -174,6 +190,16 @@ impl Metrics {
             .set(secs);
     }
 
+    /// An attempt at an outbox job of `kind` failed.
+    pub fn attempt_failed(&self, kind: &str) {
+        self.inner
+            .attempt_failures
+            .get_or_create(&Job {
+                job: kind.to_owned(),
+            })
+            .inc();
+    }
+
     fn observe(&self, method: &str, seconds: f64) {
         self.inner
             .grpc
@@ -206,6 +232,15 @@ impl Metrics {
                         .outbox_oldest
                         .get_or_create(&labels)
                         .set(r.get::<_, Option<i64>>(3).unwrap_or(0));
+                }
+            }
+            if let Ok(rows) = client
+                .query("SELECT reason, drops FROM drip.losses_by_reason", &[])
+                .await
+            {
+                for r in rows {
+                    let labels = Outcome { outcome: r.get(0) };
+                    self.inner.losses.get_or_create(&labels).set(r.get(1));
                 }
             }
         }

@@ -349,7 +349,7 @@ async fn a_closed_channel_does_not_block_its_account_for_ever() {
     // Closed on the ledger: the account may open a new channel, and what
     // the old one's claims paid still counts.
     c.execute(
-        "SELECT drip.record_channel_closed($1, 3)",
+        "SELECT drip.record_channel_closed($1, 3, NULL)",
         &[&CHANNEL.to_vec()],
     )
     .await

@@ -73,7 +73,7 @@ async fn each_role_logs_in_and_does_only_its_part() {
         "UPDATE drip.terms SET channel_funding = 1",
         "SELECT drip.sweep()",
         "SELECT * FROM drip.take_outbox(1)",
-        "SELECT drip.record_channel_closed('\\x00', 0)",
+        "SELECT drip.record_channel_closed('\\x00', 0, NULL)",
         "SELECT drip._new_token()",
         "SELECT * FROM drip.sessions_overview",
     ] {

@@ -419,7 +419,7 @@ fn close_channel(sb: &mut Sandbox<'_>, id: Hash256, chan: &PayChannel) -> Ter {
         .unwrap_or(Drops::MAX);
     src.owner_count = src.owner_count.saturating_sub(1);
     sb.put_account(src);
-    sb.erase_channel(id);
+    sb.erase_channel(id, chan.clone());
     Ter::tesSUCCESS
 }
 

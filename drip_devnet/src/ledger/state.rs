@@ -39,6 +39,8 @@ impl Key {
 pub struct Sandbox<'a> {
     base: &'a State,
     changes: BTreeMap<Key, Option<Entry>>,
+    /// Deleted entries as they were when deleted.
+    erased: BTreeMap<Key, Entry>,
 }
 
 impl<'a> Sandbox<'a> {
@@ -47,6 +49,7 @@ impl<'a> Sandbox<'a> {
         Sandbox {
             base,
             changes: BTreeMap::new(),
+            erased: BTreeMap::new(),
         }
     }
 
@@ -80,14 +83,18 @@ impl<'a> Sandbox<'a> {
             .insert(Key::Channel(id), Some(Entry::Channel(c)));
     }
 
-    /// Stage a channel's deletion.
-    pub fn erase_channel(&mut self, id: Hash256) {
+    /// Stage a channel's deletion; `last` is the channel as the transaction
+    /// left it (rippled's DeletedNode shows those FinalFields, so a closing
+    /// claim's new Balance is in the metadata).
+    pub fn erase_channel(&mut self, id: Hash256, last: PayChannel) {
         self.changes.insert(Key::Channel(id), None);
+        self.erased.insert(Key::Channel(id), Entry::Channel(last));
     }
 
     /// Drop everything staged.
     pub fn discard(&mut self) {
         self.changes.clear();
+        self.erased.clear();
     }
 
     /// The staged changes as they will be written, threaded to `tx` in ledger
@@ -105,7 +112,11 @@ impl<'a> Sandbox<'a> {
                 e.thread(tx, seq);
                 e
             });
-            if let Some(node) = affected_node(key.index(), before.as_ref(), after.as_ref()) {
+            let last = after
+                .as_ref()
+                .or_else(|| self.erased.get(&key))
+                .or(before.as_ref());
+            if let Some(node) = affected_node(key.index(), before.as_ref(), after.as_ref(), last) {
                 affected.push((key.index(), node));
             }
             writes.push((key, after));
@@ -163,11 +174,26 @@ fn set(o: &mut StObject, name: &str, v: Value) {
     let _ = o.set_named(name, v);
 }
 
+/// FinalFields, and PreviousFields: the fields of `old` that differ.
+fn set_final_and_previous(inner: &mut StObject, old: &Entry, final_fields: StObject) {
+    let mut previous = StObject::new();
+    for (field, value) in without_threading(&old.to_sle()).iter() {
+        if final_fields.get(field.name) != Some(value) {
+            let _ = previous.set(field, value.clone());
+        }
+    }
+    set(inner, "FinalFields", Value::Object(final_fields));
+    if previous.iter().next().is_some() {
+        set(inner, "PreviousFields", Value::Object(previous));
+    }
+}
+
 /// One `AffectedNodes` element, or `None` if nothing changed.
 fn affected_node(
     index: Hash256,
     before: Option<&Entry>,
     after: Option<&Entry>,
+    last: Option<&Entry>,
 ) -> Option<StObject> {
     let entry_type = |e: &Entry| match e {
         Entry::Account(_) => 0x0061u16,
@@ -196,24 +222,14 @@ fn affected_node(
             "CreatedNode"
         }
         (Some(old), Some(new)) => {
-            let old_sle = without_threading(&old.to_sle());
             let new_sle = without_threading(&new.to_sle());
-            let mut previous = StObject::new();
-            for (field, value) in old_sle.iter() {
-                if new_sle.get(field.name) != Some(value) {
-                    let _ = previous.set(field, value.clone());
-                }
-            }
             set(
                 &mut inner,
                 "LedgerEntryType",
                 Value::UInt16(entry_type(new)),
             );
             set(&mut inner, "LedgerIndex", Value::Hash256(index.0));
-            set(&mut inner, "FinalFields", Value::Object(new_sle));
-            if previous.iter().next().is_some() {
-                set(&mut inner, "PreviousFields", Value::Object(previous));
-            }
+            set_final_and_previous(&mut inner, old, new_sle);
             let (prev_id, prev_seq) = old.previous_txn();
             set(&mut inner, "PreviousTxnID", Value::Hash256(prev_id.0));
             set(&mut inner, "PreviousTxnLgrSeq", Value::UInt32(prev_seq));
@@ -226,14 +242,12 @@ fn affected_node(
                 Value::UInt16(entry_type(old)),
             );
             set(&mut inner, "LedgerIndex", Value::Hash256(index.0));
-            set(
-                &mut inner,
-                "FinalFields",
-                Value::Object(without_threading(&old.to_sle())),
-            );
-            let (prev_id, prev_seq) = old.previous_txn();
-            set(&mut inner, "PreviousTxnID", Value::Hash256(prev_id.0));
-            set(&mut inner, "PreviousTxnLgrSeq", Value::UInt32(prev_seq));
+            // As the transaction left it, threading included (rippled keeps
+            // PreviousTxnID/PreviousTxnLgrSeq inside a deleted node's
+            // FinalFields), with what it changed first in PreviousFields.
+            let mut last_sle = last.unwrap_or(old).to_sle();
+            last_sle.remove("LedgerEntryType");
+            set_final_and_previous(&mut inner, old, last_sle);
             "DeletedNode"
         }
         (None, None) => return None,

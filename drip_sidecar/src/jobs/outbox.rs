@@ -6,8 +6,15 @@
 //! the job (`drip.outbox_submitted`), and only then submitted. A worker that
 //! dies mid-wait leaves the job `submitted`; after its lease another worker
 //! follows the same hash until it validates or its LastLedgerSequence
-//! passes, and only then signs the intent again. So an intent is never paid
-//! twice, and an accepted claim is never left unredeemed.
+//! passes (and the ledger proves it is in none of its window's ledgers),
+//! and only then signs the intent again. Job results are compare-and-set
+//! on the transaction followed, so a worker whose lease passed cannot undo
+//! a newer signing. So an intent is never paid twice.
+//!
+//! Every attempt ends the job, requeues it, or is recorded as failed apart
+//! from its rolled-back transaction, with a backoff: no job can hold up
+//! another. A claim is never given up while its channel is on the ledger;
+//! what the ledger paid is read from the metadata, never assumed.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -55,6 +62,7 @@ struct Job {
     proposal_id: Option<String>,
     tx_hash: Option<Vec<u8>>,
     last_ledger_seq: Option<i64>,
+    tx_blob: Option<Vec<u8>>,
     channel_id: Option<Vec<u8>>,
     best_claim: Option<i64>,
     best_signature: Option<Vec<u8>>,
@@ -73,6 +81,7 @@ impl Job {
             proposal_id: r.get("proposal_id"),
             tx_hash: r.get("tx_hash"),
             last_ledger_seq: r.get("last_ledger_seq"),
+            tx_blob: r.get("tx_blob"),
             channel_id: r.get("channel_id"),
             best_claim: r.get("best_claim"),
             best_signature: r.get("best_signature"),
@@ -99,7 +108,7 @@ impl Worker {
                         break;
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "outbox job failed; trying again later");
+                        tracing::warn!(error = %e, "outbox unreachable; trying again later");
                         break;
                     }
                 }
@@ -112,47 +121,64 @@ impl Worker {
         }
     }
 
-    /// Take and work one job; false when there was none.
+    /// Take and work one job; false when there was none. A job whose
+    /// attempt fails is recorded so (outside the attempt's rolled-back
+    /// transaction) and waits out a backoff: it never holds up the next.
     async fn step(&self) -> Result<bool, JobError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let Some(row) = tx
             .query_opt(
                 "SELECT id, kind::text, state::text, attempts, proposal_id, tx_hash, last_ledger_seq,
-                        channel_id, best_claim, best_signature, public_key, created_at, ilp_account
-                 FROM drip.take_outbox(1, 1, $1)",
+                        tx_blob, channel_id, best_claim, best_signature, public_key, created_at, ilp_account
+                 FROM drip.take_outbox(1, $1)",
                 &[&i32::try_from(self.lease.as_secs()).unwrap_or(i32::MAX)],
             )
             .await?
         else {
             return Ok(false);
         };
-        let job = Job::from_row(&row);
+        let mut job = Job::from_row(&row);
         tracing::debug!(id = job.id, kind = %job.kind, state = %job.state, "outbox job");
+        if let Err(e) = self.work(tx, &mut job).await {
+            self.metrics.attempt_failed(&job.kind);
+            let state: Option<String> = self
+                .pool
+                .get()
+                .await?
+                .query_one(
+                    "SELECT drip.outbox_failed($1, $2, $3)::text",
+                    &[&job.id, &job.tx_hash, &e.to_string()],
+                )
+                .await?
+                .get(0);
+            tracing::warn!(id = job.id, kind = %job.kind, error = %e, state, "outbox job attempt failed");
+        }
+        Ok(true)
+    }
+
+    /// One attempt at `job`, in the transaction that took it. `job.tx_hash`
+    /// follows the transaction the attempt signed, if it did.
+    async fn work(&self, tx: Transaction<'_>, job: &mut Job) -> Result<(), JobError> {
         match job.kind.as_str() {
-            "verify_channel" => self.verify_channel(&tx, &job).await?,
-            "verify_fund" => self.verify_fund(&tx, &job).await?,
-            "claim" | "claim_and_close" => return self.claim(tx, &job).await.map(|()| true),
-            "ilp_channel" | "ilp_fund" => return self.outgoing(tx, &job).await.map(|()| true),
+            "verify_channel" => self.verify_channel(&tx, job).await?,
+            "verify_fund" => self.verify_fund(&tx, job).await?,
+            "claim" | "claim_and_close" => return self.claim(tx, job).await,
+            "ilp_channel" | "ilp_fund" => return self.outgoing(tx, job).await,
             other => {
                 tracing::warn!(id = job.id, kind = other, "no worker for this job kind yet");
-                record(
-                    &tx,
-                    job.id,
-                    "failed",
-                    &format!("{other} is not handled by this sidecar"),
-                )
-                .await?;
+                let why = format!("{other} is not handled by this sidecar");
+                return finish(tx, job, Some(&why)).await;
             }
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(())
     }
 
     /// The wallet's PaymentChannelCreate, checked on the validated ledger.
     async fn verify_channel(&self, tx: &Transaction<'_>, job: &Job) -> Result<(), JobError> {
         let (Some(pid), Some(hash)) = (&job.proposal_id, hash_of(&job.tx_hash)) else {
-            return record(tx, job.id, "failed", "verify job without proposal or hash").await;
+            return record(tx, job, Some("verify job without proposal or hash")).await;
         };
         let Some(found) = self.validated(tx, job, pid, &hash).await? else {
             return Ok(());
@@ -211,9 +237,8 @@ impl Worker {
         ) else {
             return record(
                 tx,
-                job.id,
-                "failed",
-                "verify job without proposal, hash or channel",
+                job,
+                Some("verify job without proposal, hash or channel"),
             )
             .await;
         };
@@ -269,8 +294,8 @@ impl Worker {
                     reject(tx, pid, hash, "tx_not_validated").await?;
                 } else {
                     tx.execute(
-                        "SELECT drip.outbox_requeue($1, $2)",
-                        &[&job.id, &"waiting for validation"],
+                        "SELECT drip.outbox_requeue($1, $2, $3)",
+                        &[&job.id, &job.tx_hash, &"waiting for validation"],
                     )
                     .await?;
                 }
@@ -280,92 +305,118 @@ impl Worker {
     }
 
     /// Redeem the channel's best claim (and close it, for claim_and_close).
-    async fn claim(&self, tx: Transaction<'_>, job: &Job) -> Result<(), JobError> {
+    async fn claim(&self, tx: Transaction<'_>, job: &mut Job) -> Result<(), JobError> {
         let Some(channel) = hash_of(&job.channel_id) else {
-            return finish(tx, job.id, "failed", "claim job without a channel").await;
+            return finish(tx, job, Some("claim job without a channel")).await;
         };
         let close = job.kind == "claim_and_close";
         let best = job.best_claim.unwrap_or(0);
-        let mut fields = json!({
-            "TransactionType": "PaymentChannelClaim",
-            "Channel": channel.to_string(),
-            "Flags": if close { TF_CLOSE } else { 0 },
-        });
-        // A balance the ledger already holds is refused (tecUNFUNDED_PAYMENT):
-        // the periodic claims may have redeemed the best claim already.
-        let paid = match self.submitter.client().channel(&channel).await? {
-            Some(entry) => i64::try_from(entry.balance.get()).unwrap_or(i64::MAX),
-            None => 0,
-        };
-        if best > paid {
-            let (Some(sig), Some(key)) = (&job.best_signature, &job.public_key) else {
-                return finish(tx, job.id, "failed", "best claim without signature or key").await;
+        let fields = if following(job) {
+            json!({})
+        } else {
+            let Some(entry) = self.submitter.client().channel(&channel).await? else {
+                // Gone before drip's claim reached it (the payer closed it
+                // after its settle delay, or it expired and someone closed
+                // it): the ledger paid what drip last saw it pay.
+                tracing::error!(id = job.id, %channel, best, "channel left the ledger before drip's claim");
+                self.metrics.drift("left_unredeemed");
+                tx.execute(
+                    "SELECT drip.record_channel_closed($1, NULL, 'channel_gone_before_claim')",
+                    &[&channel.0.to_vec()],
+                )
+                .await?;
+                return finish(tx, job, None).await;
             };
-            fields["Balance"] = json!(best.to_string());
-            fields["Amount"] = json!(best.to_string());
-            fields["Signature"] = json!(hex::encode_upper(sig));
-            fields["PublicKey"] = json!(hex::encode_upper(key));
-        } else if !close {
-            // Nothing above what the ledger paid: remember that much.
-            tx.execute(
-                "SELECT drip.record_channel_balance($1, $2)",
-                &[&channel.0.to_vec(), &paid],
-            )
-            .await?;
-            return finish(tx, job.id, "done", "nothing to claim").await;
-        }
+            // A balance the ledger already holds is refused
+            // (tecUNFUNDED_PAYMENT): an earlier claim may have redeemed it.
+            let paid = i64::try_from(entry.balance.get()).unwrap_or(i64::MAX);
+            let mut fields = json!({
+                "TransactionType": "PaymentChannelClaim",
+                "Channel": channel.to_string(),
+                "Flags": if close { TF_CLOSE } else { 0 },
+            });
+            if best > paid {
+                let (Some(sig), Some(key)) = (&job.best_signature, &job.public_key) else {
+                    return finish(tx, job, Some("best claim without signature or key")).await;
+                };
+                fields["Balance"] = json!(best.to_string());
+                fields["Amount"] = json!(best.to_string());
+                fields["Signature"] = json!(hex::encode_upper(sig));
+                fields["PublicKey"] = json!(hex::encode_upper(key));
+            } else if !close {
+                // Nothing above what the ledger paid: remember that much.
+                tx.execute(
+                    "SELECT drip.record_channel_balance($1, $2)",
+                    &[&channel.0.to_vec(), &paid],
+                )
+                .await?;
+                return finish(tx, job, None).await;
+            }
+            fields
+        };
         let (outcome, hash) = self.submit(tx, job, fields).await?;
         let client = self.pool.get().await?;
-        match self.settle(job, &client, outcome, &hash).await? {
-            Settled::Success(found) => {
-                // What the validated claim paid: a claim followed after a
-                // crash may be lower than the channel's best claim by now.
-                let paid = found["Balance"]
-                    .as_str()
-                    .and_then(|b| b.parse::<i64>().ok())
-                    .unwrap_or(best);
-                tracing::info!(id = job.id, %hash, drops = paid, close, "claim validated");
-                // The ledger now holds the claim: closed, or paid that far.
-                let fact = if close {
-                    "SELECT drip.record_channel_closed($1, $2)"
-                } else {
-                    "SELECT drip.record_channel_balance($1, $2)"
-                };
-                client.execute(fact, &[&channel.0.to_vec(), &paid]).await?;
-                done(&client, job.id, None).await
+        let found = match self.settle(job, &client, outcome, &hash).await? {
+            Settled::Success(found) => found,
+            // A tec code spent the fee and did nothing else: read the channel
+            // again and sign afresh after a backoff (tecUNFUNDED_PAYMENT: the
+            // ledger holds the balance already; tecNO_TARGET: the channel is
+            // gone, and the next attempt records what it paid).
+            Settled::Failed(result) if result.starts_with("tec") => {
+                tracing::warn!(id = job.id, %hash, result, "claim failed; retrying");
+                return requeue(&client, job, &result).await;
             }
             Settled::Failed(result) => {
-                // tec codes: the fee is spent, nothing else happened. Never
-                // retried blindly; tecNO_TARGET means the channel is gone
-                // with whatever it held, which is a loss, not a success.
-                let why = match result.as_str() {
-                    "tecNO_TARGET" => "tecNO_TARGET: channel not on the ledger; claim lost",
-                    "tecUNFUNDED_PAYMENT" => {
-                        "tecUNFUNDED_PAYMENT: the ledger already holds this balance"
-                    }
-                    other => other,
-                };
-                tracing::error!(id = job.id, %hash, result, "claim failed");
-                done(&client, job.id, Some(why)).await
+                tracing::error!(id = job.id, %hash, result, "claim malformed");
+                return done(&client, job, Some(&result)).await;
             }
-            Settled::Retried => Ok(()),
+            Settled::Retried => return Ok(()),
+        };
+        // What the ledger paid, from the metadata: a channel past its
+        // Expiration or CancelAfter is closed with tesSUCCESS and pays no
+        // claim, whatever the transaction's own Balance said.
+        let Some((balance, deleted)) = drip_ledger::channel_after(&found, &channel) else {
+            return done(&client, job, Some("validated without touching the channel")).await;
+        };
+        let balance = i64::try_from(balance.get()).unwrap_or(i64::MAX);
+        tracing::info!(id = job.id, %hash, drops = balance, close, deleted, "claim validated");
+        if deleted {
+            let reason = (balance < best).then_some("expired_before_claim");
+            client
+                .execute(
+                    "SELECT drip.record_channel_closed($1, $2, $3)",
+                    &[&channel.0.to_vec(), &balance, &reason],
+                )
+                .await?;
+            return done(&client, job, None).await;
         }
+        client
+            .execute(
+                "SELECT drip.record_channel_balance($1, $2)",
+                &[&channel.0.to_vec(), &balance],
+            )
+            .await?;
+        if close {
+            // A close the ledger did not carry out: try again.
+            return requeue(&client, job, "the channel is still open").await;
+        }
+        done(&client, job, None).await
     }
 
     /// Open or fund the server's channel to an ILP client.
-    async fn outgoing(&self, tx: Transaction<'_>, job: &Job) -> Result<(), JobError> {
-        let Some(account) = &job.ilp_account else {
-            return finish(tx, job.id, "failed", "ILP job without an account").await;
+    async fn outgoing(&self, tx: Transaction<'_>, job: &mut Job) -> Result<(), JobError> {
+        let Some(account) = job.ilp_account.clone() else {
+            return finish(tx, job, Some("ILP job without an account")).await;
         };
         let Some(row) = tx
             .query_opt(
                 "SELECT destination, public_key, state, channel_id, amount, funding
                  FROM drip.ilp_outgoing_channel($1) WHERE account IS NOT NULL",
-                &[account],
+                &[&account],
             )
             .await?
         else {
-            return finish(tx, job.id, "failed", "no outgoing channel for the account").await;
+            return finish(tx, job, Some("no outgoing channel for the account")).await;
         };
         let destination: String = row.get(0);
         let public_key: Vec<u8> = row.get(1);
@@ -375,6 +426,7 @@ impl Worker {
         let funding: Option<i64> = row.get(5);
         let create = job.kind == "ilp_channel";
         let fields = match (create, channel, funding) {
+            _ if following(job) => json!({}),
             (true, _, _) if state == "opening" => json!({
                 "TransactionType": "PaymentChannelCreate",
                 "Amount": amount.to_string(),
@@ -388,16 +440,13 @@ impl Worker {
                 "Amount": funding.to_string(),
             }),
             // Superseded: the channel was opened, failed or closed meanwhile.
-            _ if job.state != "submitted" => {
-                return finish(tx, job.id, "done", "nothing to do").await
-            }
-            _ => json!({}),
+            _ => return finish(tx, job, None).await,
         };
         let (outcome, hash) = self.submit(tx, job, fields).await?;
         let client = self.pool.get().await?;
         let error = match self.settle(job, &client, outcome, &hash).await? {
             Settled::Retried => return Ok(()),
-            Settled::Failed(result) => Some(result),
+            Settled::Failed(result) => result,
             Settled::Success(found) => {
                 let id = if create {
                     created_channel(&found)
@@ -405,65 +454,78 @@ impl Worker {
                     channel
                 };
                 match id {
-                    None => Some("no channel created".to_owned()),
+                    None => "no channel created".to_owned(),
                     Some(id) => match self.submitter.client().channel(&id).await? {
-                        None => Some(format!("channel {id} is not on the validated ledger")),
+                        None => format!("channel {id} is not on the validated ledger"),
                         Some(entry) => {
                             let drops = i64::try_from(entry.amount.get()).unwrap_or(i64::MAX);
                             tracing::info!(%account, channel = %id, drops, create, "outgoing channel validated");
                             client
                                 .execute(
                                     "SELECT drip.ilp_outgoing_result($1, $2, $3, NULL)",
-                                    &[account, &id.0.to_vec(), &drops],
+                                    &[&account, &id.0.to_vec(), &drops],
                                 )
                                 .await?;
-                            return done(&client, job.id, None).await;
+                            return done(&client, job, None).await;
                         }
                     },
                 }
             }
         };
-        let error = error.unwrap_or_default();
         tracing::error!(%account, %hash, error, create, "outgoing channel transaction failed");
         client
             .execute(
                 "SELECT drip.ilp_outgoing_result($1, NULL, NULL, $2)",
-                &[account, &error],
+                &[&account, &error],
             )
             .await?;
-        done(&client, job.id, Some(&error)).await
+        done(&client, job, Some(&error)).await
     }
 
     /// Follow the job's own transaction from before (its worker died), or
     /// sign `fields`, commit the signed blob with the job, and submit it:
     /// a crash after the commit is reconciled by hash, never signed twice.
+    /// From the commit on, `job.tx_hash` is the transaction followed.
     async fn submit(
         &self,
         tx: Transaction<'_>,
-        job: &Job,
+        job: &mut Job,
         fields: Json,
     ) -> Result<(Outcome, Hash256), JobError> {
-        if let (Some(hash), Some(lls)) = (
-            hash_of(&job.tx_hash).filter(|_| job.state == "submitted"),
+        if let (true, Some(hash), Some(lls)) = (
+            following(job),
+            hash_of(&job.tx_hash),
             job.last_ledger_seq.and_then(|l| u32::try_from(l).ok()),
         ) {
             tx.commit().await?;
             tracing::info!(id = job.id, kind = %job.kind, %hash, "following a submitted transaction");
-            return Ok((self.submitter.wait(&hash, lls).await?, hash));
+            let outcome = match &job.tx_blob {
+                Some(blob) => self.submitter.resubmit_and_wait(blob, &hash, lls).await?,
+                None => self.submitter.wait(&hash, lls).await?,
+            };
+            return Ok((outcome, hash));
         }
         let bumps = u32::try_from(job.attempts).unwrap_or(0).min(4);
         let prepared = self.submitter.prepare(fields, bumps).await?;
-        tx.execute(
-            "SELECT drip.outbox_submitted($1, $2, $3, $4)",
-            &[
-                &job.id,
-                &prepared.hash.0.to_vec(),
-                &i64::from(prepared.last_ledger_sequence),
-                &prepared.blob,
-            ],
-        )
-        .await?;
-        tx.commit().await?;
+        let recorded = async {
+            tx.execute(
+                "SELECT drip.outbox_submitted($1, $2, $3, $4)",
+                &[
+                    &job.id,
+                    &prepared.hash.0.to_vec(),
+                    &i64::from(prepared.last_ledger_sequence),
+                    &prepared.blob,
+                ],
+            )
+            .await?;
+            tx.commit().await
+        };
+        if let Err(e) = recorded.await {
+            // Never submitted: its sequence is free for the next one.
+            self.submitter.forget_sequence().await;
+            return Err(e.into());
+        }
+        job.tx_hash = Some(prepared.hash.0.to_vec());
         tracing::info!(id = job.id, kind = %job.kind, hash = %prepared.hash, "submitting");
         Ok((
             self.submitter.submit_and_wait(&prepared).await?,
@@ -471,7 +533,8 @@ impl Worker {
         ))
     }
 
-    /// Count the outcome and put the job back when it may be tried again.
+    /// Count the outcome and put the job back when its transaction can
+    /// never apply (to be signed again).
     async fn settle(
         &self,
         job: &Job,
@@ -503,9 +566,7 @@ impl Worker {
                 engine_result
             }
         };
-        client
-            .execute("SELECT drip.outbox_requeue($1, $2)", &[&job.id, &retry])
-            .await?;
+        requeue(client, job, &retry).await?;
         Ok(Settled::Retried)
     }
 }
@@ -520,34 +581,64 @@ enum Settled {
     Retried,
 }
 
+/// Whether the job has its own transaction to follow (its worker died, or
+/// its lease passed, mid-wait).
+fn following(job: &Job) -> bool {
+    job.state == "submitted" && job.tx_hash.is_some()
+}
+
+/// Put the job back to sign again: its transaction can never apply, or
+/// applied with a tec code. Compare-and-set on the transaction followed.
+async fn requeue(
+    client: &deadpool_postgres::Client,
+    job: &Job,
+    error: &str,
+) -> Result<(), JobError> {
+    let applied: bool = client
+        .query_one(
+            "SELECT drip.outbox_requeue($1, $2, $3)",
+            &[&job.id, &job.tx_hash, &error],
+        )
+        .await?
+        .get(0);
+    if !applied {
+        tracing::warn!(id = job.id, "the job moved on meanwhile; leaving it");
+    }
+    Ok(())
+}
+
 /// Record the job's end (`done`, or `failed` with an error) outside the
-/// transaction that took it.
+/// transaction that took it. Compare-and-set on the transaction followed.
 async fn done(
     client: &deadpool_postgres::Client,
-    id: i64,
+    job: &Job,
     error: Option<&str>,
 ) -> Result<(), JobError> {
-    let state = if error.is_some() { "failed" } else { "done" };
-    client
-        .execute(
-            "SELECT drip.record_outbox($1, $2::text::drip.outbox_state, NULL, NULL, $3)",
-            &[&id, &state, &error],
+    let applied: bool = client
+        .query_one(
+            "SELECT drip.outbox_done($1, $2, $3)",
+            &[&job.id, &job.tx_hash, &error],
         )
-        .await?;
+        .await?
+        .get(0);
+    if !applied {
+        tracing::warn!(id = job.id, "the job moved on meanwhile; leaving it");
+    }
     Ok(())
 }
 
 /// Record the job's end in the transaction that took it, and commit.
-async fn finish(tx: Transaction<'_>, id: i64, state: &str, error: &str) -> Result<(), JobError> {
-    record(&tx, id, state, error).await?;
+async fn finish(tx: Transaction<'_>, job: &Job, error: Option<&str>) -> Result<(), JobError> {
+    record(&tx, job, error).await?;
     tx.commit().await?;
     Ok(())
 }
 
-async fn record(tx: &Transaction<'_>, id: i64, state: &str, error: &str) -> Result<(), JobError> {
+/// Record the job's end in the transaction that took it.
+async fn record(tx: &Transaction<'_>, job: &Job, error: Option<&str>) -> Result<(), JobError> {
     tx.execute(
-        "SELECT drip.record_outbox($1, $2::text::drip.outbox_state, NULL, NULL, $3)",
-        &[&id, &state, &error],
+        "SELECT drip.outbox_done($1, $2, $3)",
+        &[&job.id, &job.tx_hash, &error],
     )
     .await?;
     Ok(())

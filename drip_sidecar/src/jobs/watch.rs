@@ -62,49 +62,30 @@ async fn look(pool: &Pool, ledger: &Client, metrics: &Metrics) -> Result<(), Job
     let client = pool.get().await?;
     let rows = client
         .query(
-            "SELECT channel_id, expiration, ledger_balance, best_claim, claiming FROM drip.watched_channels()",
+            "SELECT channel_id, expiration, ledger_balance, best_claim, claiming, closing
+             FROM drip.watched_channels()",
             &[],
         )
         .await?;
+    // One channel's failure (an RPC error, a refused call) is logged and
+    // the others are still looked at; the pass fails after all of them.
+    let mut failed = None;
     for r in rows {
         let id: Vec<u8> = r.get(0);
         let Ok(bytes) = <[u8; 32]>::try_from(id.as_slice()) else {
             continue;
         };
-        let channel = Hash256(bytes);
-        let known_expiration: Option<SystemTime> = r.get(1);
-        let (ledger_balance, best, claiming): (i64, i64, bool) = (r.get(2), r.get(3), r.get(4));
-        match ledger.channel(&channel).await? {
-            // Our own claim closed it; the ledger worker records that.
-            None if claiming => {}
-            None => {
-                if best > ledger_balance {
-                    tracing::error!(%channel, unredeemed = best - ledger_balance, "channel left the ledger before drip redeemed its claim");
-                    metrics.drift("left_unredeemed");
-                }
-                client
-                    .execute(
-                        "SELECT drip.record_channel_closed($1, $2)",
-                        &[&id, &ledger_balance],
-                    )
-                    .await?;
-            }
-            Some(entry) => {
-                let balance = entry.balance.to_i64().unwrap_or(i64::MAX);
-                if balance > best {
-                    tracing::warn!(%channel, ledger_balance = balance, best_claim = best, "ledger balance above drip's best claim");
-                    metrics.drift("above_best_claim");
-                }
-                if let Some(exp) = entry.expiration {
-                    let exp = crate::jobs::outbox::ripple_time(exp);
-                    if known_expiration != Some(exp) {
-                        tracing::info!(%channel, "the channel is closing on the ledger; claiming now");
-                        client
-                            .execute("SELECT drip.record_channel_closing($1, $2)", &[&id, &exp])
-                            .await?;
-                    }
-                }
-            }
+        let channel = Channel {
+            id: Hash256(bytes),
+            known_expiration: r.get(1),
+            ledger_balance: r.get(2),
+            best: r.get(3),
+            claiming: r.get(4),
+            closing: r.get(5),
+        };
+        if let Err(e) = look_at(&client, ledger, metrics, &channel).await {
+            tracing::warn!(channel = %channel.id, error = %e, "watching the channel failed");
+            failed = Some(e);
         }
     }
     // The server's channels to ILP clients: a client may close one at any
@@ -120,12 +101,81 @@ async fn look(pool: &Pool, ledger: &Client, metrics: &Metrics) -> Result<(), Job
         let Ok(bytes) = <[u8; 32]>::try_from(id.as_slice()) else {
             continue;
         };
-        if ledger.channel(&Hash256(bytes)).await?.is_none() {
+        let gone = match ledger.channel(&Hash256(bytes)).await {
+            Ok(entry) => entry.is_none(),
+            Err(e) => {
+                tracing::warn!(%account, error = %e, "watching the outgoing channel failed");
+                failed = Some(e.into());
+                continue;
+            }
+        };
+        if gone {
             tracing::info!(%account, channel = %Hash256(bytes), "outgoing ILP channel left the ledger");
             client
                 .execute("SELECT drip.ilp_outgoing_closed($1, $2)", &[&account, &id])
                 .await?;
         }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// A channel drip holds claims on, as `drip.watched_channels` has it.
+struct Channel {
+    id: Hash256,
+    known_expiration: Option<SystemTime>,
+    ledger_balance: i64,
+    best: i64,
+    claiming: bool,
+    closing: bool,
+}
+
+async fn look_at(
+    client: &deadpool_postgres::Client,
+    ledger: &Client,
+    metrics: &Metrics,
+    c: &Channel,
+) -> Result<(), JobError> {
+    let id = c.id.0.to_vec();
+    let Some(entry) = ledger.channel(&c.id).await? else {
+        // Our own claim closed it, or will find it gone: its worker records
+        // what the ledger paid.
+        if c.claiming {
+            return Ok(());
+        }
+        if c.best > c.ledger_balance {
+            tracing::error!(channel = %c.id, unredeemed = c.best - c.ledger_balance, "channel left the ledger before drip redeemed its claim");
+            metrics.drift("left_unredeemed");
+        }
+        client
+            .execute(
+                "SELECT drip.record_channel_closed($1, NULL, 'closed_before_redeemed')",
+                &[&id],
+            )
+            .await?;
+        return Ok(());
+    };
+    let balance = entry.balance.to_i64().unwrap_or(i64::MAX);
+    if balance > c.best {
+        tracing::warn!(channel = %c.id, ledger_balance = balance, best_claim = c.best, "ledger balance above drip's best claim");
+        metrics.drift("above_best_claim");
+    }
+    if let Some(exp) = entry.expiration {
+        let exp = crate::jobs::outbox::ripple_time(exp);
+        if c.known_expiration != Some(exp) {
+            tracing::info!(channel = %c.id, "the channel is closing on the ledger; claiming now");
+            client
+                .execute("SELECT drip.record_channel_closing($1, $2)", &[&id, &exp])
+                .await?;
+            return Ok(());
+        }
+    }
+    if c.closing && !c.claiming {
+        // Ending, and its claim failed or was never queued: the claim keeps
+        // a live path to the ledger until the channel leaves it.
+        tracing::warn!(channel = %c.id, "closing channel without a claim under way; queueing one");
+        client
+            .execute("SELECT drip.requeue_claim($1)", &[&id])
+            .await?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ SELECT * FROM drip.sessions;
 SELECT * FROM drip.server_key;
 UPDATE drip.terms SET channel_funding = 1;
 SELECT * FROM drip.sweep();
-SELECT drip.record_channel_closed('\x00', 0);
+SELECT drip.record_channel_closed('\x00', 0, NULL);
 SELECT drip._new_token();
 SELECT * FROM drip.sessions_overview;
 RESET ROLE;
