@@ -173,6 +173,12 @@ impl Env {
         self.submit(w, tx)
     }
 
+    /// The metadata of the transaction `w` sent last.
+    fn last_meta(&self, w: &Wallet) -> Json {
+        let hash = self.chain.account_txs(&w.id).last().unwrap();
+        codec::to_json(&codec::decode(&self.chain.tx(hash).unwrap().meta).unwrap())
+    }
+
     fn channel(&self, chan: &Hash256) -> Option<drip_devnet::ledger::PayChannel> {
         self.chain.open_state().channels.get(chan).cloned()
     }
@@ -670,4 +676,69 @@ fn meta_and_ownership() {
         .iter()
         .any(|n| n["DeletedNode"]["LedgerEntryType"] == "PayChannel"));
     assert_eq!(env.owner_count(&alice.id), 0);
+}
+
+/// A deleted channel's metadata as rippled writes it: FinalFields as the
+/// transaction left the entry (a closing claim's new Balance, with the old
+/// one in PreviousFields; threading inside FinalFields), so what the ledger
+/// paid can be read from it. On an expired channel the claim pays nothing,
+/// and the FinalFields say so.
+#[test]
+fn deleted_channel_metadata_shows_what_was_paid() {
+    let mut env = Env::new();
+    let alice = env.funded(1, KeyType::Ed25519, xrp(10_000));
+    let bob = env.funded(2, KeyType::Ed25519, xrp(10_000));
+    let deleted = |meta: &Json| -> Json {
+        meta["AffectedNodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|n| {
+                let d = n.get("DeletedNode")?;
+                (d["LedgerEntryType"] == "PayChannel").then(|| d.clone())
+            })
+            .unwrap()
+    };
+
+    // Bob closes with a claim: FinalFields.Balance is what it paid.
+    let (_, chan) = env.create(&alice, &bob, xrp(10), 3600, json!({}));
+    env.close();
+    let bob_before = env.balance(&bob.id);
+    let ter = env.claim(&bob, chan, Some(xrp(3)), Some(&alice), TF_CLOSE);
+    assert_eq!(ter, Ter::tesSUCCESS);
+    let node = deleted(&env.last_meta(&bob));
+    assert_eq!(node["FinalFields"]["Balance"], xrp(3).to_string());
+    assert_eq!(node["PreviousFields"]["Balance"], "0");
+    assert!(node["FinalFields"]["PreviousTxnID"].is_string(), "{node}");
+    assert!(node.get("PreviousTxnID").is_none(), "{node}");
+    assert_eq!(
+        env.balance(&bob.id),
+        bob_before
+            .checked_add(xrp(3))
+            .unwrap()
+            .checked_sub(fee(1))
+            .unwrap()
+    );
+
+    // Past its Expiration the same claim pays nothing: tesSUCCESS, the
+    // channel gone, FinalFields.Balance the old balance, no PreviousFields.
+    let (_, chan) = env.create(&alice, &bob, xrp(10), 3600, json!({}));
+    env.close();
+    let t = env.last_close_time();
+    assert_eq!(
+        env.fund(&alice, chan, xrp(1), json!({"Expiration": t + 3600})),
+        Ter::tesSUCCESS
+    );
+    env.advance(3601);
+    let bob_before = env.balance(&bob.id);
+    let ter = env.claim(&bob, chan, Some(xrp(3)), Some(&alice), TF_CLOSE);
+    assert_eq!(ter, Ter::tesSUCCESS);
+    assert!(env.channel(&chan).is_none());
+    let node = deleted(&env.last_meta(&bob));
+    assert_eq!(node["FinalFields"]["Balance"], "0");
+    assert!(node.get("PreviousFields").is_none(), "{node}");
+    assert_eq!(
+        env.balance(&bob.id),
+        bob_before.checked_sub(fee(1)).unwrap()
+    );
 }

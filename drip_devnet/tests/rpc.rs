@@ -376,6 +376,51 @@ async fn tx_has_api_v1_and_v2_shapes() {
     d.shutdown().await;
 }
 
+/// `tx` with `min_ledger`/`max_ledger`: a missing transaction proves it is
+/// in none of them (`searched_all`) only where the server holds them all;
+/// a bad range is rippled's range error.
+#[tokio::test]
+async fn tx_in_a_ledger_range_says_whether_it_searched_all() {
+    let d = start().await;
+    for _ in 0..3 {
+        d.close_ledger();
+    }
+    let last = rpc(&d, "ledger_closed", json!({})).await["ledger_index"]
+        .as_u64()
+        .unwrap();
+    let missing = "AB".repeat(32);
+    let look = |min: u64, max: u64| {
+        rpc(
+            &d,
+            "tx",
+            json!({"transaction": missing, "min_ledger": min, "max_ledger": max}),
+        )
+    };
+    let held = look(1, last).await;
+    assert_eq!(held["error"], "txnNotFound");
+    assert_eq!(held["searched_all"], true, "{held}");
+    let beyond = look(last, last + 5).await;
+    assert_eq!(beyond["error"], "txnNotFound");
+    assert_eq!(beyond["searched_all"], false, "{beyond}");
+    let plain = rpc(&d, "tx", json!({"transaction": missing})).await;
+    assert_eq!(plain["error"], "txnNotFound");
+    assert!(plain.get("searched_all").is_none(), "only for a range");
+    let upside_down = look(5, 4).await;
+    assert_eq!(upside_down["error"], "invalidLgrRange");
+    assert_eq!(upside_down["error_code"], 79);
+    let wide = look(1, 1002).await;
+    assert_eq!(wide["error"], "excessiveLgrRange");
+    assert_eq!(wide["error_code"], 78);
+    let not_a_number = rpc(
+        &d,
+        "tx",
+        json!({"transaction": missing, "min_ledger": -1, "max_ledger": 4}),
+    )
+    .await;
+    assert_eq!(not_a_number["error"], "invalidLgrRange");
+    d.shutdown().await;
+}
+
 #[tokio::test]
 async fn websocket_requests_errors_and_streams() {
     let d = start().await;

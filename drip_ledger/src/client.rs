@@ -576,6 +576,27 @@ mod tests {
     }
 
     #[test]
+    fn what_a_claim_left_in_the_channel_is_read_from_the_metadata() {
+        let id = Hash256([0x5D; 32]);
+        let node = |wrapper: &str, index: &str, balance: &str| {
+            json!({wrapper: {"LedgerEntryType": "PayChannel", "LedgerIndex": index,
+                             "FinalFields": {"Balance": balance}}})
+        };
+        let tx = |nodes: Vec<Json>| json!({"meta": {"AffectedNodes": nodes}});
+        let paid = tx(vec![node("ModifiedNode", &"5d".repeat(32), "1000")]);
+        assert_eq!(channel_after(&paid, &id), Some((Drops::new(1000), false)));
+        let closed = tx(vec![
+            node("ModifiedNode", &"AA".repeat(32), "7"),
+            node("DeletedNode", &"5D".repeat(32), "0"),
+        ]);
+        assert_eq!(channel_after(&closed, &id), Some((Drops::ZERO, true)));
+        assert_eq!(channel_after(&tx(vec![]), &id), None);
+        let garbage = tx(vec![node("DeletedNode", &"5D".repeat(32), "-1")]);
+        assert_eq!(channel_after(&garbage, &id), None);
+        assert_eq!(channel_after(&json!({}), &id), None);
+    }
+
+    #[test]
     fn the_created_channel_is_read_from_the_metadata() {
         let tx = json!({"meta": {"AffectedNodes": [
             {"ModifiedNode": {"LedgerEntryType": "AccountRoot", "LedgerIndex": "AA".repeat(32)}},

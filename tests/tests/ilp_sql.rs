@@ -373,6 +373,45 @@ async fn a_closed_channel_does_not_block_its_account_for_ever() {
     assert_eq!(prepare(&c, ACCOUNT, 1_000, 0).await, None);
 }
 
+/// A channel that left the ledger having paid less than its best claim
+/// (it expired before drip's claim, say): only what the ledger paid is
+/// settled, the rest is a recorded loss, and the client still owes it.
+#[tokio::test]
+async fn only_what_the_ledger_paid_is_settled() {
+    let db = db("ilp_settled").await;
+    let c = db.client().await;
+    connect(&c, ACCOUNT, [1; 32]).await;
+    open(&c, ACCOUNT, CHANNEL, SERVER, 3600, false).await;
+    claim(&c, ACCOUNT, CHANNEL, &payer(), 5).await;
+    assert_eq!(prepare(&c, ACCOUNT, 5_000, 0).await, None);
+    c.execute(
+        "SELECT drip.record_channel_closed($1, 2, 'expired_before_claim')",
+        &[&CHANNEL.to_vec()],
+    )
+    .await
+    .unwrap();
+    let (settled, lost): (i64, i64) = c
+        .query_one(
+            "SELECT a.settled, l.amount FROM drip.ilp_accounts a, drip.losses l
+             WHERE a.account = $1 AND l.channel_id = $2",
+            &[&ACCOUNT, &CHANNEL.to_vec()],
+        )
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!((settled, lost), (2, 3));
+    // On a new channel, its packets are held to what was really paid.
+    let next = [0xC3; 32];
+    assert_eq!(open(&c, ACCOUNT, next, SERVER, 3600, false).await, None);
+    claim(&c, ACCOUNT, next, &payer(), 1).await;
+    assert_eq!(
+        prepare(&c, ACCOUNT, 1, 0).await.as_deref(),
+        Some("T04 Insufficient bandwidth")
+    );
+    claim(&c, ACCOUNT, next, &payer(), 4).await;
+    assert_eq!(prepare(&c, ACCOUNT, 1, 0).await, None);
+}
+
 #[tokio::test]
 async fn a_batch_of_claims_commits_together_and_refuses_alone() {
     let db = db("ilp_claims_batch").await;

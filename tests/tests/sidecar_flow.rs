@@ -16,7 +16,7 @@ use drip_sidecar::proto::{
 use drip_sidecar::Sidecar;
 use drip_tests::sidecar::{
     api, claim, closed, closed_with, destroy, finish, flow, key, must, open, open_and_pay, session,
-    sidecar, submitter, world, world_with, Bearer, World, APP_TOKEN, MERCHANT_TOKEN,
+    sidecar, submitter, until, world, world_with, Bearer, World, APP_TOKEN, MERCHANT_TOKEN,
 };
 use serde_json::json;
 use tonic::transport::Channel;
@@ -107,7 +107,8 @@ async fn calls_without_good_credentials_or_tls_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sidecar_killed_mid_claim_is_followed_up_without_paying_twice() {
-    let mut w = world("grpc_crash").await;
+    // A worker's lease on its job is what it promised when it took it.
+    let mut w = world_with("grpc_crash", |c| c.outbox_lease = Duration::from_secs(2)).await;
     let (channel, best) = open_and_pay(&w, "web-crash", key(0x23, KeyType::Ed25519)).await;
     let before = w
         .genesis
@@ -139,9 +140,7 @@ async fn a_sidecar_killed_mid_claim_is_followed_up_without_paying_twice() {
     // Killed while waiting for validation; a new sidecar takes over once
     // the lease runs out, and ledgers close again.
     w.sidecar.take().unwrap().abort();
-    let mut config = w.config.clone();
-    config.outbox_lease = Duration::from_secs(1);
-    w.sidecar = Some(Sidecar::start(config).await.unwrap());
+    w.sidecar = Some(Sidecar::start(w.config.clone()).await.unwrap());
     w.closing.store(true, Ordering::SeqCst);
     closed_with(&w, "web-crash", &channel, best, before).await;
     finish(w).await;
@@ -345,8 +344,12 @@ async fn passing_refusals_end_in_one_redeemed_claim() {
     finish(w).await;
 }
 
+/// A claim whose transaction failed with a tec code (the fee spent, nothing
+/// else) is signed again and redeemed; a malformed one (tem) is recorded
+/// failed and redeemed when the operator queues the claim again. Never taken
+/// for success, never left behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn failing_results_are_recorded_and_never_taken_for_success() {
+async fn failing_results_are_retried_or_recorded_and_never_taken_for_success() {
     let w = world("grpc_failing").await;
     for (n, code) in [
         "tecNO_TARGET",
@@ -358,50 +361,127 @@ async fn failing_results_are_recorded_and_never_taken_for_success() {
     .enumerate()
     {
         let web = format!("web-{code}");
-        let (channel, _) = open_and_pay(&w, &web, key(0x60 + n as u8, KeyType::Secp256k1)).await;
-        let (seq, _) = w
+        let (channel, best) = open_and_pay(&w, &web, key(0x60 + n as u8, KeyType::Secp256k1)).await;
+        let before = w
             .genesis
             .client()
             .account_info(&w.merchant.account_id())
             .await
             .unwrap();
+        let db = w.db.client().await;
         let (state, error) = destroy_with_fault(&w, &web, code).await;
+        if code.starts_with("tec") {
+            // The retry: one more transaction (the tec one spent its fee
+            // and a sequence), and the best claim on the ledger.
+            assert_eq!(state, "done", "{code}: {error:?}");
+            assert_eq!(closed(&w, &web, &channel).await, best, "{code}");
+            let (seq_after, after) = w
+                .genesis
+                .client()
+                .account_info(&w.merchant.account_id())
+                .await
+                .unwrap();
+            assert_eq!(seq_after, before.0 + 2, "{code}: a tec and a success");
+            let fees = before.1.get() + best - after.get();
+            assert!(fees > 0 && fees <= 20_000, "{code}: {fees}");
+            let failures: i32 = db
+                .query_one(
+                    "SELECT failures FROM drip.outbox WHERE kind = 'claim_and_close' AND channel_id = $1",
+                    &[&channel.0.to_vec()],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(failures, 1, "{code}");
+            continue;
+        }
         assert_eq!(state, "failed", "{code}");
         assert!(
             error.as_deref().unwrap_or("").starts_with(code),
             "{code}: {error:?}"
         );
-        // Not closed: the session waits for an operator, its channel is
-        // still there, and only a tec spent a fee (and a sequence).
-        let session_state: String =
-            w.db.client()
-                .await
-                .query_one(
-                    "SELECT state::text FROM drip.sessions WHERE session_id = $1",
-                    &[&web],
-                )
-                .await
-                .unwrap()
-                .get(0);
-        assert_eq!(session_state, "closing", "{code}");
-        assert!(
-            w.genesis
-                .client()
-                .channel(&channel)
-                .await
-                .unwrap()
-                .is_some(),
-            "{code}"
-        );
+        // Not closed: the session waits, its channel is still there, and
+        // nothing was spent.
+        assert!(w
+            .genesis
+            .client()
+            .channel(&channel)
+            .await
+            .unwrap()
+            .is_some());
         let (seq_after, _) = w
             .genesis
             .client()
             .account_info(&w.merchant.account_id())
             .await
             .unwrap();
-        let spent = u32::from(code.starts_with("tec"));
-        assert_eq!(seq_after, seq + spent, "{code}");
+        assert_eq!(seq_after, before.0, "{code}");
+        // The operator queues the claim again; it is redeemed once.
+        db.execute("SELECT drip.requeue_claim($1)", &[&channel.0.to_vec()])
+            .await
+            .unwrap();
+        closed_with(&w, &web, &channel, best, before).await;
     }
+    finish(w).await;
+}
+
+/// The sidecar was down while a payer's close request ran out: its claim
+/// reaches a channel past its Expiration, which rippled closes with
+/// tesSUCCESS paying nothing. drip records what the ledger paid (nothing
+/// more) and the loss with its reason, not the claim as paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claim_on_an_expired_channel_is_recorded_as_a_loss_not_as_paid() {
+    let mut w = world("grpc_expired_claim").await;
+    let payer = key(0x2A, KeyType::Ed25519);
+    let (channel, best) = open_and_pay(&w, "web-expired", payer.clone()).await;
+    let ledger = w.genesis.client().clone();
+    let (_, merchant_before) = ledger.account_info(&w.merchant.account_id()).await.unwrap();
+    w.sidecar.take().unwrap().shutdown().await;
+    must(
+        &submitter(&w.devnet, payer.clone()),
+        json!({"TransactionType": "PaymentChannelClaim", "Channel": channel.to_string(), "Flags": 0x0002_0000u32}),
+    )
+    .await;
+    let expiration = ledger
+        .channel(&channel)
+        .await
+        .unwrap()
+        .unwrap()
+        .expiration
+        .unwrap();
+    // Past the Expiration, with the channel still on the ledger (nobody
+    // has sent a transaction on it since).
+    w.closing.store(false, Ordering::SeqCst);
+    w.devnet.close_at(expiration + 10);
+    assert!(ledger.channel(&channel).await.unwrap().is_some());
+    w.sidecar = Some(Sidecar::start(w.config.clone()).await.unwrap());
+    w.closing.store(true, Ordering::SeqCst);
+    let s = until(
+        &w,
+        "web-expired",
+        "the close on the ledger",
+        Duration::from_secs(20),
+        |s| s.state() == SessionState::Closed,
+    )
+    .await;
+    assert_eq!(s.end_reason, "payer_closing");
+    assert!(ledger.channel(&channel).await.unwrap().is_none());
+    let db = w.db.client().await;
+    let r = db
+        .query_one(
+            "SELECT c.ledger_balance, l.amount, l.reason FROM drip.channels c
+             JOIN drip.losses l USING (channel_id) WHERE c.channel_id = $1",
+            &[&channel.0.to_vec()],
+        )
+        .await
+        .unwrap();
+    let (paid, lost, reason): (i64, i64, String) = (r.get(0), r.get(1), r.get(2));
+    assert_eq!(paid, 0, "the ledger paid nothing");
+    assert_eq!(lost, best as i64);
+    assert_eq!(reason, "expired_before_claim");
+    // And the merchant indeed got nothing but a fee bill.
+    let (_, merchant_after) = ledger.account_info(&w.merchant.account_id()).await.unwrap();
+    assert!(merchant_after.get() < merchant_before.get());
     finish(w).await;
 }
 
