@@ -1481,6 +1481,16 @@ END
 $$;
 COMMENT ON FUNCTION drip.requeue_claim(bytea) IS
 'Give the channel''s best claim a live path to the ledger: queue its claim (claim-and-close for an ending session or a closing ILP channel) unless one is open. The open job''s id.';
+CREATE FUNCTION drip.outbox_needs(OUT transactions bigint, OUT spends bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    SELECT (SELECT count(*) FROM drip.outbox o
+            WHERE o.state IN ('queued', 'submitted') AND o.kind IN ('claim', 'claim_and_close', 'ilp_channel', 'ilp_fund')),
+           coalesce((SELECT sum(CASE WHEN g.state = 'opening' THEN g.amount ELSE g.funding END)
+                     FROM drip.ilp_outgoing g
+                     WHERE g.state = 'opening' OR (g.state = 'open' AND g.funding IS NOT NULL)), 0)::bigint
+$$;
+COMMENT ON FUNCTION drip.outbox_needs() IS
+'Sidecar only: what the hot wallet must keep for queued ledger work: transactions still to send (a fee each) and drops its queued ILP channel creates and funds put in.';
 CREATE OR REPLACE FUNCTION drip._end_session(p_session bigint, p_reason text) RETURNS drip.session_state
 LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
 DECLARE
@@ -1515,8 +1525,8 @@ REVOKE ALL ON FUNCTION drip._verify_done(text, bytea, text), drip._queue_claim(b
     drip._lock_channel(bytea), drip.outbox_done(bigint, bytea, text), drip._outbox_max_failures(),
     drip._outbox_backoff(drip.outbox_kind, integer), drip._outbox_next_state(drip.outbox_state, drip.outbox_kind, integer),
     drip._outbox_given_up(drip.outbox), drip.outbox_failed(bigint, bytea, text), drip.requeue_claim(bytea),
-    drip.record_channel_closed(bytea, bigint, text) FROM PUBLIC;
+    drip.record_channel_closed(bytea, bigint, text), drip.outbox_needs() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION drip.outbox_done(bigint, bytea, text), drip.outbox_failed(bigint, bytea, text),
-    drip.requeue_claim(bytea), drip.record_channel_closed(bytea, bigint, text) TO drip_ledger;
+    drip.requeue_claim(bytea), drip.record_channel_closed(bytea, bigint, text), drip.outbox_needs() TO drip_ledger;
 GRANT EXECUTE ON FUNCTION drip.requeue_claim(bytea) TO drip_admin;
 GRANT SELECT ON drip.losses_by_reason TO drip_admin, drip_ledger;

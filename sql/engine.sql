@@ -1156,6 +1156,20 @@ SELECT kind, state, count(*) AS jobs, min(created_at) AS oldest, max(attempts) A
 FROM drip.outbox GROUP BY kind, state ORDER BY kind, state;
 COMMENT ON VIEW drip.outbox_backlog IS 'Ledger work by kind and state: what waits, since when, what fails (failed: given up after drip._outbox_max_failures attempts) and when it is tried next.';
 
+-- Sidecar only: what the hot wallet must keep for the outbox's work: one
+-- fee per transaction still to send (every open job that submits), and the
+-- drops its queued ILP channel creates and funds put in.
+CREATE FUNCTION drip.outbox_needs(OUT transactions bigint, OUT spends bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    SELECT (SELECT count(*) FROM drip.outbox o
+            WHERE o.state IN ('queued', 'submitted') AND o.kind IN ('claim', 'claim_and_close', 'ilp_channel', 'ilp_fund')),
+           coalesce((SELECT sum(CASE WHEN g.state = 'opening' THEN g.amount ELSE g.funding END)
+                     FROM drip.ilp_outgoing g
+                     WHERE g.state = 'opening' OR (g.state = 'open' AND g.funding IS NOT NULL)), 0)::bigint
+$$;
+COMMENT ON FUNCTION drip.outbox_needs() IS
+'Sidecar only: what the hot wallet must keep for queued ledger work: transactions still to send (a fee each) and drops its queued ILP channel creates and funds put in.';
+
 CREATE VIEW drip.losses_by_reason AS
 SELECT reason, count(*) AS channels, sum(amount)::bigint AS drops, max(recorded_at) AS latest
 FROM drip.losses GROUP BY reason ORDER BY drops DESC;
@@ -1724,7 +1738,7 @@ GRANT EXECUTE ON FUNCTION drip.confirm_channel(text, bytea, bytea, text, bytea, 
     drip.outbox_done(bigint, bytea, text), drip.outbox_failed(bigint, bytea, text),
     drip.take_outbox(integer, integer), drip.outbox_submitted(bigint, bytea, bigint, bytea),
     drip.outbox_requeue(bigint, bytea, text), drip.reject_agreement(text, bytea, text),
-    drip.requeue_claim(bytea),
+    drip.requeue_claim(bytea), drip.outbox_needs(),
     drip.watched_channels(),
     drip.ilp_open_channel(text, bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer),
     drip.ilp_queue_claims(bigint), drip.record_channel_balance(bytea, bigint),

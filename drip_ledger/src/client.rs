@@ -194,13 +194,33 @@ impl Client {
             .ok_or_else(|| malformed("fee", "drops.open_ledger_fee"))
     }
 
-    /// The account reserve (base) of the validated ledger.
-    pub async fn reserve_base(&self) -> Result<Drops, Error> {
-        let r = self.request(&ServerState::new(None)).await?;
-        r["state"]["validated_ledger"]["reserve_base"]
-            .as_u64()
-            .map(Drops::new)
-            .ok_or_else(|| malformed("server_state", "state.validated_ledger.reserve_base"))
+    /// What `account` must keep: the base reserve and one increment per
+    /// object it owns (channels, for a hot wallet), as the ledger has them.
+    pub async fn account_reserve(&self, account: &AccountId) -> Result<Drops, Error> {
+        let info = self
+            .call(
+                "account_info",
+                json!({"account": account.to_address(), "ledger_index": "current"}),
+            )
+            .await?;
+        let owned = u32_field(&info["account_data"], "OwnerCount")
+            .ok_or_else(|| malformed("account_info", "account_data.OwnerCount"))?;
+        let state = self.request(&ServerState::new(None)).await?;
+        let ledger = &state["state"]["validated_ledger"];
+        let (Some(base), Some(inc)) = (
+            ledger["reserve_base"].as_u64(),
+            ledger["reserve_inc"].as_u64(),
+        ) else {
+            return Err(malformed(
+                "server_state",
+                "state.validated_ledger.reserve_base/inc",
+            ));
+        };
+        Ok(Drops::new(
+            inc.checked_mul(u64::from(owned))
+                .and_then(|i| i.checked_add(base))
+                .unwrap_or(u64::MAX),
+        ))
     }
 
     /// The index of the newest validated ledger.

@@ -215,6 +215,7 @@ impl Sidecar {
                 jobs::offload::Offload {
                     address: address.clone(),
                     threshold: *threshold,
+                    max_fee: config.max_fee,
                 },
                 config.offload_every,
                 metrics.clone(),

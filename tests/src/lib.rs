@@ -132,3 +132,4 @@ pub async fn active_session(c: &Client, payer: &KeyPair, web: &str, channel: [u8
     token
 }
 pub mod sidecar;
+pub mod sim;

@@ -516,6 +516,50 @@ async fn the_hot_wallets_excess_goes_to_the_cold_address_once() {
     finish(w).await;
 }
 
+/// Whatever the threshold, the hot wallet keeps its reserve and a fee for
+/// every transaction the outbox still has to send (claims waiting out a
+/// backoff here), so offloading never leaves a claim unpaid for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offload_keeps_the_reserve_and_the_fees_of_queued_work() {
+    let cold = key(0x71, KeyType::Ed25519).account_id();
+    let mut w = world("grpc_offload_needs").await;
+    w.db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO drip.outbox (kind, channel_id, not_before)
+             SELECT 'claim', decode(repeat(to_hex(n), 32), 'hex'), now() + interval '1 hour'
+             FROM generate_series(17, 19) n",
+        )
+        .await
+        .unwrap();
+    w.sidecar.take().unwrap().shutdown().await;
+    let mut config = w.config.clone();
+    config.offload = Some((cold.to_address(), Drops::new(1)));
+    config.offload_every = Duration::from_millis(300);
+    w.sidecar = Some(Sidecar::start(config).await.unwrap());
+    let client = w.genesis.client();
+    let mut received = None;
+    for _ in 0..100 {
+        if let Ok((_, b)) = client.account_info(&cold).await {
+            received = Some(b);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(received.is_some(), "the excess went out");
+    let state = client.call("server_state", json!({})).await.unwrap();
+    let reserve = state["state"]["validated_ledger"]["reserve_base"]
+        .as_u64()
+        .unwrap();
+    let (_, hot) = client.account_info(&w.merchant.account_id()).await.unwrap();
+    assert_eq!(
+        hot.get(),
+        reserve + 3 * w.config.max_fee.get(),
+        "the reserve and three claims' fees stay"
+    );
+    finish(w).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refresh_funds_the_channel_and_extends_the_session() {
     let w = world("grpc_refresh").await;

@@ -1,8 +1,11 @@
 //! Moves the hot wallet's excess to the cold address: whatever is above the
-//! threshold (and never below the account reserve) goes out in one Payment,
-//! leaving exactly the threshold. One sidecar at a time (a transaction-level
-//! advisory lock), and the payment is followed to validation before the
-//! lock is let go, so two runs never send the same excess.
+//! threshold goes out in one Payment, leaving exactly the threshold, but
+//! never what the wallet needs: its account reserve (one increment per
+//! channel it owns), a fee for every transaction the outbox still has to
+//! send (claims above all), and the XRP its queued channel creates and
+//! funds put in. One sidecar at a time (a transaction-level advisory lock),
+//! and the payment is followed to validation before the lock is let go, so
+//! two runs never send the same excess.
 
 use std::time::Duration;
 
@@ -26,6 +29,8 @@ pub struct Offload {
     pub address: String,
     /// The hot wallet keeps this much.
     pub threshold: Drops,
+    /// The most one of drip's transactions may pay in fees.
+    pub max_fee: Drops,
 }
 
 /// Offload every `every` until `stop` turns true.
@@ -63,7 +68,18 @@ async fn once(pool: &Pool, submitter: &Submitter, offload: &Offload) -> Result<(
         })?;
     let (_, balance) = ledger.account_info(&hot).await?;
     let fee = ledger.open_ledger_fee().await?;
-    let keep = offload.threshold.max(ledger.reserve_base().await?);
+    let needs = tx
+        .query_one("SELECT transactions, spends FROM drip.outbox_needs()", &[])
+        .await?;
+    let (transactions, spends): (i64, i64) = (needs.get(0), needs.get(1));
+    let reserve = ledger.account_reserve(&hot).await?;
+    let needed = u64::try_from(transactions)
+        .ok()
+        .and_then(|n| offload.max_fee.checked_mul(n))
+        .and_then(|fees| fees.checked_add(Drops::new(u64::try_from(spends).ok()?)))
+        .and_then(|n| n.checked_add(reserve))
+        .unwrap_or(Drops::MAX);
+    let keep = offload.threshold.max(needed);
     let Some(amount) = balance
         .checked_sub(keep)
         .and_then(|excess| excess.checked_sub(fee))

@@ -124,7 +124,7 @@ impl Worker {
     /// Take and work one job; false when there was none. A job whose
     /// attempt fails is recorded so (outside the attempt's rolled-back
     /// transaction) and waits out a backoff: it never holds up the next.
-    async fn step(&self) -> Result<bool, JobError> {
+    pub async fn step(&self) -> Result<bool, JobError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let Some(row) = tx

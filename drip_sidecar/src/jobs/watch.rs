@@ -58,7 +58,8 @@ async fn channel_news(rx: &mut Option<tokio::sync::broadcast::Receiver<drip_ledg
     }
 }
 
-async fn look(pool: &Pool, ledger: &Client, metrics: &Metrics) -> Result<(), JobError> {
+/// One pass over every watched channel (the fault simulation calls it).
+pub async fn look(pool: &Pool, ledger: &Client, metrics: &Metrics) -> Result<(), JobError> {
     let client = pool.get().await?;
     let rows = client
         .query(
