@@ -15,7 +15,8 @@
 -- signed blob kept in the new outbox.tx_blob), outbox_requeue and
 -- reject_agreement, watched_channels; and agreement_state for web servers.
 -- ILP accounts (drip.ilp_accounts) with their incoming channels in
--- drip.channels, the server's outgoing channels (drip.ilp_outgoing), and
+-- drip.channels, the server's outgoing channels (drip.ilp_outgoing), the
+-- amounts packets in flight hold until they expire (drip.ilp_holds), and
 -- the ILP server's functions.
 --
 -- Once 0.2.0 is released, never edit this file: write the next one.
@@ -691,6 +692,26 @@ CREATE TABLE drip.ilp_outgoing (
 );
 SELECT pg_catalog.pg_extension_config_dump('drip.ilp_outgoing', '');
 REVOKE ALL ON drip.ilp_outgoing FROM PUBLIC;
+
+-- An ILP packet's amount while it is in flight: counted against its sender
+-- (ilp_accounts.prepared) and, for a packet to another client, held on the
+-- server's channel to it (ilp_outgoing.reserved). The sidecar's answer
+-- releases or fulfils it; once the packet expired, drip.ilp_release_expired
+-- releases it, so a crash or a lost answer never holds it for ever. A
+-- fulfilled hold is kept until then, so a repeated fulfilment pays once.
+CREATE TABLE drip.ilp_holds (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account      text NOT NULL REFERENCES drip.ilp_accounts (account),
+    receiver     text REFERENCES drip.ilp_outgoing (account),
+    amount       bigint NOT NULL CHECK (amount > 0),
+    expires_at   timestamptz NOT NULL,
+    fulfilled_at timestamptz,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ilp_holds_expires_idx ON drip.ilp_holds (expires_at);
+SELECT pg_catalog.pg_extension_config_dump('drip.ilp_holds', '');
+REVOKE ALL ON drip.ilp_holds FROM PUBLIC;
+
 ALTER TABLE drip.outbox ADD CONSTRAINT outbox_ilp_account_fkey FOREIGN KEY (ilp_account)
     REFERENCES drip.ilp_accounts (account);
 DROP FUNCTION drip.record_channel_closed(bytea, bigint);
@@ -1017,22 +1038,39 @@ COMMENT ON FUNCTION drip.ilp_claims(text[], bigint[], bytea[]) IS
 
 CREATE TYPE drip.ilp_verdict AS (
     code    text,
-    message text
+    message text,
+    hold    bigint
 );
 
-CREATE FUNCTION drip.ilp_prepare(p_account text, p_amount bigint, p_bandwidth bigint, p_scale integer)
+-- How long past its expiry a packet may still be fulfilled: the sidecar
+-- checks the expiry by its own clock before it records a fulfilment, and
+-- this covers the clocks' skew and the recording's retries.
+CREATE FUNCTION drip._ilp_hold_grace() RETURNS interval
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT interval '10 seconds'
+$$;
+
+-- A Prepare of p_amount base units from p_account, to another client
+-- (p_to, paid on the server's channel to it) or not (NULL): checked, and
+-- held until p_expires_at, under the sender's account lock and then the
+-- receiver's outgoing channel's (always in that order).
+CREATE FUNCTION drip._ilp_hold(p_account text, p_to text, p_amount bigint, p_bandwidth bigint,
+    p_scale integer, p_expires_at timestamptz)
 RETURNS drip.ilp_verdict
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
 DECLARE
     a drip.ilp_accounts;
     c drip.channels;
+    o drip.ilp_outgoing;
     owed numeric;
+    hold bigint;
 BEGIN
     IF p_amount IS NULL OR p_amount < 0 OR p_bandwidth IS NULL OR p_bandwidth < 0
-       OR p_scale IS NULL OR p_scale NOT BETWEEN 0 AND 19 THEN
+       OR p_scale IS NULL OR p_scale NOT BETWEEN 0 AND 19
+       OR p_expires_at IS NULL OR NOT isfinite(p_expires_at) THEN
         RAISE EXCEPTION 'invalid prepare'
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'amount and bandwidth are non-negative base units, scale 0 to 19.';
+                  DETAIL = 'amount and bandwidth are non-negative base units, scale 0 to 19, expires_at a finite time.';
     END IF;
     SELECT * INTO a FROM drip.ilp_accounts WHERE account = p_account FOR UPDATE;
     IF NOT FOUND THEN
@@ -1040,31 +1078,101 @@ BEGIN
     END IF;
     SELECT * INTO c FROM drip.channels WHERE ilp_account = p_account AND closed_at IS NULL;
     IF a.blocked OR NOT FOUND THEN
-        RETURN ('F02'::text, 'account has no open channel'::text);
+        RETURN ('F02'::text, 'account has no open channel'::text, NULL::bigint);
     END IF;
     -- What this packet would leave owed: packets so far, less what closed
     -- channels paid and what the open one's best claim secures.
     owed := a.prepared + p_amount - drip._drops_in_base(a.settled + c.best_claim, p_scale);
     IF owed > p_bandwidth THEN
-        RETURN ('T04'::text, 'Insufficient bandwidth'::text);
+        RETURN ('T04'::text, 'Insufficient bandwidth'::text, NULL::bigint);
     END IF;
     IF a.prepared + p_amount - drip._drops_in_base(a.settled, p_scale) > drip._drops_in_base(c.amount, p_scale) THEN
-        RETURN ('T04'::text, 'Insufficient funds'::text);
+        RETURN ('T04'::text, 'Insufficient funds'::text, NULL::bigint);
+    END IF;
+    IF p_to IS NOT NULL THEN
+        SELECT * INTO o FROM drip.ilp_outgoing WHERE account = p_to FOR UPDATE;
+        IF NOT FOUND OR o.state <> 'open' THEN
+            RETURN ('T04'::text, 'the destination has no channel to be paid on'::text, NULL::bigint);
+        END IF;
+        IF drip._base_in_drops(o.signed + o.reserved + p_amount, p_scale) > o.amount THEN
+            RETURN ('T04'::text, 'Insufficient funds in the channel to the destination'::text, NULL::bigint);
+        END IF;
+        UPDATE drip.ilp_outgoing SET reserved = reserved + p_amount, updated_at = now() WHERE account = p_to;
     END IF;
     UPDATE drip.ilp_accounts SET prepared = prepared + p_amount, updated_at = now() WHERE account = p_account;
-    RETURN (NULL::text, NULL::text);
+    -- A packet of nothing holds nothing.
+    IF p_amount > 0 THEN
+        INSERT INTO drip.ilp_holds (account, receiver, amount, expires_at)
+        VALUES (p_account, p_to, p_amount, p_expires_at)
+        RETURNING id INTO hold;
+    END IF;
+    RETURN (NULL::text, NULL::text, hold);
 END
 $$;
-COMMENT ON FUNCTION drip.ilp_prepare(text, bigint, bigint, integer) IS
-'A client''s ILP Prepare of amount base units (asset scale p_scale): counted when its claims cover all but p_bandwidth of what its packets owe and its channel can pay it; else an ILP error code and message (F02, T04). Under the account''s lock.';
 
-CREATE FUNCTION drip.ilp_rollback(p_account text, p_amount bigint) RETURNS void
+CREATE FUNCTION drip.ilp_prepare(p_account text, p_amount bigint, p_bandwidth bigint, p_scale integer,
+    p_expires_at timestamptz)
+RETURNS drip.ilp_verdict
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
-    UPDATE drip.ilp_accounts SET prepared = greatest(prepared - p_amount, 0), updated_at = now()
-    WHERE account = p_account
+    SELECT drip._ilp_hold(p_account, NULL, p_amount, p_bandwidth, p_scale, p_expires_at)
 $$;
-COMMENT ON FUNCTION drip.ilp_rollback(text, bigint) IS
-'A counted Prepare was rejected: it owes nothing.';
+COMMENT ON FUNCTION drip.ilp_prepare(text, bigint, bigint, integer, timestamptz) IS
+'A client''s ILP Prepare of amount base units (asset scale p_scale) expiring at p_expires_at: held (the hold''s id; none for an amount of 0) when its claims cover all but p_bandwidth of what its packets owe and its channel can pay it; else an ILP error code and message (F02, T04). Under the account''s lock.';
+
+-- Every writer of a hold locks what its packet locked, in the same order:
+-- the sender's account, then the hold, then the receiver's outgoing
+-- channel.
+CREATE FUNCTION drip.ilp_rollback(p_hold bigint) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    h drip.ilp_holds;
+BEGIN
+    IF p_hold IS NULL THEN
+        RAISE EXCEPTION 'invalid hold' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO h FROM drip.ilp_holds WHERE id = p_hold;
+    PERFORM FROM drip.ilp_accounts WHERE account = h.account FOR UPDATE;
+    DELETE FROM drip.ilp_holds WHERE id = p_hold AND fulfilled_at IS NULL RETURNING * INTO h;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    UPDATE drip.ilp_accounts SET prepared = greatest(prepared - h.amount, 0), updated_at = now()
+    WHERE account = h.account;
+    UPDATE drip.ilp_outgoing SET reserved = greatest(reserved - h.amount, 0), updated_at = now()
+    WHERE account = h.receiver;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION drip.ilp_rollback(bigint) IS
+'A held Prepare (drip.ilp_prepare''s or drip.ilp_route''s) was rejected: its sender owes nothing for it, and the receiver''s channel holds nothing. False, and nothing changes, when it is no longer held (released already, or fulfilled).';
+
+CREATE FUNCTION drip.ilp_fulfilled(p_hold bigint) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    h drip.ilp_holds;
+BEGIN
+    IF p_hold IS NULL THEN
+        RAISE EXCEPTION 'invalid hold' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO h FROM drip.ilp_holds WHERE id = p_hold FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'not_held';
+    END IF;
+    IF h.receiver IS NOT NULL THEN
+        RAISE EXCEPTION 'a routed hold' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'drip.ilp_route_fulfilled pays its receiver.';
+    END IF;
+    IF h.fulfilled_at IS NULL THEN
+        IF h.expires_at < now() - drip._ilp_hold_grace() THEN
+            RETURN 'expired';
+        END IF;
+        UPDATE drip.ilp_holds SET fulfilled_at = now() WHERE id = p_hold;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION drip.ilp_fulfilled(bigint) IS
+'A drip.ilp_prepare packet was fulfilled: its sender stays charged for it. NULL when it does (a repeat changes nothing); else why not, and nothing changes: not_held (rolled back, or released once expired), expired (past its expiry): the sender must be rejected.';
 
 -- The payer asked to close (an Expiration appeared): block the account
 -- and claim at once.
@@ -1233,109 +1341,161 @@ COMMENT ON FUNCTION drip.ilp_outgoing_open() IS
 'Sidecar only: the server''s open channels to ILP clients, for the watch (a client may close one at any time).';
 
 -- A packet from one client to another: the sender's claims and bandwidth
--- must cover it (drip.ilp_prepare) and the server's channel to the
--- receiver must be able to pay it. Locks the sender's account, then the
--- receiver's outgoing channel (always in that order).
-CREATE FUNCTION drip.ilp_route(p_from text, p_to text, p_amount bigint, p_bandwidth bigint, p_scale integer)
+-- must cover it (as for drip.ilp_prepare) and the server's channel to the
+-- receiver must be able to pay it.
+CREATE FUNCTION drip.ilp_route(p_from text, p_to text, p_amount bigint, p_bandwidth bigint, p_scale integer,
+    p_expires_at timestamptz)
 RETURNS drip.ilp_verdict
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
-DECLARE
-    v drip.ilp_verdict;
-    o drip.ilp_outgoing;
 BEGIN
-    v := drip.ilp_prepare(p_from, p_amount, p_bandwidth, p_scale);
-    IF v.code IS NOT NULL THEN
-        RETURN v;
+    IF p_to IS NULL THEN
+        RAISE EXCEPTION 'invalid route'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'A routed packet has a receiving account.';
     END IF;
-    SELECT * INTO o FROM drip.ilp_outgoing WHERE account = p_to FOR UPDATE;
-    IF NOT FOUND OR o.state <> 'open' THEN
-        v := ('T04'::text, 'the destination has no channel to be paid on'::text);
-    ELSIF drip._base_in_drops(o.signed + o.reserved + p_amount, p_scale) > o.amount THEN
-        v := ('T04'::text, 'Insufficient funds in the channel to the destination'::text);
-    ELSE
-        UPDATE drip.ilp_outgoing SET reserved = reserved + p_amount, updated_at = now() WHERE account = p_to;
-        RETURN v;
-    END IF;
-    UPDATE drip.ilp_accounts SET prepared = prepared - p_amount, updated_at = now() WHERE account = p_from;
-    RETURN v;
+    RETURN drip._ilp_hold(p_from, p_to, p_amount, p_bandwidth, p_scale, p_expires_at);
 END
 $$;
-COMMENT ON FUNCTION drip.ilp_route(text, text, bigint, bigint, integer) IS
-'A Prepare of amount base units from one client to another: counted against the sender (as drip.ilp_prepare) and held on the server''s channel to the receiver; else an ILP error code and message (F02, T04) and nothing changes.';
-
-CREATE FUNCTION drip.ilp_route_rollback(p_from text, p_to text, p_amount bigint) RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
-    UPDATE drip.ilp_accounts SET prepared = greatest(prepared - p_amount, 0), updated_at = now()
-    WHERE account = p_from;
-    UPDATE drip.ilp_outgoing SET reserved = greatest(reserved - p_amount, 0), updated_at = now()
-    WHERE account = p_to;
-$$;
-COMMENT ON FUNCTION drip.ilp_route_rollback(text, text, bigint) IS
-'A routed Prepare was rejected: the sender owes nothing and the receiver''s channel holds nothing for it.';
+COMMENT ON FUNCTION drip.ilp_route(text, text, bigint, bigint, integer, timestamptz) IS
+'A Prepare of amount base units from one client to another, expiring at p_expires_at: counted against the sender (as drip.ilp_prepare) and held on the server''s channel to the receiver (the hold''s id); else an ILP error code and message (F02, T04) and nothing changes.';
 
 CREATE TYPE drip.ilp_payout AS (
     channel_id bytea,
     signed     bigint,
     drops      bigint,
-    funding    bigint
+    funding    bigint,
+    reason     text
 );
 
-CREATE FUNCTION drip.ilp_route_fulfilled(p_to text, p_amount bigint, p_scale integer, p_fund bigint)
+CREATE FUNCTION drip.ilp_route_fulfilled(p_hold bigint, p_scale integer, p_fund bigint)
 RETURNS drip.ilp_payout
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
+    h drip.ilp_holds;
     o drip.ilp_outgoing;
     drops bigint;
 BEGIN
-    IF p_amount IS NULL OR p_amount <= 0 OR p_fund IS NULL OR p_fund <= 0 THEN
+    IF p_hold IS NULL OR p_scale IS NULL OR p_scale NOT BETWEEN 0 AND 19 OR p_fund IS NULL OR p_fund <= 0 THEN
         RAISE EXCEPTION 'invalid payout'
-            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'amount and fund are positive.';
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'A hold, a scale of 0 to 19 and a positive fund.';
     END IF;
-    SELECT * INTO o FROM drip.ilp_outgoing WHERE account = p_to FOR UPDATE;
-    IF NOT FOUND OR o.channel_id IS NULL THEN
+    SELECT * INTO h FROM drip.ilp_holds WHERE id = p_hold FOR UPDATE;
+    -- A packet no longer held was given back to its sender, who owes
+    -- nothing for it: paying the receiver would be the operator's loss.
+    IF NOT FOUND THEN
+        RETURN (NULL::bytea, NULL::bigint, NULL::bigint, NULL::bigint, 'not_held'::text);
+    END IF;
+    IF h.receiver IS NULL THEN
+        RAISE EXCEPTION 'not a routed hold' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'drip.ilp_fulfilled keeps it.';
+    END IF;
+    IF h.fulfilled_at IS NULL AND h.expires_at < now() - drip._ilp_hold_grace() THEN
+        RETURN (NULL::bytea, NULL::bigint, NULL::bigint, NULL::bigint, 'expired'::text);
+    END IF;
+    SELECT * INTO o FROM drip.ilp_outgoing WHERE account = h.receiver FOR UPDATE;
+    IF o.channel_id IS NULL THEN
         RAISE EXCEPTION 'no outgoing channel' USING ERRCODE = 'no_data_found',
-            DETAIL = format('Account %s has no channel to pay a fulfilled packet on.', p_to);
+            DETAIL = format('Account %s has no channel to pay a fulfilled packet on.', h.receiver);
     END IF;
-    drops := drip._base_in_drops(o.signed + p_amount, p_scale)::bigint;
+    IF h.fulfilled_at IS NOT NULL THEN
+        -- Recorded already (the first answer was lost): paid once, and
+        -- the claim as it stands.
+        RETURN (o.channel_id, o.signed, drip._base_in_drops(o.signed, p_scale)::bigint, o.funding, NULL::text);
+    END IF;
+    UPDATE drip.ilp_holds SET fulfilled_at = now() WHERE id = p_hold;
+    drops := drip._base_in_drops(o.signed + h.amount, p_scale)::bigint;
     UPDATE drip.ilp_outgoing
-    SET signed = signed + p_amount, reserved = greatest(reserved - p_amount, 0), updated_at = now()
-    WHERE account = p_to;
+    SET signed = signed + h.amount, reserved = greatest(reserved - h.amount, 0), updated_at = now()
+    WHERE account = h.receiver;
     -- Past half of the funding left: top the channel up before it runs dry.
     IF o.state = 'open' AND o.funding IS NULL AND drops > o.amount - p_fund / 2 THEN
-        UPDATE drip.ilp_outgoing SET funding = p_fund WHERE account = p_to;
-        INSERT INTO drip.outbox (kind, channel_id, ilp_account) VALUES ('ilp_fund', o.channel_id, p_to);
+        UPDATE drip.ilp_outgoing SET funding = p_fund WHERE account = h.receiver;
+        INSERT INTO drip.outbox (kind, channel_id, ilp_account) VALUES ('ilp_fund', o.channel_id, h.receiver);
         o.funding := p_fund;
     END IF;
-    RETURN (o.channel_id, o.signed + p_amount, drops, o.funding);
+    RETURN (o.channel_id, o.signed + h.amount, drops, o.funding, NULL::text);
 END
 $$;
-COMMENT ON FUNCTION drip.ilp_route_fulfilled(text, bigint, integer, bigint) IS
-'A routed packet was fulfilled: the receiver is owed it. Returns what drip''s claim to it must now pay (cumulative base units and drops, rounded up) on which channel; queues a PaymentChannelFund of p_fund drops when the claims pass half of the fund from the channel''s end.';
+COMMENT ON FUNCTION drip.ilp_route_fulfilled(bigint, integer, bigint) IS
+'A routed packet was fulfilled: the receiver is owed its hold. Returns what drip''s claim to it must now pay (cumulative base units and drops, rounded up) on which channel, the same again for a hold fulfilled already; queues a PaymentChannelFund of p_fund drops when the claims pass half of the fund from the channel''s end. For a hold no longer held (reason not_held: rolled back, or released once expired) or past its expiry (expired) nothing is paid or charged: the sender must be rejected.';
+
+-- Scheduled: packets nobody answered, whose holds a crashed or failing
+-- sidecar never released. Locks as every hold's writer does, each set in
+-- key order, so neither a packet nor another sweep deadlocks with it.
+CREATE FUNCTION drip.ilp_release_expired(p_now timestamptz DEFAULT now()) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    cutoff timestamptz := p_now - drip._ilp_hold_grace();
+    senders text[];
+    due bigint[];
+    released integer;
+BEGIN
+    IF p_now IS NULL THEN
+        RAISE EXCEPTION 'invalid time' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    senders := ARRAY(SELECT a.account FROM drip.ilp_accounts a
+                     WHERE a.account IN (SELECT h.account FROM drip.ilp_holds h
+                                         WHERE h.fulfilled_at IS NULL AND h.expires_at < cutoff)
+                     ORDER BY a.account FOR UPDATE);
+    -- Only the locked senders' holds: one that expired since is left to
+    -- the next sweep.
+    due := ARRAY(SELECT h.id FROM drip.ilp_holds h
+                 WHERE h.account = ANY (senders) AND h.fulfilled_at IS NULL AND h.expires_at < cutoff
+                 ORDER BY h.id FOR UPDATE);
+    PERFORM FROM drip.ilp_outgoing o
+    WHERE o.account IN (SELECT h.receiver FROM drip.ilp_holds h WHERE h.id = ANY (due))
+    ORDER BY o.account FOR UPDATE;
+    WITH gone AS (
+        DELETE FROM drip.ilp_holds h WHERE h.id = ANY (due)
+        RETURNING h.account, h.receiver, h.amount
+    ), sent AS (
+        UPDATE drip.ilp_accounts a SET prepared = greatest(a.prepared - g.amount, 0), updated_at = now()
+        FROM (SELECT account, sum(amount) AS amount FROM gone GROUP BY account) g
+        WHERE a.account = g.account
+    ), held AS (
+        UPDATE drip.ilp_outgoing o SET reserved = greatest(o.reserved - g.amount, 0), updated_at = now()
+        FROM (SELECT receiver, sum(amount) AS amount FROM gone WHERE receiver IS NOT NULL GROUP BY receiver) g
+        WHERE o.account = g.receiver
+    )
+    SELECT count(*) INTO released FROM gone;
+    -- Fulfilled holds past it were paid, and are too late for a retry.
+    -- Last, and never waiting (a fulfilment's retry holds its hold before
+    -- the receiver's channel).
+    DELETE FROM drip.ilp_holds
+    WHERE id IN (SELECT h.id FROM drip.ilp_holds h
+                 WHERE h.fulfilled_at IS NOT NULL AND h.expires_at < cutoff
+                 FOR UPDATE SKIP LOCKED);
+    RETURN released;
+END
+$$;
+COMMENT ON FUNCTION drip.ilp_release_expired(timestamptz) IS
+'Sidecar only: releases the holds of packets still unanswered past their expiry (and drip._ilp_hold_grace()) at p_now, as drip.ilp_rollback would: their senders owe nothing for them, the receivers'' channels hold nothing. Forgets fulfilled holds past it. How many were released.';
 
 REVOKE ALL ON FUNCTION drip._ilp_account(text), drip._drops_in_base(bigint, integer),
     drip.ilp_connect(text, bytea), drip.ilp_account(text),
     drip.ilp_open_channel(text, bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer),
     drip.ilp_claim(text, bigint, bytea), drip.ilp_claims(text[], bigint[], bytea[]),
-    drip.ilp_prepare(text, bigint, bigint, integer),
-    drip.ilp_rollback(text, bigint), drip._ilp_channel_closing(drip.channels, timestamptz),
+    drip._ilp_hold_grace(), drip._ilp_hold(text, text, bigint, bigint, integer, timestamptz),
+    drip.ilp_prepare(text, bigint, bigint, integer, timestamptz),
+    drip.ilp_rollback(bigint), drip.ilp_fulfilled(bigint), drip._ilp_channel_closing(drip.channels, timestamptz),
     drip._ilp_channel_closed(drip.channels, bigint), drip.ilp_queue_claims(bigint),
     drip.record_channel_balance(bytea, bigint), drip._base_in_drops(bigint, integer),
     drip.ilp_outgoing_channel(text), drip.ilp_fund_channel(text, text, bytea, bigint, bigint),
     drip.ilp_outgoing_result(text, bytea, bigint, text), drip.ilp_outgoing_closed(text, bytea),
-    drip.ilp_outgoing_open(), drip.ilp_route(text, text, bigint, bigint, integer), drip.ilp_route_rollback(text, text, bigint),
-    drip.ilp_route_fulfilled(text, bigint, integer, bigint) FROM PUBLIC;
+    drip.ilp_outgoing_open(), drip.ilp_route(text, text, bigint, bigint, integer, timestamptz),
+    drip.ilp_route_fulfilled(bigint, integer, bigint), drip.ilp_release_expired(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     drip.ilp_open_channel(text, bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer),
     drip.ilp_queue_claims(bigint), drip.record_channel_balance(bytea, bigint),
     drip.ilp_fund_channel(text, text, bytea, bigint, bigint),
     drip.ilp_outgoing_result(text, bytea, bigint, text), drip.ilp_outgoing_closed(text, bytea),
-    drip.ilp_outgoing_channel(text), drip.ilp_outgoing_open()
+    drip.ilp_outgoing_channel(text), drip.ilp_outgoing_open(), drip.ilp_release_expired(timestamptz)
     TO drip_ledger;
 GRANT EXECUTE ON FUNCTION drip.ilp_connect(text, bytea), drip.ilp_account(text),
     drip.ilp_claim(text, bigint, bytea), drip.ilp_claims(text[], bigint[], bytea[]),
-    drip.ilp_prepare(text, bigint, bigint, integer), drip.ilp_rollback(text, bigint),
-    drip.ilp_outgoing_channel(text), drip.ilp_route(text, text, bigint, bigint, integer),
-    drip.ilp_route_rollback(text, text, bigint), drip.ilp_route_fulfilled(text, bigint, integer, bigint)
+    drip.ilp_prepare(text, bigint, bigint, integer, timestamptz), drip.ilp_rollback(bigint),
+    drip.ilp_fulfilled(bigint), drip.ilp_outgoing_channel(text),
+    drip.ilp_route(text, text, bigint, bigint, integer, timestamptz),
+    drip.ilp_route_fulfilled(bigint, integer, bigint)
     TO drip_app;
 
 -- Ledger work that always finishes: every outbox job ends (done, failed

@@ -204,6 +204,23 @@ CREATE TABLE drip.ilp_outgoing (
     CHECK (state IN ('opening', 'failed') OR channel_id IS NOT NULL)
 );
 
+-- An ILP packet's amount while it is in flight: counted against its sender
+-- (ilp_accounts.prepared) and, for a packet to another client, held on the
+-- server's channel to it (ilp_outgoing.reserved). The sidecar's answer
+-- releases or fulfils it; once the packet expired, drip.ilp_release_expired
+-- releases it, so a crash or a lost answer never holds it for ever. A
+-- fulfilled hold is kept until then, so a repeated fulfilment pays once.
+CREATE TABLE drip.ilp_holds (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account      text NOT NULL REFERENCES drip.ilp_accounts (account),
+    receiver     text REFERENCES drip.ilp_outgoing (account),
+    amount       bigint NOT NULL CHECK (amount > 0),
+    expires_at   timestamptz NOT NULL,
+    fulfilled_at timestamptz,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ilp_holds_expires_idx ON drip.ilp_holds (expires_at);
+
 -- Unit purchases the web server records.
 CREATE TABLE drip.debts (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

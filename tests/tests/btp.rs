@@ -404,6 +404,29 @@ async fn channels_claims_bandwidth_and_routing() {
         Some("F02")
     );
 
+    // A packet held as by a sidecar that crashed before its answer: the
+    // sweep releases it once it expired.
+    let (alice_account, bob_account) = (
+        asym::account_name("alice-token"),
+        asym::account_name("bob-token"),
+    );
+    let owed = "SELECT prepared FROM drip.ilp_account($1)";
+    let reserved = "SELECT reserved FROM drip.ilp_outgoing_channel($1)";
+    let before = db_until(&w, owed, &alice_account, 2_000i64).await;
+    let held: Option<i64> =
+        w.db.client()
+            .await
+            .query_one(
+                "SELECT hold FROM drip.ilp_route($1, $2, 500, 500, 6, now() - interval '1 minute')",
+                &[&alice_account, &bob_account],
+            )
+            .await
+            .unwrap()
+            .get(0);
+    assert!(held.is_some());
+    db_until(&w, owed, &alice_account, before).await;
+    db_until(&w, reserved, &bob_account, 0i64).await;
+
     // The claims are in PostgreSQL.
     let best = best_claim(&w, &channel).await;
     assert_eq!(best, 2_000);

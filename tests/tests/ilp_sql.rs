@@ -4,11 +4,12 @@
 //! a closed channel that leaves its account usable.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use drip_core::claim::sign_claim;
 use drip_core::{Drops, Hash256, KeyPair, KeyType, Seed};
 use drip_tests::TestDb;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Row};
 
 const SERVER: &str = "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh";
 const ACCOUNT: &str = "kwu9xRtq7VwqVnj9bije56BeiktkPPwLRCfD77hsDZQ";
@@ -84,14 +85,38 @@ async fn claim(
     (row.get(0), row.get(1))
 }
 
-async fn prepare(c: &Client, account: &str, amount: i64, bandwidth: i64) -> Option<String> {
-    c.query_one(
-        "SELECT code || ' ' || message FROM drip.ilp_prepare($1, $2, $3, 9)",
-        &[&account, &amount, &bandwidth],
+/// A Prepare's verdict: its hold (none for nothing), or "CODE message".
+fn verdict(r: &Row) -> Result<Option<i64>, String> {
+    match r.get::<_, Option<String>>(0) {
+        Some(code) => Err(format!("{code} {}", r.get::<_, String>(1))),
+        None => Ok(r.get(2)),
+    }
+}
+
+/// A Prepare (scale 9) expiring `expires` (an interval) from now.
+async fn prepare_expiring(
+    c: &Client,
+    account: &str,
+    amount: i64,
+    bandwidth: i64,
+    expires: &str,
+) -> Result<Option<i64>, String> {
+    verdict(
+        &c.query_one(
+            "SELECT code, message, hold
+             FROM drip.ilp_prepare($1, $2, $3, 9, now() + $4::text::interval)",
+            &[&account, &amount, &bandwidth, &expires],
+        )
+        .await
+        .unwrap(),
     )
-    .await
-    .unwrap()
-    .get(0)
+}
+
+/// A Prepare expiring in 30 s: refused ("CODE message") or not (None).
+async fn prepare(c: &Client, account: &str, amount: i64, bandwidth: i64) -> Option<String> {
+    prepare_expiring(c, account, amount, bandwidth, "30 seconds")
+        .await
+        .err()
 }
 
 #[tokio::test]
@@ -277,11 +302,12 @@ async fn packets_are_held_to_claims_and_bandwidth() {
         prepare(&c, ACCOUNT, 501, 0).await.as_deref(),
         Some("T04 Insufficient bandwidth")
     );
-    assert_eq!(prepare(&c, ACCOUNT, 500, 0).await, None);
-    // A rejected packet owes nothing.
-    c.execute("SELECT drip.ilp_rollback($1, 500)", &[&ACCOUNT])
+    let hold = prepare_expiring(&c, ACCOUNT, 500, 0, "30 seconds")
         .await
+        .unwrap()
         .unwrap();
+    // A rejected packet owes nothing.
+    assert!(rollback(&c, hold).await);
     assert_eq!(prepare(&c, ACCOUNT, 500, 0).await, None);
     // Bandwidth lets packets run ahead of claims, never past the channel.
     assert_eq!(prepare(&c, ACCOUNT, 1_000_000, 1_000_000).await, None);
@@ -523,14 +549,57 @@ async fn fund_channel(
     (row.get(0), row.get(1))
 }
 
-async fn route(c: &Client, from: &str, to: &str, amount: i64) -> Option<String> {
-    c.query_one(
-        "SELECT code || ' ' || message FROM drip.ilp_route($1, $2, $3, 0, 6)",
-        &[&from, &to, &amount],
+/// A routed Prepare (no bandwidth, scale 6) expiring `expires` from now.
+async fn route_expiring(
+    c: &Client,
+    from: &str,
+    to: &str,
+    amount: i64,
+    expires: &str,
+) -> Result<Option<i64>, String> {
+    verdict(
+        &c.query_one(
+            "SELECT code, message, hold
+             FROM drip.ilp_route($1, $2, $3, 0, 6, now() + $4::text::interval)",
+            &[&from, &to, &amount, &expires],
+        )
+        .await
+        .unwrap(),
     )
-    .await
-    .unwrap()
-    .get(0)
+}
+
+/// A routed Prepare expiring in 30 s: refused ("CODE message") or not.
+async fn route(c: &Client, from: &str, to: &str, amount: i64) -> Option<String> {
+    route_expiring(c, from, to, amount, "30 seconds")
+        .await
+        .err()
+}
+
+/// A routed Prepare that must pass: its hold.
+async fn routed(c: &Client, from: &str, to: &str, amount: i64) -> i64 {
+    route_expiring(c, from, to, amount, "30 seconds")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn rollback(c: &Client, hold: i64) -> bool {
+    c.query_one("SELECT drip.ilp_rollback($1)", &[&hold])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// (signed, drops, funding, reason) of a routed packet's fulfilment.
+async fn payout(c: &Client, hold: i64) -> (Option<i64>, Option<i64>, Option<i64>, Option<String>) {
+    let r = c
+        .query_one(
+            "SELECT signed, drops, funding, reason FROM drip.ilp_route_fulfilled($1, 6, 1000000)",
+            &[&hold],
+        )
+        .await
+        .unwrap();
+    (r.get(0), r.get(1), r.get(2), r.get(3))
 }
 
 /// (state, signed, reserved, funding) of `account`'s outgoing channel.
@@ -634,8 +703,8 @@ async fn outgoing_channels_are_opened_once_held_paid_and_topped_up() {
         fund_channel(&c, PAYEE, CLIENT_WALLET, 10_000_000).await,
         (Some("open".into()), None)
     );
-    assert_eq!(route(&c, ACCOUNT, PAYEE, 400_000).await, None);
-    assert_eq!(route(&c, ACCOUNT, PAYEE, 600_000).await, None);
+    let first = routed(&c, ACCOUNT, PAYEE, 400_000).await;
+    let second = routed(&c, ACCOUNT, PAYEE, 600_000).await;
     assert_eq!(
         route(&c, ACCOUNT, PAYEE, 1).await.as_deref(),
         Some("T04 Insufficient funds in the channel to the destination")
@@ -646,38 +715,17 @@ async fn outgoing_channels_are_opened_once_held_paid_and_topped_up() {
     );
     assert_eq!(prepared(&c, ACCOUNT).await, 1_000_000);
     // One rejected: both sides let go of it.
-    c.execute(
-        "SELECT drip.ilp_route_rollback($1, $2, 600000)",
-        &[&ACCOUNT, &PAYEE],
-    )
-    .await
-    .unwrap();
+    assert!(rollback(&c, second).await);
     assert_eq!(outgoing(&c, PAYEE).await, ("open".into(), 0, 400_000, None));
     assert_eq!(prepared(&c, ACCOUNT).await, 400_000);
     // One fulfilled: owed to the payee, below half of the top-up from the end.
-    let payout = |amount: i64| {
-        let c = &c;
-        async move {
-            let r = c
-                .query_one(
-                    "SELECT signed, drops, funding FROM drip.ilp_route_fulfilled($1, $2, 6, 1000000)",
-                    &[&PAYEE, &amount],
-                )
-                .await
-                .unwrap();
-            (
-                r.get::<_, i64>(0),
-                r.get::<_, i64>(1),
-                r.get::<_, Option<i64>>(2),
-            )
-        }
-    };
-    assert_eq!(payout(400_000).await, (400_000, 400_000, None));
+    let paid = |signed: i64, funding: Option<i64>| (Some(signed), Some(signed), funding, None);
+    assert_eq!(payout(&c, first).await, paid(400_000, None));
     // Past it: a 1 XRP fund is queued, once.
-    assert_eq!(route(&c, ACCOUNT, PAYEE, 200_000).await, None);
-    assert_eq!(payout(200_000).await, (600_000, 600_000, Some(1_000_000)));
-    assert_eq!(route(&c, ACCOUNT, PAYEE, 100_000).await, None);
-    assert_eq!(payout(100_000).await, (700_000, 700_000, Some(1_000_000)));
+    let hold = routed(&c, ACCOUNT, PAYEE, 200_000).await;
+    assert_eq!(payout(&c, hold).await, paid(600_000, Some(1_000_000)));
+    let hold = routed(&c, ACCOUNT, PAYEE, 100_000).await;
+    assert_eq!(payout(&c, hold).await, paid(700_000, Some(1_000_000)));
     assert_eq!(outbox_kinds(&c).await, ["ilp_channel", "ilp_fund"]);
     assert_eq!(
         outgoing(&c, PAYEE).await,
@@ -691,7 +739,7 @@ async fn outgoing_channels_are_opened_once_held_paid_and_topped_up() {
     .await
     .unwrap();
     assert_eq!(outgoing(&c, PAYEE).await, ("open".into(), 700_000, 0, None));
-    assert_eq!(route(&c, ACCOUNT, PAYEE, 1_300_000).await, None);
+    routed(&c, ACCOUNT, PAYEE, 1_300_000).await;
 
     // The client closed it: a new one is asked for, and starts from nothing.
     c.execute(
@@ -721,4 +769,310 @@ async fn outgoing_channels_are_opened_once_held_paid_and_topped_up() {
         outbox_kinds(&c).await,
         ["ilp_channel", "ilp_fund", "ilp_channel", "ilp_channel"]
     );
+}
+
+async fn fulfilled(c: &Client, hold: i64) -> Option<String> {
+    c.query_one("SELECT drip.ilp_fulfilled($1)", &[&hold])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// When `hold`'s packet can no longer be fulfilled: its expiry plus drip's
+/// grace.
+async fn deadline(c: &Client, hold: i64) -> SystemTime {
+    c.query_one(
+        "SELECT expires_at + drip._ilp_hold_grace() FROM drip.ilp_holds WHERE id = $1",
+        &[&hold],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+/// drip.ilp_release_expired at `now` (the database's clock when None).
+async fn release_expired(c: &Client, now: Option<SystemTime>) -> i32 {
+    c.query_one(
+        "SELECT drip.ilp_release_expired(coalesce($1, now()))",
+        &[&now],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+async fn invalid(c: &Client, sql: &str) {
+    let e = c.batch_execute(sql).await.unwrap_err();
+    assert_eq!(
+        e.code(),
+        Some(&tokio_postgres::error::SqlState::INVALID_PARAMETER_VALUE),
+        "{sql}: {e}"
+    );
+}
+
+/// A Prepare the sidecar never answered (it crashed): held until its
+/// expiry and drip's grace, then released by the sweep, once; the
+/// sidecar's late answers change nothing.
+#[tokio::test]
+async fn an_unanswered_prepare_is_released_after_its_expiry_and_not_before() {
+    let db = db("ilp_hold_expiry").await;
+    let c = db.client().await;
+    connect(&c, ACCOUNT, [1; 32]).await;
+    open(&c, ACCOUNT, CHANNEL, SERVER, 3600, false).await;
+    claim(&c, ACCOUNT, CHANNEL, &payer(), 2).await;
+    let hold = prepare_expiring(&c, ACCOUNT, 1_500, 0, "1 minute")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(prepared(&c, ACCOUNT).await, 1_500);
+    assert_eq!(
+        prepare(&c, ACCOUNT, 501, 0).await.as_deref(),
+        Some("T04 Insufficient bandwidth")
+    );
+    let deadline = deadline(&c, hold).await;
+    assert_eq!(release_expired(&c, None).await, 0);
+    assert_eq!(release_expired(&c, Some(deadline)).await, 0);
+    assert_eq!(prepared(&c, ACCOUNT).await, 1_500, "not before");
+    assert_eq!(
+        release_expired(&c, Some(deadline + Duration::from_millis(1))).await,
+        1
+    );
+    assert_eq!(prepared(&c, ACCOUNT).await, 0);
+    assert_eq!(
+        release_expired(&c, Some(deadline + Duration::from_secs(60))).await,
+        0,
+        "once"
+    );
+    // A late rollback does nothing; a late fulfilment charges nothing.
+    assert!(!rollback(&c, hold).await);
+    assert_eq!(fulfilled(&c, hold).await.as_deref(), Some("not_held"));
+    assert_eq!(prepared(&c, ACCOUNT).await, 0);
+    assert_eq!(prepare(&c, ACCOUNT, 2_000, 0).await, None);
+}
+
+/// Answers are idempotent: a hold rolled back twice is released once, one
+/// fulfilled twice charged once and kept past its expiry; a fulfilment past
+/// the expiry is refused and the hold left to the sweep.
+#[tokio::test]
+async fn a_prepare_is_answered_once() {
+    let db = db("ilp_hold_answers").await;
+    let c = db.client().await;
+    connect(&c, ACCOUNT, [1; 32]).await;
+    open(&c, ACCOUNT, CHANNEL, SERVER, 3600, false).await;
+    claim(&c, ACCOUNT, CHANNEL, &payer(), 5).await;
+    let held = |amount: i64, expires: &'static str| {
+        let c = &c;
+        async move {
+            prepare_expiring(c, ACCOUNT, amount, 0, expires)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let (a, b) = (held(1_000, "1 minute").await, held(2_000, "1 minute").await);
+    assert!(rollback(&c, a).await);
+    assert!(!rollback(&c, a).await);
+    assert_eq!(prepared(&c, ACCOUNT).await, 2_000);
+    assert_eq!(fulfilled(&c, b).await, None);
+    assert_eq!(fulfilled(&c, b).await, None);
+    assert!(!rollback(&c, b).await, "a fulfilled packet stays paid");
+    let deadline = deadline(&c, b).await;
+    assert_eq!(
+        release_expired(&c, Some(deadline + Duration::from_millis(1))).await,
+        0
+    );
+    assert_eq!(prepared(&c, ACCOUNT).await, 2_000);
+    let left: i64 = c
+        .query_one("SELECT count(*) FROM drip.ilp_holds", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "a fulfilled hold is forgotten past its expiry");
+
+    let late = held(1_000, "-1 minute").await;
+    assert_eq!(fulfilled(&c, late).await.as_deref(), Some("expired"));
+    assert_eq!(prepared(&c, ACCOUNT).await, 3_000);
+    assert_eq!(release_expired(&c, None).await, 1);
+    assert_eq!(prepared(&c, ACCOUNT).await, 2_000);
+    // Zero holds nothing.
+    assert_eq!(
+        prepare_expiring(&c, ACCOUNT, 0, 0, "1 minute").await,
+        Ok(None)
+    );
+
+    let unrouted = held(1, "1 minute").await;
+    for sql in [
+        format!("SELECT drip.ilp_prepare('{ACCOUNT}', 1, 0, 9, NULL)"),
+        format!("SELECT drip.ilp_prepare('{ACCOUNT}', 1, 0, 9, 'infinity')"),
+        format!("SELECT drip.ilp_prepare('{ACCOUNT}', -1, 0, 9, now())"),
+        format!("SELECT drip.ilp_route('{ACCOUNT}', NULL, 1, 0, 9, now())"),
+        "SELECT drip.ilp_rollback(NULL)".into(),
+        "SELECT drip.ilp_fulfilled(NULL)".into(),
+        "SELECT drip.ilp_route_fulfilled(NULL, 6, 1)".into(),
+        "SELECT drip.ilp_release_expired(NULL)".into(),
+        // An unrouted hold pays nobody.
+        format!("SELECT drip.ilp_route_fulfilled({unrouted}, 6, 1)"),
+    ] {
+        invalid(&c, &sql).await;
+    }
+}
+
+/// ACCOUNT and PAYEE: each with a 5 XRP claim on its 10 XRP channel to the
+/// server, and the server's 1 XRP channel back (`outgoing`) open.
+async fn two_clients(c: &Client) {
+    for (account, token, incoming, outgoing) in [
+        (ACCOUNT, [1; 32], CHANNEL, [0xD1u8; 32]),
+        (PAYEE, [2; 32], [0xC2; 32], [0xD2; 32]),
+    ] {
+        connect(c, account, token).await;
+        assert_eq!(open(c, account, incoming, SERVER, 3600, false).await, None);
+        assert_eq!(
+            fund_channel(c, account, CLIENT_WALLET, 10_000_000).await,
+            (Some("opening".into()), None)
+        );
+        c.execute(
+            "SELECT drip.ilp_outgoing_result($1, $2, 1000000, NULL)",
+            &[&account, &outgoing.to_vec()],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            claim(c, account, incoming, &payer(), 5_000_000).await,
+            (true, None)
+        );
+    }
+}
+
+/// A routed packet nobody answered: the receiver's channel holds it until
+/// its expiry and drip's grace, then it is released on both sides; its
+/// late fulfilment pays nobody. Fulfilments and rollbacks count once.
+#[tokio::test]
+async fn a_routed_packet_is_released_after_its_expiry_and_paid_once() {
+    let db = db("ilp_route_expiry").await;
+    let c = db.client().await;
+    two_clients(&c).await;
+    let stale = route_expiring(&c, ACCOUNT, PAYEE, 400_000, "1 minute")
+        .await
+        .unwrap()
+        .unwrap();
+    let live = route_expiring(&c, ACCOUNT, PAYEE, 100_000, "1 hour")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outgoing(&c, PAYEE).await, ("open".into(), 0, 500_000, None));
+    assert_eq!(prepared(&c, ACCOUNT).await, 500_000);
+    let deadline = deadline(&c, stale).await;
+    assert_eq!(release_expired(&c, Some(deadline)).await, 0);
+    assert_eq!(outgoing(&c, PAYEE).await.2, 500_000, "not before");
+    assert_eq!(
+        release_expired(&c, Some(deadline + Duration::from_millis(1))).await,
+        1
+    );
+    assert_eq!(outgoing(&c, PAYEE).await, ("open".into(), 0, 100_000, None));
+    assert_eq!(prepared(&c, ACCOUNT).await, 100_000);
+    assert_eq!(
+        payout(&c, stale).await,
+        (None, None, None, Some("not_held".into()))
+    );
+    assert_eq!(outgoing(&c, PAYEE).await, ("open".into(), 0, 100_000, None));
+    assert_eq!(prepared(&c, ACCOUNT).await, 100_000);
+
+    let paid = (Some(100_000), Some(100_000), None, None);
+    assert_eq!(payout(&c, live).await, paid);
+    assert_eq!(payout(&c, live).await, paid, "a retry pays nothing more");
+    assert!(!rollback(&c, live).await);
+    assert_eq!(outgoing(&c, PAYEE).await, ("open".into(), 100_000, 0, None));
+    assert_eq!(prepared(&c, ACCOUNT).await, 100_000);
+
+    let twice = routed(&c, ACCOUNT, PAYEE, 200_000).await;
+    assert!(rollback(&c, twice).await);
+    assert!(!rollback(&c, twice).await);
+    assert_eq!(outgoing(&c, PAYEE).await, ("open".into(), 100_000, 0, None));
+    assert_eq!(prepared(&c, ACCOUNT).await, 100_000);
+
+    // Fulfilled past its expiry, before the sweep: refused all the same.
+    let late = route_expiring(&c, ACCOUNT, PAYEE, 50_000, "-1 minute")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        payout(&c, late).await,
+        (None, None, None, Some("expired".into()))
+    );
+    assert_eq!(
+        outgoing(&c, PAYEE).await,
+        ("open".into(), 100_000, 50_000, None)
+    );
+    assert_eq!(release_expired(&c, None).await, 1);
+    assert_eq!(outgoing(&c, PAYEE).await, ("open".into(), 100_000, 0, None));
+    assert_eq!(prepared(&c, ACCOUNT).await, 100_000);
+    // A routed hold is fulfilled by paying its receiver.
+    let hold = routed(&c, ACCOUNT, PAYEE, 1).await;
+    invalid(&c, &format!("SELECT drip.ilp_fulfilled({hold})")).await;
+}
+
+/// Packets both ways between two clients, rolled back, fulfilled and swept
+/// at once on several connections: no deadlock, and every amount counted
+/// once (what each sender owes and each receiver is paid is exactly what
+/// was fulfilled).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn holds_answered_and_swept_at_once_count_once() {
+    let db = db("ilp_hold_race").await;
+    let c = db.client().await;
+    two_clients(&c).await;
+    let mut tasks = Vec::new();
+    for w in 0..4usize {
+        let url = db.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let c = drip_tests::connect(&url).await;
+            let (from, to) = if w % 2 == 0 {
+                (ACCOUNT, PAYEE)
+            } else {
+                (PAYEE, ACCOUNT)
+            };
+            let mut paid = 0;
+            for i in 0..40i64 {
+                let expires = if i % 3 == 0 { "-1 minute" } else { "1 minute" };
+                let hold = route_expiring(&c, from, to, 1_000 + i, expires)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                // Expired ones fulfilled are refused, and left to the sweep.
+                if i % 2 == 0 {
+                    rollback(&c, hold).await;
+                } else if payout(&c, hold).await.3.is_none() {
+                    paid += 1_000 + i;
+                }
+            }
+            (from, paid)
+        }));
+    }
+    for _ in 0..2 {
+        let url = db.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let c = drip_tests::connect(&url).await;
+            for _ in 0..40 {
+                release_expired(&c, None).await;
+            }
+            ("", 0)
+        }));
+    }
+    let mut paid = std::collections::HashMap::new();
+    for t in tasks {
+        let (from, amount) = t.await.unwrap();
+        *paid.entry(from).or_insert(0) += amount;
+    }
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    release_expired(&c, Some(later)).await;
+    for (from, to) in [(ACCOUNT, PAYEE), (PAYEE, ACCOUNT)] {
+        assert_eq!(prepared(&c, from).await, paid[from], "{from} owes");
+        let (_, signed, reserved, _) = outgoing(&c, to).await;
+        assert_eq!((signed, reserved), (paid[from], 0), "{to} is paid");
+    }
+    let left: i64 = c
+        .query_one("SELECT count(*) FROM drip.ilp_holds", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
 }

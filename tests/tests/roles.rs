@@ -76,6 +76,8 @@ async fn each_role_logs_in_and_does_only_its_part() {
         "SELECT drip.record_channel_closed('\\x00', 0, NULL)",
         "SELECT drip._new_token()",
         "SELECT * FROM drip.sessions_overview",
+        "SELECT drip.ilp_release_expired()",
+        "SELECT * FROM drip.ilp_holds",
     ] {
         denied(&app, "drip_app", sql).await;
     }
@@ -90,11 +92,13 @@ async fn each_role_logs_in_and_does_only_its_part() {
     )
     .await;
     allowed(&ledger, "drip_ledger", "SELECT * FROM drip.outbox_backlog").await;
+    allowed(&ledger, "drip_ledger", "SELECT drip.ilp_release_expired()").await;
     for sql in [
         "SELECT drip.create_session('web-ledger')",
         "SELECT drip.pay('t', 1, '\\x00')",
         "SELECT * FROM drip.channels",
         "UPDATE drip.outbox SET state = 'done'",
+        "SELECT drip.ilp_rollback(1)",
         "SELECT * FROM drip.sessions_overview",
     ] {
         denied(&ledger, "drip_ledger", sql).await;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use drip_core::{claim, AccountId, Drops, Hash256};
 use drip_ilp::asym::{protocol, ClaimJson};
 use drip_ilp::btp::{self, Body, ProtocolData};
+use drip_ilp::ilp::ErrorCode;
 use tokio::sync::{broadcast, watch};
 
 use super::protocols::Failure;
@@ -174,27 +175,26 @@ async fn wait_open(
 }
 
 /// A packet to `account` was fulfilled: the server owes it `amount` more.
-/// Recorded first (a crash after that only delays the claim: the next one
-/// covers it, and so does the one sent at reconnect), then signed and sent.
-pub(super) async fn pay(server: &Arc<Server>, account: &str, packet: u64) {
-    let (Ok(amount), Ok(fund)) = (
-        i64::try_from(packet),
-        i64::try_from(server.config.outgoing_channel_amount.get()),
-    ) else {
-        return;
-    };
+/// Recorded against the packet's hold first (a crash after that only delays
+/// the claim: the next one covers it, and so does the one sent at
+/// reconnect), then signed and sent. Retrying is safe: a hold is paid once.
+/// Err: the payout was not recorded (the hold expired, or the database
+/// failed), and the sender is to be rejected with this.
+pub(super) async fn pay(
+    server: &Arc<Server>,
+    account: &str,
+    hold: i64,
+    packet: u64,
+) -> Result<(), (ErrorCode, &'static str)> {
+    let internal = (ErrorCode::T00_INTERNAL_ERROR, "internal error");
+    let fund = i64::try_from(server.config.outgoing_channel_amount.get()).map_err(|_| internal)?;
     let mut tries = 0;
     let row = loop {
         let result = match server.pool.get().await {
             Ok(c) => c
                 .query_one(
-                    "SELECT channel_id, signed, drops FROM drip.ilp_route_fulfilled($1, $2, $3, $4)",
-                    &[
-                        &account,
-                        &amount,
-                        &i32::from(server.config.asset_scale),
-                        &fund,
-                    ],
+                    "SELECT channel_id, signed, drops, reason FROM drip.ilp_route_fulfilled($1, $2, $3)",
+                    &[&hold, &i32::from(server.config.asset_scale), &fund],
                 )
                 .await
                 .map_err(|e| e.to_string()),
@@ -204,15 +204,22 @@ pub(super) async fn pay(server: &Arc<Server>, account: &str, packet: u64) {
             Ok(row) => break row,
             Err(e) if tries < 3 => {
                 tries += 1;
-                tracing::warn!(error = %e, %account, amount, "recording a payout failed; retrying");
+                tracing::warn!(error = %e, %account, hold, "recording a payout failed; retrying");
                 tokio::time::sleep(Duration::from_millis(200 * tries)).await;
             }
             Err(e) => {
-                tracing::error!(error = %e, %account, amount, "a fulfilled packet's payout was not recorded");
-                return;
+                tracing::error!(error = %e, %account, hold, "a fulfilled packet's payout was not recorded");
+                return Err(internal);
             }
         }
     };
+    if let Some(reason) = row.get::<_, Option<String>>(3) {
+        tracing::info!(%account, hold, %reason, "a fulfilled packet was not paid");
+        return Err((
+            ErrorCode::R00_TRANSFER_TIMED_OUT,
+            "the packet expired before its fulfillment was recorded",
+        ));
+    }
     let channel: Vec<u8> = row.get(0);
     let (signed, drops): (i64, i64) = (row.get(1), row.get(2));
     let (Ok(channel), Ok(signed), Ok(drops)) = (
@@ -220,9 +227,10 @@ pub(super) async fn pay(server: &Arc<Server>, account: &str, packet: u64) {
         u64::try_from(signed),
         u64::try_from(drops),
     ) else {
-        return;
+        return Ok(());
     };
     send_claim(server, account, &channel, signed, drops, packet).await;
+    Ok(())
 }
 
 /// Sign the claim paying `drops` (cumulative; `signed` base units) on the

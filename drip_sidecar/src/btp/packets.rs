@@ -3,10 +3,12 @@
 //! channel to the receiver can pay (`drip.ilp_route`), then routed to the
 //! client it is addressed to, and its answer checked (fulfillment against
 //! condition, expiry) before it goes back. A fulfilled packet is paid to
-//! its receiver by claim.
+//! its receiver by claim, and goes back fulfilled only once that payout is
+//! recorded; what a packet left unanswered (a crash) holds is released by
+//! the sweep once it expired.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use drip_ilp::asym::protocol;
 use drip_ilp::btp::{self, find, Body, ProtocolData};
@@ -94,18 +96,24 @@ async fn prepare(server: &Arc<Server>, account: &str, p: Prepare) -> Packet {
             vec![],
         );
     };
-    if p.amount > 0 {
-        if let Some(refusal) = hold(server, account, &target, p.amount).await {
-            return refusal;
+    if p.amount == 0 {
+        return forward(server, &target, &p, now).await;
+    }
+    let held = match hold(server, account, &target, &p).await {
+        Ok(h) => h,
+        Err(refusal) => return refusal,
+    };
+    let mut answer = forward(server, &target, &p, now).await;
+    if matches!(answer, Packet::Fulfill(_)) {
+        // Fulfilled only once the receiver's payout is recorded: a hold
+        // released meanwhile (expired) pays nobody, so the sender must not
+        // get the fulfillment either.
+        if let Err((code, message)) = outgoing::pay(server, &target, held, p.amount).await {
+            answer = reject(server, code, message, vec![]);
         }
     }
-    let answer = forward(server, &target, &p, now).await;
-    if p.amount > 0 {
-        if matches!(answer, Packet::Fulfill(_)) {
-            outgoing::pay(server, &target, p.amount).await;
-        } else {
-            release(server, account, &target, p.amount).await;
-        }
+    if !matches!(answer, Packet::Fulfill(_)) {
+        release(server, held).await;
     }
     answer
 }
@@ -119,73 +127,73 @@ fn route(server: &Server, destination: &ilp::Address) -> Option<String> {
 }
 
 /// Count the packet against the sender's claims and bandwidth, and hold it
-/// on the server's channel to the receiver; a Reject if it may not pass.
-async fn hold(server: &Server, from: &str, to: &str, amount: u64) -> Option<Packet> {
+/// on the server's channel to the receiver until it expires: the hold's id,
+/// or a Reject if it may not pass.
+async fn hold(server: &Server, from: &str, to: &str, p: &Prepare) -> Result<i64, Packet> {
     let internal = |e: &dyn std::fmt::Display| {
         tracing::warn!(error = %e, "ilp_route failed");
-        Some(reject(
+        reject(
             server,
             ErrorCode::T00_INTERNAL_ERROR,
             "internal error",
             vec![],
-        ))
+        )
     };
     let (Ok(amount), Ok(bandwidth)) = (
-        i64::try_from(amount),
+        i64::try_from(p.amount),
         i64::try_from(server.config.bandwidth),
     ) else {
-        return Some(reject(
+        return Err(reject(
             server,
             ErrorCode::F08_AMOUNT_TOO_LARGE,
             "amount out of range",
             vec![],
         ));
     };
-    let client = match server.pool.get().await {
-        Ok(c) => c,
-        Err(e) => return internal(&e),
-    };
-    let row = match client
+    // After now (checked before), so after 1970.
+    let expires_at =
+        UNIX_EPOCH + Duration::from_millis(u64::try_from(p.expires_at.unix_ms).unwrap_or(0));
+    let client = server.pool.get().await.map_err(|e| internal(&e))?;
+    let row = client
         .query_one(
-            "SELECT code, message FROM drip.ilp_route($1, $2, $3, $4, $5)",
+            "SELECT code, message, hold FROM drip.ilp_route($1, $2, $3, $4, $5, $6)",
             &[
                 &from,
                 &to,
                 &amount,
                 &bandwidth,
                 &i32::from(server.config.asset_scale),
+                &expires_at,
             ],
         )
         .await
-    {
-        Ok(r) => r,
-        Err(e) => return internal(&e),
-    };
-    let code: Option<String> = row.get(0);
-    let code = code?;
-    let message: String = row.get(1);
-    let code = ErrorCode(code.as_bytes().try_into().unwrap_or(*b"T00"));
-    Some(reject(server, code, &message, vec![]))
+        .map_err(|e| internal(&e))?;
+    match row.get::<_, Option<String>>(0) {
+        None => row
+            .get::<_, Option<i64>>(2)
+            .ok_or_else(|| internal(&"ilp_route held nothing")),
+        Some(code) => {
+            let message: String = row.get(1);
+            let code = ErrorCode(code.as_bytes().try_into().unwrap_or(*b"T00"));
+            Err(reject(server, code, &message, vec![]))
+        }
+    }
 }
 
-/// The packet was not fulfilled: it owes nothing, and is owed nothing.
-async fn release(server: &Server, from: &str, to: &str, amount: u64) {
-    let Ok(amount) = i64::try_from(amount) else {
-        return;
-    };
+/// The packet was not fulfilled: it owes nothing, and is owed nothing. If
+/// this fails, `drip.ilp_release_expired` releases the hold once the packet
+/// expired.
+async fn release(server: &Server, hold: i64) {
     let result = match server.pool.get().await {
         Ok(c) => c
-            .execute(
-                "SELECT drip.ilp_route_rollback($1, $2, $3)",
-                &[&from, &to, &amount],
-            )
+            .execute("SELECT drip.ilp_rollback($1)", &[&hold])
             .await
             .map(|_| ())
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     if let Err(e) = result {
-        tracing::warn!(error = %e, %from, %to, amount, "ilp_route_rollback failed");
+        tracing::warn!(error = %e, hold, "ilp_rollback failed");
     }
 }
 
