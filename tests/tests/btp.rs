@@ -361,12 +361,28 @@ async fn channels_claims_bandwidth_and_routing() {
         "F00"
     );
 
-    // Routed to Bob and fulfilled.
-    let fulfilled = ilp(&a, prepare(1_000, &format!("{bob}.shop"))).await;
+    // Routed to Bob and fulfilled; a day's expiry holds its amounts for
+    // 30 s at most (cut for the next hop).
+    let mut far = prepare(1_000, &format!("{bob}.shop"));
+    if let ilp::Packet::Prepare(p) = &mut far {
+        p.expires_at = Timestamp::from_unix_ms(Timestamp::now().unix_ms + 86_400_000);
+    }
+    let fulfilled = ilp(&a, far).await;
     assert!(
         matches!(fulfilled, ilp::Packet::Fulfill(ref f) if f.fulfillment == FULFILLMENT),
         "{fulfilled:?}"
     );
+    let held_for: f64 =
+        w.db.client()
+            .await
+            .query_one(
+                "SELECT extract(epoch FROM max(expires_at) - now())::float8 FROM drip.ilp_holds",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+    assert!(held_for <= 30.0, "held for {held_for} s");
     assert_eq!(
         reject_code(&ilp(&a, prepare(1, &bob)).await).as_deref(),
         Some("T04")

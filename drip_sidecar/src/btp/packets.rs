@@ -51,7 +51,12 @@ fn reject(server: &Server, code: ErrorCode, message: &str, data: Vec<u8>) -> Pac
     })
 }
 
-async fn prepare(server: &Arc<Server>, account: &str, p: Prepare) -> Packet {
+/// The longest a packet may hold its sender's and receiver's amounts: a
+/// later expiry is cut to this for the next hop, as connectors do, so a
+/// sender cannot hold the server's channel capacity for days.
+const MAX_HOLD_MS: i64 = 30_000;
+
+async fn prepare(server: &Arc<Server>, account: &str, mut p: Prepare) -> Packet {
     let config = &server.config;
     if ildcp::is_request(&p) {
         let Ok(client_address) = server.client_address(account).parse() else {
@@ -88,6 +93,10 @@ async fn prepare(server: &Arc<Server>, account: &str, p: Prepare) -> Packet {
             vec![],
         );
     }
+    p.expires_at.unix_ms = p
+        .expires_at
+        .unix_ms
+        .min(now.unix_ms.saturating_add(MAX_HOLD_MS));
     let Some(target) = route(server, &p.destination) else {
         return reject(
             server,
