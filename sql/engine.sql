@@ -540,8 +540,11 @@ BEGIN
     IF FOUND AND p_kind = 'claim_and_close' THEN
         -- A close asked for now rides on a queued claim; one already signed
         -- without it is followed by a claim-and-close of its own.
+        -- (SKIP LOCKED: a worker holding the job may be signing it already,
+        -- and must not be waited for under the channel's locks.)
         UPDATE drip.outbox SET kind = 'claim_and_close', updated_at = now()
-        WHERE id = job AND state = 'queued';
+        WHERE id = (SELECT o.id FROM drip.outbox o WHERE o.id = job AND o.state = 'queued'
+                    FOR UPDATE SKIP LOCKED);
         IF NOT FOUND AND NOT EXISTS (SELECT FROM drip.outbox o WHERE o.channel_id = p_channel_id
                                      AND o.kind = 'claim_and_close' AND o.state IN ('queued', 'submitted')) THEN
             job := NULL;
@@ -782,9 +785,14 @@ BEGIN
         RAISE EXCEPTION 'invalid ledger balance'
             USING ERRCODE = 'invalid_parameter_value', DETAIL = format('%s drops paid.', paid);
     END IF;
+    -- Claims still open end here; one a worker holds (SKIP LOCKED: never
+    -- waited for under the channel's locks) ends when it finds the channel
+    -- closed.
     UPDATE drip.outbox SET state = 'done', not_before = NULL, updated_at = now()
-    WHERE channel_id = p_channel_id AND state IN ('queued', 'submitted')
-      AND kind IN ('claim', 'claim_and_close');
+    WHERE id IN (SELECT o.id FROM drip.outbox o
+                 WHERE o.channel_id = p_channel_id AND o.state IN ('queued', 'submitted')
+                   AND o.kind IN ('claim', 'claim_and_close')
+                 FOR UPDATE SKIP LOCKED);
     IF c.best_claim > paid THEN
         INSERT INTO drip.losses (channel_id, amount, reason)
         VALUES (p_channel_id, c.best_claim - paid, coalesce(p_reason, 'closed_before_redeemed'));
@@ -1021,10 +1029,12 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
     o drip.outbox;
 BEGIN
+    -- A verify job's wait is the ledger answering: its failures in a row
+    -- start again.
     UPDATE drip.outbox
     SET state = CASE WHEN kind IN ('verify_channel', 'verify_fund') THEN 'queued'
                      ELSE drip._outbox_next_state('queued', kind, failures + 1) END,
-        failures = failures + CASE WHEN kind IN ('verify_channel', 'verify_fund') THEN 0 ELSE 1 END,
+        failures = CASE WHEN kind IN ('verify_channel', 'verify_fund') THEN 0 ELSE failures + 1 END,
         not_before = now() + CASE WHEN kind IN ('verify_channel', 'verify_fund') THEN interval '1 second'
                                   ELSE drip._outbox_backoff(kind, failures + 1) END,
         tx_hash = CASE WHEN kind IN ('verify_channel', 'verify_fund') THEN tx_hash END,
@@ -1034,7 +1044,7 @@ BEGIN
     IF o.state = 'failed' THEN
         PERFORM drip._outbox_given_up(o);
     END IF;
-    RETURN FOUND;
+    RETURN o.id IS NOT NULL;
 END
 $$;
 COMMENT ON FUNCTION drip.outbox_requeue(bigint, bytea, text) IS

@@ -268,6 +268,9 @@ CREATE TABLE drip.outbox (
     failures        integer NOT NULL DEFAULT 0 CHECK (failures >= 0)
 );
 CREATE INDEX outbox_open_idx ON drip.outbox (id) WHERE state IN ('queued', 'submitted');
+-- One close under way per channel: a second would only spend a fee.
+CREATE UNIQUE INDEX outbox_one_close_idx ON drip.outbox (channel_id)
+    WHERE kind = 'claim_and_close' AND state IN ('queued', 'submitted');
 
 CREATE FUNCTION drip.notify_outbox() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog AS $$

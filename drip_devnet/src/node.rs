@@ -14,6 +14,14 @@ pub struct Node {
     /// Results the next submissions get instead of their own, in order
     /// (`devnet_fail`; tests of how clients handle rippled's answers).
     pub faults: std::collections::VecDeque<crate::ter::Ter>,
+    /// Blobs refused with a `tel`, `tef` or `ter` answer that rippled holds
+    /// and tries again in new ledgers, until one applies or its
+    /// LastLedgerSequence passes; each with the closes left before it is
+    /// tried (a fee spike lasting that long, say).
+    pub held: Vec<(Vec<u8>, u32)>,
+    /// Closes the next held refusals wait before they are tried again
+    /// (`devnet_fail`'s `held_for`).
+    pub held_for: u32,
 }
 
 impl Node {
@@ -24,6 +32,8 @@ impl Node {
             chain: Chain::new(config, now),
             clock_offset: 0,
             faults: std::collections::VecDeque::new(),
+            held: Vec::new(),
+            held_for: 0,
         }
     }
 
@@ -37,8 +47,18 @@ impl Node {
         self.clock_offset = self.clock_offset.saturating_add(seconds);
     }
 
-    /// Close the open ledger now.
+    /// Close the open ledger now, after trying the held transactions again
+    /// (kept while they still answer a `ter` code).
     pub fn close(&mut self) -> u32 {
+        for (blob, wait) in std::mem::take(&mut self.held) {
+            if wait > 0 {
+                self.held.push((blob, wait - 1));
+            } else if let Ok(s) = self.chain.submit(&blob) {
+                if s.ter.class() == "ter" {
+                    self.held.push((blob, 0));
+                }
+            }
+        }
         let now = self.now();
         self.chain.close(now).seq
     }

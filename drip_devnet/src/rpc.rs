@@ -603,6 +603,15 @@ pub fn submit_prepared(node: &mut Node, prepared: Prepared) -> Json {
     if fault == Some(Ter::terQUEUED) && s.ter == Ter::tesSUCCESS {
         s.ter = Ter::terQUEUED;
     }
+    // rippled holds a refused transaction (tel, tef but a past sequence,
+    // ter) and applies it in a later ledger if it can: a client must
+    // follow it to its LastLedgerSequence, not sign the intent again.
+    let kept = fault.is_some_and(|t| {
+        matches!(t.class(), "tel" | "tef" | "ter") && t != Ter::tefPAST_SEQ && t != Ter::terQUEUED
+    });
+    if kept {
+        node.held.push((blob.clone(), node.held_for));
+    }
     let mut tx_json = codec::to_json(&s.tx);
     if let Some(m) = tx_json.as_object_mut() {
         m.insert("hash".into(), Json::from(s.hash.to_string()));
@@ -617,7 +626,7 @@ pub fn submit_prepared(node: &mut Node, prepared: Prepared) -> Json {
         "engine_result": s.ter.token(),
         "engine_result_code": s.ter.code(),
         "engine_result_message": s.ter.message(),
-        "kept": false,
+        "kept": kept,
         "open_ledger_cost": node.chain.config().fees.base_fee.to_string(),
         "queued": false,
         "tx_blob": hex::encode_upper(&blob),
@@ -986,7 +995,9 @@ fn wallet_propose(params: &Json) -> Result<Json> {
 /// the next `count` submissions answer that result: a `tec` is applied as
 /// rippled applies one (fee and sequence taken, nothing else); `terQUEUED`
 /// is applied normally but answered as queued; any other class is refused
-/// without touching the ledger.
+/// without touching the ledger, and (but `tefPAST_SEQ`) held, as rippled
+/// holds it, to be tried again when the next ledger closes, or after
+/// `held_for` more closes (a fee spike that lasts).
 fn devnet_fail(node: &mut Node, params: &Json) -> Result<Json> {
     let ter = params
         .get("engine_result")
@@ -1000,6 +1011,14 @@ fn devnet_fail(node: &mut Node, params: &Json) -> Result<Json> {
             .as_u64()
             .filter(|c| (1..=1000).contains(c))
             .ok_or_else(|| RpcError::invalid_params("Invalid field 'count'."))?,
+    };
+    node.held_for = match params.get("held_for") {
+        None => 0,
+        Some(h) => h
+            .as_u64()
+            .and_then(|h| u32::try_from(h).ok())
+            .filter(|h| *h <= 1000)
+            .ok_or_else(|| RpcError::invalid_params("Invalid field 'held_for'."))?,
     };
     for _ in 0..count {
         node.faults.push_back(ter);

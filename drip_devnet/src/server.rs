@@ -169,6 +169,8 @@ impl Devnet {
                     chain: saved.chain.restored(),
                     clock_offset: saved.clock_offset,
                     faults: std::collections::VecDeque::new(),
+                    held: Vec::new(),
+                    held_for: 0,
                 }
             }
             _ => Node::new(opts.config),

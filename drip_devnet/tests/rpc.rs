@@ -618,11 +618,54 @@ async fn devnet_fail_answers_the_next_submissions_as_asked() {
         20_000_000
     );
 
+    // rippled holds a refused transaction and tries it again with the
+    // next ledger: there it applies.
+    rpc(
+        &d,
+        "devnet_fail",
+        json!({"engine_result": "telINSUF_FEE_P"}),
+    )
+    .await;
+    let one = json!({"TransactionType": "Payment", "Destination": dest, "Amount": "1"});
+    let r = submit(&d, &payer, one).await;
+    assert_eq!(
+        (r["engine_result"].as_str(), r["kept"].as_bool()),
+        (Some("telINSUF_FEE_P"), Some(true))
+    );
+    let hash = r["tx_json"]["hash"].as_str().unwrap().to_owned();
+    assert_eq!(
+        rpc(&d, "tx", json!({"transaction": hash})).await["error"],
+        "txnNotFound"
+    );
+    d.close_ledger();
+    d.close_ledger();
+    let t = rpc(&d, "tx", json!({"transaction": hash})).await;
+    assert_eq!(t["meta"]["TransactionResult"], "tesSUCCESS", "{t}");
+    assert_eq!(t["validated"], true);
+    // Held for three more closes (a fee spike that lasts).
+    let held = json!({"engine_result": "telINSUF_FEE_P", "held_for": 3});
+    rpc(&d, "devnet_fail", held).await;
+    let two = json!({"TransactionType": "Payment", "Destination": dest, "Amount": "2"});
+    let hash = submit(&d, &payer, two).await["tx_json"]["hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..3 {
+        d.close_ledger();
+        let t = rpc(&d, "tx", json!({"transaction": hash})).await;
+        assert_eq!(t["error"], "txnNotFound", "still held");
+    }
+    d.close_ledger();
+    d.close_ledger();
+    let t = rpc(&d, "tx", json!({"transaction": hash})).await;
+    assert_eq!(t["meta"]["TransactionResult"], "tesSUCCESS", "{t}");
+
     // Bad requests change nothing.
     for bad in [
         json!({"engine_result": "tesSUCCESS"}),
         json!({"engine_result": "nope"}),
         json!({"engine_result": "tecNO_TARGET", "count": 0}),
+        json!({"engine_result": "telINSUF_FEE_P", "held_for": -1}),
     ] {
         assert_eq!(rpc(&d, "devnet_fail", bad).await["error"], "invalidParams");
     }

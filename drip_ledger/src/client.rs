@@ -194,6 +194,18 @@ impl Client {
             .ok_or_else(|| malformed("fee", "drops.open_ledger_fee"))
     }
 
+    /// The account's next Sequence in the newest validated ledger.
+    pub async fn validated_sequence(&self, account: &AccountId) -> Result<u32, Error> {
+        let r = self
+            .call(
+                "account_info",
+                json!({"account": account.to_address(), "ledger_index": "validated"}),
+            )
+            .await?;
+        u32_field(&r["account_data"], "Sequence")
+            .ok_or_else(|| malformed("account_info", "account_data.Sequence"))
+    }
+
     /// What `account` must keep: the base reserve and one increment per
     /// object it owns (channels, for a hot wallet), as the ledger has them.
     pub async fn account_reserve(&self, account: &AccountId) -> Result<Drops, Error> {
@@ -338,6 +350,25 @@ impl Client {
             destination_tag: u32_field(node, "DestinationTag"),
         }))
     }
+    /// What the ledger paid out of `channel` in all (its final Balance),
+    /// from the validated transaction that deleted it, looked for among
+    /// `account`'s newest `limit` transactions (a channel's deletion shows
+    /// in its destination's history); `None` when it is not there.
+    pub async fn closed_balance(
+        &self,
+        account: &AccountId,
+        channel: &Hash256,
+        limit: u16,
+    ) -> Result<Option<Drops>, Error> {
+        Ok(self
+            .account_tx(account, limit)
+            .await?
+            .iter()
+            .filter(|t| deleted_channel(t, channel))
+            .find_map(|t| channel_after(t, channel))
+            .map(|(balance, _)| balance))
+    }
+
     /// The channels `account` pays into, as the validated ledger has them.
     pub async fn account_channels(&self, account: &AccountId) -> Result<Vec<ChannelLine>, Error> {
         let address = account.to_address();

@@ -120,6 +120,11 @@ impl Submitter {
         &self.client
     }
 
+    /// The signing account.
+    pub fn account_id(&self) -> drip_core::AccountId {
+        self.key.account_id()
+    }
+
     /// The signing account's address.
     pub fn address(&self) -> String {
         self.key.account_id().to_address()
@@ -168,37 +173,34 @@ impl Submitter {
             Err(e) => {
                 // Unknown whether it arrived: follow it by hash.
                 tracing::warn!(hash = %prepared.hash, error = %e, "submit failed; following the transaction");
-                return self
-                    .wait(&prepared.hash, prepared.last_ledger_sequence)
-                    .await;
+                return self.follow(prepared).await;
             }
         };
-        // A ter code (terQUEUED, terPRE_SEQ, ...) is held by rippled and may
-        // still apply until its LastLedgerSequence: followed, never signed
-        // over.
-        let entered = engine_result == "tesSUCCESS"
-            || engine_result.starts_with("ter")
-            || engine_result.starts_with("tec")
-            // Already applied (a resubmission of the same blob).
-            || engine_result == "tefALREADY";
-        if entered {
-            return self
-                .wait(&prepared.hash, prepared.last_ledger_sequence)
-                .await;
-        }
-        // A past sequence may be this very transaction, already in.
-        if engine_result == "tefPAST_SEQ" {
-            if let TxLookup::Validated { .. } | TxLookup::Pending =
-                self.client.tx(&prepared.hash).await?
-            {
-                return self
-                    .wait(&prepared.hash, prepared.last_ledger_sequence)
-                    .await;
-            }
+        // Only a malformed transaction (tem), a passed LastLedgerSequence or
+        // a sequence another transaction took can never apply. rippled
+        // holds every other refusal (tel, tef, ter) and tries it again in
+        // later ledgers: it is followed to its LastLedgerSequence, never
+        // signed over with a fresh sequence (that could pay one intent
+        // twice).
+        let never = engine_result.starts_with("tem")
+            || engine_result == "tefMAX_LEDGER"
+            || (engine_result == "tefPAST_SEQ"
+                && matches!(self.client.tx(&prepared.hash).await?, TxLookup::NotFound));
+        if !never {
+            return self.follow(prepared).await;
         }
         // It did not take its sequence: the next one must be read again.
         self.forget_sequence().await;
         Ok(Outcome::Rejected { engine_result })
+    }
+
+    async fn follow(&self, prepared: &Prepared) -> Result<Outcome, Error> {
+        self.wait_for(
+            &prepared.hash,
+            prepared.last_ledger_sequence,
+            Some(prepared.sequence),
+        )
+        .await
     }
 
     /// Send a blob signed before (a worker's, which died before or after
@@ -215,7 +217,8 @@ impl Submitter {
                 tracing::warn!(%hash, error = %e, "resubmitting failed; following the transaction");
             }
         }
-        self.wait(hash, last_ledger_sequence).await
+        let sequence = codec::decode(blob).ok().and_then(|t| t.u32("Sequence"));
+        self.wait_for(hash, last_ledger_sequence, sequence).await
     }
 
     /// Read the account's sequence from the ledger for the next
@@ -227,6 +230,18 @@ impl Submitter {
     /// Wait for `hash` to validate, or for the validated ledger to pass
     /// `last_ledger_sequence` without it (after a crash, too).
     pub async fn wait(&self, hash: &Hash256, last_ledger_sequence: u32) -> Result<Outcome, Error> {
+        self.wait_for(hash, last_ledger_sequence, None).await
+    }
+
+    /// `wait`, knowing the transaction's Sequence: once its window has
+    /// passed, the account's validated Sequence not beyond it proves it
+    /// never applied, whatever history the server keeps.
+    async fn wait_for(
+        &self,
+        hash: &Hash256,
+        last_ledger_sequence: u32,
+        sequence: Option<u32>,
+    ) -> Result<Outcome, Error> {
         let mut announcements = self.stream.as_ref().map(Stream::subscribe);
         let mut unproven = 0;
         loop {
@@ -246,13 +261,24 @@ impl Submitter {
                 });
             }
             if validated > last_ledger_sequence {
-                // Absent from a ledger index is not proof: only a server
-                // holding every ledger the transaction could be in says so.
+                // Absent from a ledger index is not proof: only its sequence
+                // still unused in a validated ledger past its window, or a
+                // server holding every ledger it could be in, says so.
+                let unused = match sequence {
+                    Some(seq) => {
+                        self.client
+                            .validated_sequence(&self.key.account_id())
+                            .await?
+                            <= seq
+                    }
+                    None => false,
+                };
                 let first = last_ledger_sequence.saturating_sub(self.config.ledger_window);
-                if self
-                    .client
-                    .absent_from(hash, first, last_ledger_sequence)
-                    .await?
+                if unused
+                    || self
+                        .client
+                        .absent_from(hash, first, last_ledger_sequence)
+                        .await?
                 {
                     self.forget_sequence().await;
                     return Ok(Outcome::Expired);

@@ -203,6 +203,7 @@ impl Sidecar {
         tasks.push(tokio::spawn(jobs::watch::run(
             pool.clone(),
             submitter.client().clone(),
+            config.wallet.account_id(),
             config.watch_every,
             stream,
             metrics.clone(),

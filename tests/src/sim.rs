@@ -575,10 +575,16 @@ impl Sim {
     /// The ledger answers the next submission (anyone's) with a fault.
     fn fault(&mut self) {
         let code = FAULTS[usize::try_from(self.rng.below(FAULTS.len() as u64)).unwrap_or(0)];
-        let _ = self
-            .devnet
-            .call("devnet_fail", json!({"engine_result": code, "count": 1}));
-        self.log(format!("the ledger will answer {code}"));
+        // rippled holds a refused one and tries it again, here after up to
+        // 30 ledgers (a fee spike that lasts).
+        let held_for = self.rng.below(30);
+        let _ = self.devnet.call(
+            "devnet_fail",
+            json!({"engine_result": code, "count": 1, "held_for": held_for}),
+        );
+        self.log(format!(
+            "the ledger will answer {code} (held {held_for} ledgers)"
+        ));
     }
 
     /// The sidecar's turn: a worker step (at times crashed part way, at
@@ -592,14 +598,28 @@ impl Sim {
                 let r = drip_sidecar::jobs::watch::look(
                     &self.workers[0].pool,
                     &self.ledger,
+                    &self.merchant.account_id(),
                     &self.metrics,
                 )
                 .await;
                 self.log(format!("{n}: watch: {r:?}"));
             }
             2..=3 => {
-                let (a, b) = tokio::join!(self.workers[0].step(), self.workers[1].step());
-                self.log(format!("{n}: both workers: {a:?} {b:?}"));
+                // Two sidecars' workers and a watch, all at once.
+                let wallet = self.merchant.account_id();
+                let (a, b, c) = tokio::join!(
+                    self.workers[0].step(),
+                    self.workers[1].step(),
+                    drip_sidecar::jobs::watch::look(
+                        &self.workers[0].pool,
+                        &self.ledger,
+                        &wallet,
+                        &self.metrics
+                    )
+                );
+                self.log(format!(
+                    "{n}: both workers and the watch: {a:?} {b:?} {c:?}"
+                ));
             }
             4 => {
                 let polls = 1 + self.rng.below(40);
@@ -631,9 +651,13 @@ impl Sim {
                     .await;
             }
             let _ = self.db.query_one("SELECT drip.sweep()", &[]).await;
-            let _ =
-                drip_sidecar::jobs::watch::look(&self.workers[0].pool, &self.ledger, &self.metrics)
-                    .await;
+            let _ = drip_sidecar::jobs::watch::look(
+                &self.workers[0].pool,
+                &self.ledger,
+                &self.merchant.account_id(),
+                &self.metrics,
+            )
+            .await;
             while let Ok(true) = self.workers[0].step().await {}
             let open: i64 = self
                 .db
@@ -734,6 +758,23 @@ impl Sim {
             if claims_by_drip > 1 {
                 self.violation(format!(
                     "{id}: {claims_by_drip} successful claims by drip (one intent, one claim)"
+                ));
+            }
+            // A claim of drip's that reached the ledger after the channel
+            // left it was signed for an intent already carried out.
+            let gone_at = closes.first().and_then(|t| t["ledger_index"].as_u64());
+            let late = history
+                .iter()
+                .filter(|t| {
+                    t["TransactionType"] == "PaymentChannelClaim"
+                        && t["Channel"] == id.to_string().as_str()
+                        && t["Account"] == merchant.to_address().as_str()
+                        && t["ledger_index"].as_u64() > gone_at
+                })
+                .count();
+            if late > 0 {
+                self.violation(format!(
+                    "{id}: {late} claims by drip after the channel left the ledger"
                 ));
             }
             match ledger_paid {

@@ -39,3 +39,16 @@ pub(crate) async fn periodic<F, Fut>(
         }
     }
 }
+
+/// Drops a channel that left the ledger paid in all, from the metadata of
+/// the transaction that deleted it (in the wallet's own history: it is the
+/// channel's destination); `None` when that is not found, and drip keeps
+/// what it saw last.
+pub(crate) async fn closed_balance(
+    ledger: &drip_ledger::Client,
+    wallet: &drip_core::AccountId,
+    channel: &drip_core::Hash256,
+) -> Result<Option<i64>, JobError> {
+    let paid = ledger.closed_balance(wallet, channel, 400).await?;
+    Ok(paid.and_then(|p| i64::try_from(p.get()).ok()))
+}

@@ -24,6 +24,7 @@ use drip_core::Hash256;
 use drip_ledger::{created_channel, Outcome, Submitter, TxLookup};
 use serde_json::{json, Value as Json};
 use tokio::sync::watch;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use crate::metrics::Metrics;
@@ -315,14 +316,20 @@ impl Worker {
             json!({})
         } else {
             let Some(entry) = self.submitter.client().channel(&channel).await? else {
-                // Gone before drip's claim reached it (the payer closed it
-                // after its settle delay, or it expired and someone closed
-                // it): the ledger paid what drip last saw it pay.
-                tracing::error!(id = job.id, %channel, best, "channel left the ledger before drip's claim");
-                self.metrics.drift("left_unredeemed");
+                // Gone before this claim reached it (the payer closed it
+                // after its settle delay, it expired and someone closed it,
+                // or another job's claim did): what the ledger paid is in
+                // the metadata of the transaction that deleted it.
+                let paid = crate::jobs::closed_balance(
+                    self.submitter.client(),
+                    &self.submitter.account_id(),
+                    &channel,
+                )
+                .await?;
+                tracing::warn!(id = job.id, %channel, best, ?paid, "channel left the ledger before this claim");
                 tx.execute(
-                    "SELECT drip.record_channel_closed($1, NULL, 'channel_gone_before_claim')",
-                    &[&channel.0.to_vec()],
+                    "SELECT drip.record_channel_closed($1, $2, 'channel_gone_before_claim')",
+                    &[&channel.0.to_vec(), &paid],
                 )
                 .await?;
                 return finish(tx, job, None).await;
@@ -355,7 +362,7 @@ impl Worker {
             fields
         };
         let (outcome, hash) = self.submit(tx, job, fields).await?;
-        let client = self.pool.get().await?;
+        let mut client = self.pool.get().await?;
         let found = match self.settle(job, &client, outcome, &hash).await? {
             Settled::Success(found) => found,
             // A tec code spent the fee and did nothing else: read the channel
@@ -368,7 +375,7 @@ impl Worker {
             }
             Settled::Failed(result) => {
                 tracing::error!(id = job.id, %hash, result, "claim malformed");
-                return done(&client, job, Some(&result)).await;
+                return done(&mut client, job, Some(&result), None).await;
             }
             Settled::Retried => return Ok(()),
         };
@@ -376,31 +383,37 @@ impl Worker {
         // Expiration or CancelAfter is closed with tesSUCCESS and pays no
         // claim, whatever the transaction's own Balance said.
         let Some((balance, deleted)) = drip_ledger::channel_after(&found, &channel) else {
-            return done(&client, job, Some("validated without touching the channel")).await;
+            return done(
+                &mut client,
+                job,
+                Some("validated without touching the channel"),
+                None,
+            )
+            .await;
         };
         let balance = i64::try_from(balance.get()).unwrap_or(i64::MAX);
         tracing::info!(id = job.id, %hash, drops = balance, close, deleted, "claim validated");
+        let id = channel.0.to_vec();
         if deleted {
             let reason = (balance < best).then_some("expired_before_claim");
-            client
-                .execute(
-                    "SELECT drip.record_channel_closed($1, $2, $3)",
-                    &[&channel.0.to_vec(), &balance, &reason],
-                )
-                .await?;
-            return done(&client, job, None).await;
+            let fact: Fact<'_> = (
+                "SELECT drip.record_channel_closed($1, $2, $3)",
+                &[&id, &balance, &reason],
+            );
+            return done(&mut client, job, None, Some(fact)).await;
         }
+        // (Monotonic: recorded whoever follows the job now.)
         client
             .execute(
                 "SELECT drip.record_channel_balance($1, $2)",
-                &[&channel.0.to_vec(), &balance],
+                &[&id, &balance],
             )
             .await?;
         if close {
             // A close the ledger did not carry out: try again.
             return requeue(&client, job, "the channel is still open").await;
         }
-        done(&client, job, None).await
+        done(&mut client, job, None, None).await
     }
 
     /// Open or fund the server's channel to an ILP client.
@@ -443,7 +456,7 @@ impl Worker {
             _ => return finish(tx, job, None).await,
         };
         let (outcome, hash) = self.submit(tx, job, fields).await?;
-        let client = self.pool.get().await?;
+        let mut client = self.pool.get().await?;
         let error = match self.settle(job, &client, outcome, &hash).await? {
             Settled::Retried => return Ok(()),
             Settled::Failed(result) => result,
@@ -460,26 +473,23 @@ impl Worker {
                         Some(entry) => {
                             let drops = i64::try_from(entry.amount.get()).unwrap_or(i64::MAX);
                             tracing::info!(%account, channel = %id, drops, create, "outgoing channel validated");
-                            client
-                                .execute(
-                                    "SELECT drip.ilp_outgoing_result($1, $2, $3, NULL)",
-                                    &[&account, &id.0.to_vec(), &drops],
-                                )
-                                .await?;
-                            return done(&client, job, None).await;
+                            let id = id.0.to_vec();
+                            let fact: Fact<'_> = (
+                                "SELECT drip.ilp_outgoing_result($1, $2, $3, NULL)",
+                                &[&account, &id, &drops],
+                            );
+                            return done(&mut client, job, None, Some(fact)).await;
                         }
                     },
                 }
             }
         };
         tracing::error!(%account, %hash, error, create, "outgoing channel transaction failed");
-        client
-            .execute(
-                "SELECT drip.ilp_outgoing_result($1, NULL, NULL, $2)",
-                &[&account, &error],
-            )
-            .await?;
-        done(&client, job, Some(&error)).await
+        let fact: Fact<'_> = (
+            "SELECT drip.ilp_outgoing_result($1, NULL, NULL, $2)",
+            &[&account, &error],
+        );
+        done(&mut client, job, Some(&error), Some(fact)).await
     }
 
     /// Follow the job's own transaction from before (its worker died), or
@@ -607,23 +617,37 @@ async fn requeue(
     Ok(())
 }
 
+/// A ledger fact to record with a job's end: a statement and its
+/// parameters.
+type Fact<'a> = (&'a str, &'a [&'a (dyn ToSql + Sync)]);
+
 /// Record the job's end (`done`, or `failed` with an error) outside the
-/// transaction that took it. Compare-and-set on the transaction followed.
+/// transaction that took it, with the ledger `fact` it learned, in one
+/// transaction and only while the job is still the one this worker
+/// followed (compare-and-set): a worker whose lease passed, and whose job
+/// moved on, records nothing.
 async fn done(
-    client: &deadpool_postgres::Client,
+    client: &mut deadpool_postgres::Client,
     job: &Job,
     error: Option<&str>,
+    fact: Option<Fact<'_>>,
 ) -> Result<(), JobError> {
-    let applied: bool = client
+    let tx = client.transaction().await?;
+    let ours: bool = tx
         .query_one(
             "SELECT drip.outbox_done($1, $2, $3)",
             &[&job.id, &job.tx_hash, &error],
         )
         .await?
         .get(0);
-    if !applied {
+    if !ours {
         tracing::warn!(id = job.id, "the job moved on meanwhile; leaving it");
+        return Ok(());
     }
+    if let Some((statement, params)) = fact {
+        tx.execute(statement, params).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::Pool;
-use drip_core::Hash256;
+use drip_core::{AccountId, Hash256};
 use drip_ledger::{Client, Stream};
 use tokio::sync::watch;
 
@@ -19,6 +19,7 @@ use crate::JobError;
 pub async fn run(
     pool: Pool,
     ledger: Client,
+    wallet: AccountId,
     every: Duration,
     stream: Option<Stream>,
     metrics: Metrics,
@@ -35,7 +36,7 @@ pub async fn run(
             _ = channel_news(&mut announcements) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        match look(&pool, &ledger, &metrics).await {
+        match look(&pool, &ledger, &wallet, &metrics).await {
             Ok(()) => metrics.job_ran("watch"),
             Err(e) => tracing::warn!(error = %e, "channel watch failed; trying again next tick"),
         }
@@ -59,7 +60,12 @@ async fn channel_news(rx: &mut Option<tokio::sync::broadcast::Receiver<drip_ledg
 }
 
 /// One pass over every watched channel (the fault simulation calls it).
-pub async fn look(pool: &Pool, ledger: &Client, metrics: &Metrics) -> Result<(), JobError> {
+pub async fn look(
+    pool: &Pool,
+    ledger: &Client,
+    wallet: &AccountId,
+    metrics: &Metrics,
+) -> Result<(), JobError> {
     let client = pool.get().await?;
     let rows = client
         .query(
@@ -84,7 +90,7 @@ pub async fn look(pool: &Pool, ledger: &Client, metrics: &Metrics) -> Result<(),
             claiming: r.get(4),
             closing: r.get(5),
         };
-        if let Err(e) = look_at(&client, ledger, metrics, &channel).await {
+        if let Err(e) = look_at(&client, ledger, wallet, metrics, &channel).await {
             tracing::warn!(channel = %channel.id, error = %e, "watching the channel failed");
             failed = Some(e);
         }
@@ -133,6 +139,7 @@ struct Channel {
 async fn look_at(
     client: &deadpool_postgres::Client,
     ledger: &Client,
+    wallet: &AccountId,
     metrics: &Metrics,
     c: &Channel,
 ) -> Result<(), JobError> {
@@ -143,14 +150,15 @@ async fn look_at(
         if c.claiming {
             return Ok(());
         }
-        if c.best > c.ledger_balance {
-            tracing::error!(channel = %c.id, unredeemed = c.best - c.ledger_balance, "channel left the ledger before drip redeemed its claim");
+        let paid = crate::jobs::closed_balance(ledger, wallet, &c.id).await?;
+        if c.best > paid.unwrap_or(c.ledger_balance) {
+            tracing::error!(channel = %c.id, best = c.best, ?paid, "channel left the ledger before drip redeemed its claim");
             metrics.drift("left_unredeemed");
         }
         client
             .execute(
-                "SELECT drip.record_channel_closed($1, NULL, 'closed_before_redeemed')",
-                &[&id],
+                "SELECT drip.record_channel_closed($1, $2, 'closed_before_redeemed')",
+                &[&id, &paid],
             )
             .await?;
         return Ok(());
