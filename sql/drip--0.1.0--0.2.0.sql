@@ -1653,16 +1653,17 @@ END
 $$;
 COMMENT ON FUNCTION drip.requeue_claim(bytea) IS
 'Give the channel''s best claim a live path to the ledger: queue its claim (claim-and-close for an ending session or a closing ILP channel) unless one is open. The open job''s id.';
-CREATE FUNCTION drip.outbox_needs(OUT transactions bigint, OUT spends bigint)
+CREATE FUNCTION drip.outbox_needs(OUT transactions bigint, OUT spends bigint, OUT new_objects bigint)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
     SELECT (SELECT count(*) FROM drip.outbox o
             WHERE o.state IN ('queued', 'submitted') AND o.kind IN ('claim', 'claim_and_close', 'ilp_channel', 'ilp_fund')),
            coalesce((SELECT sum(CASE WHEN g.state = 'opening' THEN g.amount ELSE g.funding END)
                      FROM drip.ilp_outgoing g
-                     WHERE g.state = 'opening' OR (g.state = 'open' AND g.funding IS NOT NULL)), 0)::bigint
+                     WHERE g.state = 'opening' OR (g.state = 'open' AND g.funding IS NOT NULL)), 0)::bigint,
+           (SELECT count(*) FROM drip.outbox o WHERE o.state = 'queued' AND o.kind = 'ilp_channel')
 $$;
 COMMENT ON FUNCTION drip.outbox_needs() IS
-'Sidecar only: what the hot wallet must keep for queued ledger work: transactions still to send (a fee each) and drops its queued ILP channel creates and funds put in.';
+'Sidecar only: what the hot wallet must keep for queued ledger work: transactions still to send (a fee each), drops its queued ILP channel creates and funds put in, and the channels those creates will own (a reserve increment each).';
 CREATE OR REPLACE FUNCTION drip._end_session(p_session bigint, p_reason text) RETURNS drip.session_state
 LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
 DECLARE

@@ -1168,18 +1168,20 @@ FROM drip.outbox GROUP BY kind, state ORDER BY kind, state;
 COMMENT ON VIEW drip.outbox_backlog IS 'Ledger work by kind and state: what waits, since when, what fails (failed: given up after drip._outbox_max_failures attempts) and when it is tried next.';
 
 -- Sidecar only: what the hot wallet must keep for the outbox's work: one
--- fee per transaction still to send (every open job that submits), and the
--- drops its queued ILP channel creates and funds put in.
-CREATE FUNCTION drip.outbox_needs(OUT transactions bigint, OUT spends bigint)
+-- fee per transaction still to send (every open job that submits), the
+-- drops its queued ILP channel creates and funds put in, and the channels
+-- those creates will own (a reserve increment each).
+CREATE FUNCTION drip.outbox_needs(OUT transactions bigint, OUT spends bigint, OUT new_objects bigint)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
     SELECT (SELECT count(*) FROM drip.outbox o
             WHERE o.state IN ('queued', 'submitted') AND o.kind IN ('claim', 'claim_and_close', 'ilp_channel', 'ilp_fund')),
            coalesce((SELECT sum(CASE WHEN g.state = 'opening' THEN g.amount ELSE g.funding END)
                      FROM drip.ilp_outgoing g
-                     WHERE g.state = 'opening' OR (g.state = 'open' AND g.funding IS NOT NULL)), 0)::bigint
+                     WHERE g.state = 'opening' OR (g.state = 'open' AND g.funding IS NOT NULL)), 0)::bigint,
+           (SELECT count(*) FROM drip.outbox o WHERE o.state = 'queued' AND o.kind = 'ilp_channel')
 $$;
 COMMENT ON FUNCTION drip.outbox_needs() IS
-'Sidecar only: what the hot wallet must keep for queued ledger work: transactions still to send (a fee each) and drops its queued ILP channel creates and funds put in.';
+'Sidecar only: what the hot wallet must keep for queued ledger work: transactions still to send (a fee each), drops its queued ILP channel creates and funds put in, and the channels those creates will own (a reserve increment each).';
 
 CREATE VIEW drip.losses_by_reason AS
 SELECT reason, count(*) AS channels, sum(amount)::bigint AS drops, max(recorded_at) AS latest

@@ -207,8 +207,9 @@ impl Client {
     }
 
     /// What `account` must keep: the base reserve and one increment per
-    /// object it owns (channels, for a hot wallet), as the ledger has them.
-    pub async fn account_reserve(&self, account: &AccountId) -> Result<Drops, Error> {
+    /// object it owns (channels, for a hot wallet) as the ledger has them,
+    /// and per one of `more` it is about to own.
+    pub async fn account_reserve(&self, account: &AccountId, more: u32) -> Result<Drops, Error> {
         let info = self
             .call(
                 "account_info",
@@ -216,7 +217,8 @@ impl Client {
             )
             .await?;
         let owned = u32_field(&info["account_data"], "OwnerCount")
-            .ok_or_else(|| malformed("account_info", "account_data.OwnerCount"))?;
+            .ok_or_else(|| malformed("account_info", "account_data.OwnerCount"))?
+            .saturating_add(more);
         let state = self.request(&ServerState::new(None)).await?;
         let ledger = &state["state"]["validated_ledger"];
         let (Some(base), Some(inc)) = (

@@ -517,9 +517,10 @@ async fn the_hot_wallets_excess_goes_to_the_cold_address_once() {
     finish(w).await;
 }
 
-/// Whatever the threshold, the hot wallet keeps its reserve and a fee for
+/// Whatever the threshold, the hot wallet keeps its reserve, a fee for
 /// every transaction the outbox still has to send (claims waiting out a
-/// backoff here), so offloading never leaves a claim unpaid for.
+/// backoff here) and what a queued ILP channel create puts in and holds in
+/// reserve, so offloading never leaves a claim unpaid for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn offload_keeps_the_reserve_and_the_fees_of_queued_work() {
     let cold = key(0x71, KeyType::Ed25519).account_id();
@@ -529,7 +530,11 @@ async fn offload_keeps_the_reserve_and_the_fees_of_queued_work() {
         .batch_execute(
             "INSERT INTO drip.outbox (kind, channel_id, not_before)
              SELECT 'claim', decode(repeat(to_hex(n), 32), 'hex'), now() + interval '1 hour'
-             FROM generate_series(17, 19) n",
+             FROM generate_series(17, 19) n;
+             INSERT INTO drip.ilp_accounts (account, token_hash) VALUES ('alice', decode(repeat('ab', 32), 'hex'));
+             INSERT INTO drip.ilp_outgoing (account, destination, public_key, amount)
+             VALUES ('alice', 'rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh', decode('ED' || repeat('01', 32), 'hex'), 1000000);
+             INSERT INTO drip.outbox (kind, ilp_account, not_before) VALUES ('ilp_channel', 'alice', now() + interval '1 hour');",
         )
         .await
         .unwrap();
@@ -549,14 +554,16 @@ async fn offload_keeps_the_reserve_and_the_fees_of_queued_work() {
     }
     assert!(received.is_some(), "the excess went out");
     let state = client.call("server_state", json!({})).await.unwrap();
-    let reserve = state["state"]["validated_ledger"]["reserve_base"]
-        .as_u64()
-        .unwrap();
+    let reserve = &state["state"]["validated_ledger"];
+    let (base, inc) = (
+        reserve["reserve_base"].as_u64().unwrap(),
+        reserve["reserve_inc"].as_u64().unwrap(),
+    );
     let (_, hot) = client.account_info(&w.merchant.account_id()).await.unwrap();
     assert_eq!(
         hot.get(),
-        reserve + 3 * w.config.max_fee.get(),
-        "the reserve and three claims' fees stay"
+        base + inc + 4 * w.config.max_fee.get() + 1_000_000,
+        "the reserve (and the queued channel's), four transactions' fees and the channel's drops stay"
     );
     finish(w).await;
 }

@@ -1,9 +1,9 @@
 //! Moves the hot wallet's excess to the cold address: whatever is above the
 //! threshold goes out in one Payment, leaving exactly the threshold, but
 //! never what the wallet needs: its account reserve (one increment per
-//! channel it owns), a fee for every transaction the outbox still has to
-//! send (claims above all), and the XRP its queued channel creates and
-//! funds put in. One sidecar at a time (a transaction-level advisory lock),
+//! channel it owns or is about to create), a fee for every transaction the
+//! outbox still has to send (claims above all), and the XRP its queued
+//! channel creates and funds put in. One sidecar at a time (a transaction-level advisory lock),
 //! and the payment is followed to validation before the lock is let go, so
 //! two runs never send the same excess.
 
@@ -69,10 +69,15 @@ async fn once(pool: &Pool, submitter: &Submitter, offload: &Offload) -> Result<(
     let (_, balance) = ledger.account_info(&hot).await?;
     let fee = ledger.open_ledger_fee().await?;
     let needs = tx
-        .query_one("SELECT transactions, spends FROM drip.outbox_needs()", &[])
+        .query_one(
+            "SELECT transactions, spends, new_objects FROM drip.outbox_needs()",
+            &[],
+        )
         .await?;
-    let (transactions, spends): (i64, i64) = (needs.get(0), needs.get(1));
-    let reserve = ledger.account_reserve(&hot).await?;
+    let (transactions, spends, creates): (i64, i64, i64) =
+        (needs.get(0), needs.get(1), needs.get(2));
+    let creates = u32::try_from(creates).unwrap_or(u32::MAX);
+    let reserve = ledger.account_reserve(&hot, creates).await?;
     let needed = u64::try_from(transactions)
         .ok()
         .and_then(|n| offload.max_fee.checked_mul(n))
