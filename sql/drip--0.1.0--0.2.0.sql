@@ -1536,11 +1536,13 @@ LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
 DECLARE
     job bigint;
 BEGIN
+    -- An open close first: it serves any request.
     SELECT o.id INTO job FROM drip.outbox o
     WHERE o.channel_id = p_channel_id AND o.kind IN ('claim', 'claim_and_close')
       AND o.state IN ('queued', 'submitted')
-    ORDER BY o.id LIMIT 1;
-    IF FOUND AND p_kind = 'claim_and_close' THEN
+    ORDER BY o.kind = 'claim_and_close' DESC, o.id LIMIT 1;
+    IF FOUND AND p_kind = 'claim_and_close'
+       AND NOT EXISTS (SELECT FROM drip.outbox o WHERE o.id = job AND o.kind = 'claim_and_close') THEN
         -- A close asked for now rides on a queued claim; one already signed
         -- without it is followed by a claim-and-close of its own.
         -- (SKIP LOCKED: a worker holding the job may be signing it already,
@@ -1660,7 +1662,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
            coalesce((SELECT sum(CASE WHEN g.state = 'opening' THEN g.amount ELSE g.funding END)
                      FROM drip.ilp_outgoing g
                      WHERE g.state = 'opening' OR (g.state = 'open' AND g.funding IS NOT NULL)), 0)::bigint,
-           (SELECT count(*) FROM drip.outbox o WHERE o.state = 'queued' AND o.kind = 'ilp_channel')
+           (SELECT count(*) FROM drip.outbox o
+            WHERE o.state IN ('queued', 'submitted') AND o.kind = 'ilp_channel')
 $$;
 COMMENT ON FUNCTION drip.outbox_needs() IS
 'Sidecar only: what the hot wallet must keep for queued ledger work: transactions still to send (a fee each), drops its queued ILP channel creates and funds put in, and the channels those creates will own (a reserve increment each).';

@@ -607,7 +607,8 @@ pub fn submit_prepared(node: &mut Node, prepared: Prepared) -> Json {
     // ter) and applies it in a later ledger if it can: a client must
     // follow it to its LastLedgerSequence, not sign the intent again.
     let kept = fault.is_some_and(|t| {
-        matches!(t.class(), "tel" | "tef" | "ter") && t != Ter::tefPAST_SEQ && t != Ter::terQUEUED
+        matches!(t.class(), "tel" | "tef" | "ter")
+            && !matches!(t, Ter::tefPAST_SEQ | Ter::tefMAX_LEDGER | Ter::terQUEUED)
     });
     if kept {
         node.held.push((blob.clone(), node.held_for));

@@ -194,14 +194,19 @@ impl Client {
             .ok_or_else(|| malformed("fee", "drops.open_ledger_fee"))
     }
 
-    /// The account's next Sequence in the newest validated ledger.
-    pub async fn validated_sequence(&self, account: &AccountId) -> Result<u32, Error> {
+    /// The account's next Sequence as validated ledger `index` has it: the
+    /// same answer from any server that holds that ledger (one behind it
+    /// says `lgrNotFound`, or not validated, and proves nothing).
+    pub async fn sequence_at(&self, account: &AccountId, index: u32) -> Result<u32, Error> {
         let r = self
             .call(
                 "account_info",
-                json!({"account": account.to_address(), "ledger_index": "validated"}),
+                json!({"account": account.to_address(), "ledger_index": index}),
             )
             .await?;
+        if r["validated"] != true {
+            return Err(malformed("account_info", "a validated ledger"));
+        }
         u32_field(&r["account_data"], "Sequence")
             .ok_or_else(|| malformed("account_info", "account_data.Sequence"))
     }

@@ -262,12 +262,14 @@ impl Submitter {
             }
             if validated > last_ledger_sequence {
                 // Absent from a ledger index is not proof: only its sequence
-                // still unused in a validated ledger past its window, or a
-                // server holding every ledger it could be in, says so.
+                // still unused in its last ledger (validated), or a server
+                // holding every ledger it could be in, says so. Both name
+                // the ledgers they ask about, so a server lagging behind
+                // the one that answered the index cannot mislead.
                 let unused = match sequence {
                     Some(seq) => {
                         self.client
-                            .validated_sequence(&self.key.account_id())
+                            .sequence_at(&self.key.account_id(), last_ledger_sequence)
                             .await?
                             <= seq
                     }

@@ -762,14 +762,17 @@ impl Sim {
             }
             // A claim of drip's that reached the ledger after the channel
             // left it was signed for an intent already carried out.
-            let gone_at = closes.first().and_then(|t| t["ledger_index"].as_u64());
+            let (gone_at, gone_by) = closes.first().map_or((None, None), |t| {
+                (t["ledger_index"].as_u64(), t["hash"].as_str())
+            });
             let late = history
                 .iter()
                 .filter(|t| {
                     t["TransactionType"] == "PaymentChannelClaim"
                         && t["Channel"] == id.to_string().as_str()
                         && t["Account"] == merchant.to_address().as_str()
-                        && t["ledger_index"].as_u64() > gone_at
+                        && t["hash"].as_str() != gone_by
+                        && (gone_at.is_none() || t["ledger_index"].as_u64() >= gone_at)
                 })
                 .count();
             if late > 0 {
