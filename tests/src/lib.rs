@@ -86,16 +86,20 @@ pub fn reference_vectors() -> serde_json::Value {
 /// The operator's address in the tests' terms.
 pub const SERVER: &str = "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh";
 
-/// An active session (web id `web`, 100 XRP on `channel`, 60 s intervals over
-/// 1800 s at 1 XRP) whose channel key is `payer`'s, driven through the SQL
-/// API with the sidecar's ledger facts; returns its drip token.
-pub async fn active_session(c: &Client, payer: &KeyPair, web: &str, channel: [u8; 32]) -> String {
+/// The tests' terms: destination [`SERVER`], 60 s intervals over 1800 s,
+/// 1 XRP of funding.
+pub async fn test_terms(c: &Client) {
     c.batch_execute(&format!(
         "UPDATE drip.terms SET destination = '{SERVER}', polling_interval_secs = 60,
          session_length_secs = 1800, channel_funding = 1000000"
     ))
     .await
     .unwrap();
+}
+
+/// A session (web id `web`) whose wallet agreed with transaction `tx`:
+/// pending its ledger check. Its drip token and proposal id.
+pub async fn agreed_session(c: &Client, web: &str, tx: &[u8]) -> (String, String) {
     let token: String = c
         .query_one("SELECT drip_token FROM drip.create_session($1)", &[&web])
         .await
@@ -106,10 +110,19 @@ pub async fn active_session(c: &Client, payer: &KeyPair, web: &str, channel: [u8
         .await
         .unwrap()
         .get(0);
-    let tx = vec![0xABu8; 32];
     c.execute("SELECT drip.submit_agreement($1, $2)", &[&pid, &tx])
         .await
         .unwrap();
+    (token, pid)
+}
+
+/// An active session (web id `web`, 100 XRP on `channel`, 60 s intervals over
+/// 1800 s at 1 XRP) whose channel key is `payer`'s, driven through the SQL
+/// API with the sidecar's ledger facts; returns its drip token.
+pub async fn active_session(c: &Client, payer: &KeyPair, web: &str, channel: [u8; 32]) -> String {
+    test_terms(c).await;
+    let tx = vec![0xABu8; 32];
+    let (token, pid) = agreed_session(c, web, &tx).await;
     let key = payer.public_key().as_bytes().to_vec();
     let chan = channel.to_vec();
     let amount: i64 = 100_000_000;

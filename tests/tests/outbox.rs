@@ -6,7 +6,7 @@
 
 use drip_core::claim::sign_claim;
 use drip_core::{Drops, Hash256, KeyType, Seed};
-use drip_tests::{active_session, describe, TestDb, SERVER};
+use drip_tests::{active_session, agreed_session, describe, test_terms, TestDb, SERVER};
 use tokio_postgres::{Client, Row};
 
 const CHANNEL: [u8; 32] = [0xCA; 32];
@@ -32,22 +32,7 @@ async fn takeable(c: &Client) -> Vec<i64> {
 
 /// A session whose agreement waits for its ledger check: its verify job.
 async fn pending(c: &Client, web: &str, tx: u8) -> (String, i64) {
-    let token: String = c
-        .query_one("SELECT drip_token FROM drip.create_session($1)", &[&web])
-        .await
-        .unwrap()
-        .get(0);
-    let pid: String = c
-        .query_one("SELECT proposal_id FROM drip.inquire($1)", &[&token])
-        .await
-        .unwrap()
-        .get(0);
-    c.execute(
-        "SELECT drip.submit_agreement($1, $2)",
-        &[&pid, &vec![tx; 32]],
-    )
-    .await
-    .unwrap();
+    let (_, pid) = agreed_session(c, web, &[tx; 32]).await;
     let id: i64 = c
         .query_one("SELECT id FROM drip.outbox WHERE proposal_id = $1", &[&pid])
         .await
@@ -78,20 +63,11 @@ async fn confirm(c: &Client, pid: &str, tx: u8, channel: [u8; 32]) -> (bool, Opt
     (r.get(0), r.get(1))
 }
 
-async fn terms(c: &Client) {
-    c.batch_execute(&format!(
-        "UPDATE drip.terms SET destination = '{SERVER}', polling_interval_secs = 60,
-         session_length_secs = 1800, channel_funding = 1000000"
-    ))
-    .await
-    .unwrap();
-}
-
 #[tokio::test]
 async fn a_session_destroyed_while_pending_ends_its_verify_job() {
     let db = TestDb::new("outbox_destroyed_pending").await;
     let c = db.client().await;
-    terms(&c).await;
+    test_terms(&c).await;
     let (pid, id) = pending(&c, "web-gone", 0xA1).await;
     c.execute("SELECT drip.destroy_session('web-gone')", &[])
         .await
@@ -113,7 +89,7 @@ async fn a_session_destroyed_while_pending_ends_its_verify_job() {
 async fn a_channel_already_held_is_refused_not_raised() {
     let db = TestDb::new("outbox_channel_in_use").await;
     let c = db.client().await;
-    terms(&c).await;
+    test_terms(&c).await;
     let (first, _) = pending(&c, "web-first", 0xB1).await;
     assert_eq!(confirm(&c, &first, 0xB1, CHANNEL).await, (true, None));
     // Another session's agreement names the same channel: a refusal, and
@@ -140,7 +116,7 @@ async fn a_channel_already_held_is_refused_not_raised() {
 async fn a_failing_job_backs_off_never_delays_the_next_and_is_given_up() {
     let db = TestDb::new("outbox_poison").await;
     let c = db.client().await;
-    terms(&c).await;
+    test_terms(&c).await;
     let (pid, poisoned) = pending(&c, "web-poison", 0xC1).await;
     let (_, next) = pending(&c, "web-next", 0xC2).await;
     assert_eq!(takeable(&c).await, vec![poisoned, next]);
