@@ -498,15 +498,7 @@ async fn the_hot_wallets_excess_goes_to_the_cold_address_once() {
     // The merchant was funded with 50 XRP: 30 XRP less one fee goes out,
     // exactly the threshold stays.
     let client = w.genesis.client();
-    let mut received = None;
-    for _ in 0..100 {
-        if let Ok((_, b)) = client.account_info(&cold).await {
-            received = Some(b);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let received = received.expect("the cold address was funded");
+    let received = offloaded(client, &cold).await;
     let (seq, hot) = client.account_info(&w.merchant.account_id()).await.unwrap();
     assert_eq!(hot, threshold, "the hot wallet keeps the threshold");
     assert_eq!(received.get(), 30_000_000 - 10, "the excess less the fee");
@@ -515,6 +507,17 @@ async fn the_hot_wallets_excess_goes_to_the_cold_address_once() {
     let (seq_later, _) = client.account_info(&w.merchant.account_id()).await.unwrap();
     assert_eq!(seq_later, seq, "no second offload");
     finish(w).await;
+}
+
+/// What the cold address received, once it exists (the offload went out).
+async fn offloaded(client: &drip_ledger::Client, cold: &drip_core::AccountId) -> Drops {
+    for _ in 0..100 {
+        if let Ok((_, b)) = client.account_info(cold).await {
+            return b;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the cold address was never funded");
 }
 
 /// Whatever the threshold, the hot wallet keeps its reserve, a fee for
@@ -544,15 +547,7 @@ async fn offload_keeps_the_reserve_and_the_fees_of_queued_work() {
     config.offload_every = Duration::from_millis(300);
     w.sidecar = Some(Sidecar::start(config).await.unwrap());
     let client = w.genesis.client();
-    let mut received = None;
-    for _ in 0..100 {
-        if let Ok((_, b)) = client.account_info(&cold).await {
-            received = Some(b);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(received.is_some(), "the excess went out");
+    offloaded(client, &cold).await;
     let state = client.call("server_state", json!({})).await.unwrap();
     let reserve = &state["state"]["validated_ledger"];
     let (base, inc) = (
