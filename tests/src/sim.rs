@@ -166,10 +166,6 @@ impl Sim {
         let merchant = Seed::from_entropy([0x4D; 16], KeyType::Secp256k1)
             .key_pair()
             .expect("a key");
-        let sim_config = SubmitterConfig {
-            poll: Duration::from_millis(20),
-            ..SubmitterConfig::default()
-        };
         let mut config: tokio_postgres::Config = db.url.parse().expect("the test URL");
         config.application_name("drip-sim");
         let pool = drip_sidecar::db::pool(&config, 4).expect("a pool");
@@ -178,11 +174,7 @@ impl Sim {
         // sequence) each; a short lease, so a crashed one is followed soon.
         let worker = || Worker {
             pool: pool.clone(),
-            submitter: Arc::new(Submitter::new(
-                ledger.clone(),
-                merchant.clone(),
-                sim_config.clone(),
-            )),
+            submitter: Arc::new(submitter(&ledger, merchant.clone())),
             poll: Duration::from_millis(20),
             lease: Duration::from_secs(1),
             metrics: metrics.clone(),
