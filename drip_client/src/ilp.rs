@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use crate::btp::{BtpError, Connection};
-use crate::store::write_atomic;
+use crate::store::{read_no_follow, write_atomic};
 
 /// How the client connects and pays.
 #[derive(Debug, Clone)]
@@ -145,7 +145,7 @@ pub struct IlpClient {
 }
 
 fn load(path: &Path) -> Result<Stored, IlpError> {
-    match std::fs::read(path) {
+    match read_no_follow(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| IlpError::Store {
             path: path.to_owned(),
             why: e.to_string(),

@@ -4,7 +4,8 @@
 //! user set; and the `drip` command line around it.
 //!
 //! - [`uri`]: the deep link `drip://DOMAIN/TOKEN`.
-//! - [`mandate`]: the user's limits per interval, session and site.
+//! - [`mandate`]: the user's limits per interval, session and site, and on
+//!   a channel's funding, settle delay and life.
 //! - [`store`]: the wallet file, written atomically before every act.
 //! - [`api`]: drip's gRPC API with timeouts and bounded retries.
 //! - [`payer`]: one session from proposal to the channel's close.
@@ -69,6 +70,9 @@ pub enum Error {
         /// rippled's result code.
         result: String,
     },
+    /// The wallet's clock (Unix seconds) is outside the ledger's time range.
+    #[error("the clock reads {0}, outside the ledger's time range")]
+    Clock(i64),
     /// Waited too long for something the wallet needs.
     #[error("{0}")]
     Timeout(String),

@@ -1,22 +1,65 @@
-//! The limits a wallet's user sets on what it may sign: per polling interval,
-//! per session and per site. The wallet checks every claim against them
-//! before signing, and says which limit stopped it.
+//! The limits a wallet's user sets on what it may sign and on the channels
+//! it opens: per polling interval, per session and per site; a channel's
+//! funding, settle delay and life. All but the per-site limit are finite by
+//! default. The wallet checks a proposal against them before it opens a
+//! channel, and every claim against them and against the rate of the
+//! proposal it accepted before signing; it says which limit stopped it.
 
+use drip_core::proposal::Proposal;
 use drip_core::Drops;
 use serde::{Deserialize, Serialize};
 
-/// The user's limits; `None` is no limit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+use crate::channels::RIPPLE_EPOCH;
+
+/// Seconds a channel's CancelAfter leaves beyond what its session needs.
+/// drip counts a session from its check of the channel on the validated
+/// ledger, after the create validated and the agreement arrived (seconds,
+/// normally), and its clock may differ from the wallet's; ten minutes
+/// covers both. It costs the payer nothing: drip claims and closes before
+/// the session's end, not at the CancelAfter.
+pub const LIFE_MARGIN_SECS: u64 = 600;
+
+/// The user's limits. A field missing from a wallet file takes its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Mandate {
-    /// The most one polling interval may cost.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub per_interval: Option<Drops>,
+    /// The most one polling interval may cost (so also the highest rate).
+    pub per_interval: Drops,
     /// The most one session may cost.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub per_session: Option<Drops>,
-    /// The most all sessions of one site may cost together.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_session: Drops,
+    /// The most all sessions of one site may cost together; `None` is no
+    /// limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub per_site: Option<Drops>,
+    /// The most one channel may hold: its create, and its amount after a
+    /// refresh's fund.
+    pub max_funding: Drops,
+    /// The longest settle delay a channel may have.
+    pub max_settle_delay_secs: u32,
+    /// The longest a channel may live: its CancelAfter is at most this far
+    /// ahead.
+    pub max_channel_life_secs: u32,
+}
+
+impl Default for Mandate {
+    /// Sized for micropayments. drip's default terms charge 1 XRP per
+    /// 30-minute session (33,334 drops a minute): 1 XRP per interval leaves
+    /// room for purchases, 10 XRP per session for ten fundings, and a
+    /// channel never holds more than a session may spend. A day is the
+    /// longest the payer waits for a channel's XRP, whether after closing
+    /// it (the settle delay) or for it to expire (the CancelAfter). No
+    /// per-site limit: it counts every session ever, so any value would
+    /// one day stop a site for good.
+    fn default() -> Self {
+        Mandate {
+            per_interval: Drops::new(Drops::PER_XRP),
+            per_session: Drops::new(10 * Drops::PER_XRP),
+            per_site: None,
+            max_funding: Drops::new(10 * Drops::PER_XRP),
+            max_settle_delay_secs: 86_400,
+            max_channel_life_secs: 86_400,
+        }
+    }
 }
 
 /// Which limit a claim or proposal would break.
@@ -50,6 +93,38 @@ pub enum Refusal {
         /// The limit.
         limit: Drops,
     },
+    /// A channel holding more than the user lets one channel hold.
+    #[error("a channel of {amount} drops is above the limit of {limit} per channel")]
+    Funding {
+        /// What the channel would hold.
+        amount: Drops,
+        /// The limit.
+        limit: Drops,
+    },
+    /// A settle delay longer than the user will wait for a channel's XRP.
+    #[error("a settle delay of {secs}s is above the limit of {limit}s")]
+    SettleDelay {
+        /// The proposal's settle delay.
+        secs: u32,
+        /// The limit.
+        limit: u32,
+    },
+    /// A session that needs its channel open longer than the user allows.
+    #[error("the session needs its channel for at least {secs}s, above the limit of {limit}s")]
+    ChannelLife {
+        /// The shortest life the session's channel needs.
+        secs: u64,
+        /// The limit.
+        limit: u32,
+    },
+    /// The server asks for more than the accepted proposal allows by now.
+    #[error("{amount} drops due is above the {allowed} the proposal allows by now")]
+    AboveProposal {
+        /// What the server says is due.
+        amount: Drops,
+        /// The most the proposal's rate and the mandate allow.
+        allowed: Drops,
+    },
 }
 
 /// What signing a claim would spend, each against its own limit.
@@ -66,20 +141,19 @@ pub struct Spend {
 impl Mandate {
     /// Whether a claim spending `spend` at `site` is within every limit.
     pub fn check(&self, site: &str, spend: Spend) -> Result<(), Refusal> {
-        let over = |limit: Option<Drops>, amount: Drops| limit.filter(|l| amount > *l);
-        if let Some(limit) = over(self.per_interval, spend.interval) {
+        if spend.interval > self.per_interval {
             return Err(Refusal::PerInterval {
                 amount: spend.interval,
-                limit,
+                limit: self.per_interval,
             });
         }
-        if let Some(limit) = over(self.per_session, spend.session) {
+        if spend.session > self.per_session {
             return Err(Refusal::PerSession {
                 amount: spend.session,
-                limit,
+                limit: self.per_session,
             });
         }
-        if let Some(limit) = over(self.per_site, spend.site) {
+        if let Some(limit) = self.per_site.filter(|l| spend.site > *l) {
             return Err(Refusal::PerSite {
                 site: site.to_owned(),
                 amount: spend.site,
@@ -89,17 +163,132 @@ impl Mandate {
         Ok(())
     }
 
-    /// Whether a session charging `rate` per interval can be paid at all:
-    /// refused before a channel is opened for it.
-    pub fn admits_rate(&self, rate: Drops) -> Result<(), Refusal> {
-        match self.per_interval {
-            Some(limit) if rate > limit => Err(Refusal::PerInterval {
-                amount: rate,
-                limit,
-            }),
-            _ => Ok(()),
+    /// Whether a proposal may be taken: its rate, funding and settle delay,
+    /// and a session short enough for the longest channel life. Checked
+    /// before a channel is opened for it.
+    pub fn admits(&self, p: &Proposal) -> Result<(), Refusal> {
+        if p.payment_type.charges_time() && p.rate > self.per_interval {
+            return Err(Refusal::PerInterval {
+                amount: p.rate,
+                limit: self.per_interval,
+            });
         }
+        self.admits_funding(p.channel_funding)?;
+        if p.settle_delay_secs > self.max_settle_delay_secs {
+            return Err(Refusal::SettleDelay {
+                secs: p.settle_delay_secs,
+                limit: self.max_settle_delay_secs,
+            });
+        }
+        if let Some(session) = session_intervals(p) {
+            let secs = session
+                .fewest
+                .saturating_mul(u64::from(p.polling_interval_secs))
+                .saturating_add(LIFE_MARGIN_SECS);
+            if secs > u64::from(self.max_channel_life_secs) {
+                return Err(Refusal::ChannelLife {
+                    secs,
+                    limit: self.max_channel_life_secs,
+                });
+            }
+        }
+        Ok(())
     }
+
+    /// Whether a channel may hold `amount`: at its create, or after a fund.
+    pub fn admits_funding(&self, amount: Drops) -> Result<(), Refusal> {
+        if amount > self.max_funding {
+            return Err(Refusal::Funding {
+                amount,
+                limit: self.max_funding,
+            });
+        }
+        Ok(())
+    }
+
+    /// The most a session may owe at `now` under the proposal `p` the
+    /// wallet accepted, having first asked to agree at `since` (the session
+    /// became active later). Time debt: the rate for each interval begun
+    /// since, counted up (one interval of slack: the wallet's clock reads
+    /// whole seconds, up to one short of the server's microseconds), plus
+    /// one, as drip bills each interval when it begins. Unit debts are the
+    /// merchant's word: what the session may spend. Without `since` (a
+    /// record from an older wallet) no time debt can be shown to be owed.
+    pub fn allowed_debt(&self, p: &Proposal, since: Option<i64>, now: i64) -> Drops {
+        let time = match since {
+            Some(since) if p.payment_type.charges_time() => {
+                let elapsed = u64::try_from(now.saturating_sub(since)).unwrap_or(0);
+                let begun = elapsed.div_ceil(u64::from(p.polling_interval_secs.max(1)));
+                p.rate
+                    .checked_mul(begun.saturating_add(1))
+                    .unwrap_or(Drops::MAX)
+            }
+            _ => Drops::ZERO,
+        };
+        let units = if p.payment_type.takes_units() {
+            self.per_session
+        } else {
+            Drops::ZERO
+        };
+        time.checked_add(units).unwrap_or(Drops::MAX)
+    }
+
+    /// The CancelAfter (Ripple-epoch seconds) for a channel opened at `now`
+    /// for `p`: the channel lives while the per-session budget lasts at the
+    /// proposal's rate (so refreshes can extend the session), at least as
+    /// long as the longest session the proposal can stand for, plus one
+    /// interval (a session's length is not a whole number of intervals)
+    /// and the margin; never longer than the longest life allowed, which is
+    /// also the life of a session the proposal does not bound (units only,
+    /// or one drop an interval). `None` for a clock outside the ledger's
+    /// range.
+    pub fn cancel_after(&self, p: &Proposal, now: i64) -> Option<u32> {
+        let longest = u64::from(self.max_channel_life_secs);
+        let life = match session_intervals(p) {
+            Some(Intervals {
+                fewest,
+                most: Some(most),
+            }) => ceil_div(self.per_session.get(), p.rate.get())
+                .unwrap_or(0)
+                .max(most)
+                .max(fewest)
+                .saturating_add(1)
+                .saturating_mul(u64::from(p.polling_interval_secs))
+                .saturating_add(LIFE_MARGIN_SECS)
+                .min(longest),
+            _ => longest,
+        };
+        let at = now
+            .checked_sub(RIPPLE_EPOCH)?
+            .checked_add(i64::try_from(life).ok()?)?;
+        u32::try_from(at).ok()
+    }
+}
+
+/// How many whole intervals a time-billed session can have, by the rate
+/// drip's terms set: `rate = ceil(funding / n)`, so
+/// `funding / rate <= n < funding / (rate - 1)`.
+struct Intervals {
+    fewest: u64,
+    /// `None` for a rate of one drop, which any `n >= funding` gives.
+    most: Option<u64>,
+}
+
+/// `None` when the proposal bills no time.
+fn session_intervals(p: &Proposal) -> Option<Intervals> {
+    if !p.payment_type.charges_time() {
+        return None;
+    }
+    let (funding, rate) = (p.channel_funding.get(), p.rate.get());
+    Some(Intervals {
+        fewest: ceil_div(funding, rate)?,
+        most: ceil_div(funding, rate.saturating_sub(1)).map(|n| n.saturating_sub(1)),
+    })
+}
+
+/// `a / b` rounded up; `None` for `b = 0`.
+fn ceil_div(a: u64, b: u64) -> Option<u64> {
+    (b != 0).then(|| a.div_ceil(b))
 }
 
 /// The running polling interval: when it started and the session's claim
@@ -136,17 +325,194 @@ impl Window {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::channels::RIPPLE_EPOCH;
+    use drip_core::proposal::ProposalKind;
+    use drip_core::terms::PaymentType;
 
     fn d(n: u64) -> Drops {
         Drops::new(n)
     }
 
+    /// A proposal: `rate` per `interval` seconds, `funding`, `settle` delay.
+    fn proposal(
+        payment_type: PaymentType,
+        rate: u64,
+        interval: u32,
+        funding: u64,
+        settle: u32,
+    ) -> Proposal {
+        Proposal {
+            proposal_id: "p".into(),
+            kind: ProposalKind::Initial,
+            payment_type,
+            rate: d(rate),
+            polling_interval_secs: interval,
+            channel_funding: d(funding),
+            settle_delay_secs: settle,
+            destination: "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh".parse().unwrap(),
+            destination_tag: None,
+            expires_at: 2_000_000_000,
+        }
+    }
+
+    /// drip's default terms: 1 XRP over 30 intervals of 60 s, 1,800 s
+    /// settle delay.
+    fn default_terms() -> Proposal {
+        proposal(PaymentType::Both, 33_334, 60, 1_000_000, 1_800)
+    }
+
+    #[test]
+    fn the_default_mandate_is_finite_and_older_files_read_as_it() {
+        let m = Mandate::default();
+        let spend = Spend {
+            interval: Drops::ZERO,
+            session: Drops::ZERO,
+            site: Drops::MAX,
+        };
+        assert_eq!(
+            m.check(
+                "shop",
+                Spend {
+                    interval: d(1_000_001),
+                    ..spend
+                }
+            ),
+            Err(Refusal::PerInterval {
+                amount: d(1_000_001),
+                limit: d(1_000_000)
+            })
+        );
+        assert_eq!(
+            m.check(
+                "shop",
+                Spend {
+                    session: d(10_000_001),
+                    ..spend
+                }
+            ),
+            Err(Refusal::PerSession {
+                amount: d(10_000_001),
+                limit: d(10_000_000)
+            })
+        );
+        assert_eq!(m.check("shop", spend), Ok(()), "no per-site limit");
+        // A wallet file from before these limits (none set) reads as the
+        // defaults; one that set some keeps them.
+        assert_eq!(serde_json::from_str::<Mandate>("{}").unwrap(), m);
+        let set: Mandate = serde_json::from_str(r#"{"per_session": "5"}"#).unwrap();
+        assert_eq!(
+            set,
+            Mandate {
+                per_session: d(5),
+                ..m
+            }
+        );
+        let written = serde_json::to_string(&set).unwrap();
+        assert_eq!(serde_json::from_str::<Mandate>(&written).unwrap(), set);
+    }
+
+    #[test]
+    fn a_proposal_outside_the_bounds_is_refused() {
+        let m = Mandate::default();
+        let ok = default_terms();
+        assert_eq!(m.admits(&ok), Ok(()));
+        assert_eq!(
+            m.admits(&Proposal {
+                rate: d(1_000_001),
+                ..ok.clone()
+            }),
+            Err(Refusal::PerInterval {
+                amount: d(1_000_001),
+                limit: d(1_000_000)
+            })
+        );
+        // A unit-only session's rate is never charged.
+        let unit = Proposal {
+            payment_type: PaymentType::Unit,
+            rate: Drops::MAX,
+            ..ok.clone()
+        };
+        assert_eq!(m.admits(&unit), Ok(()));
+        let funded = |funding| Proposal {
+            channel_funding: d(funding),
+            ..unit.clone()
+        };
+        assert_eq!(m.admits(&funded(10_000_000)), Ok(()));
+        assert_eq!(
+            m.admits(&funded(10_000_001)),
+            Err(Refusal::Funding {
+                amount: d(10_000_001),
+                limit: d(10_000_000)
+            })
+        );
+        let delayed = |secs| Proposal {
+            settle_delay_secs: secs,
+            ..ok.clone()
+        };
+        assert_eq!(m.admits(&delayed(86_400)), Ok(()));
+        assert_eq!(
+            m.admits(&delayed(86_401)),
+            Err(Refusal::SettleDelay {
+                secs: 86_401,
+                limit: 86_400
+            })
+        );
+        // One drop per second: 85,800 drops last at least 85,800 s, which
+        // with the margin is a day; one drop more is past it.
+        let long = |funding| proposal(PaymentType::Time, 1, 1, funding, 600);
+        assert_eq!(m.admits(&long(85_800)), Ok(()));
+        assert_eq!(
+            m.admits(&long(85_801)),
+            Err(Refusal::ChannelLife {
+                secs: 86_401,
+                limit: 86_400
+            })
+        );
+    }
+
+    #[test]
+    fn the_cancel_after_outlives_the_session_and_its_budget() {
+        let m = Mandate::default();
+        let now = 1_700_000_000;
+        let at = |secs: i64| u32::try_from(now - RIPPLE_EPOCH + secs).ok();
+        // At most 30 intervals (ceil(1e6 / 33_333) - 1) a session; the 10 XRP
+        // budget lasts 300 intervals: one more, and the margin.
+        assert_eq!(m.cancel_after(&default_terms(), now), at(301 * 60 + 600));
+        // A budget below the funding: the session's own length counts, at
+        // most 60 intervals (ceil(1e6 / 16_666) - 1).
+        let small = Mandate {
+            per_session: d(50_001),
+            ..m
+        };
+        let minute = proposal(PaymentType::Time, 16_667, 1, 1_000_000, 600);
+        assert_eq!(small.cancel_after(&minute, now), at(61 + 600));
+        // Never past the longest life.
+        let rich = Mandate {
+            per_session: d(1_000_000_000),
+            ..m
+        };
+        assert_eq!(rich.cancel_after(&default_terms(), now), at(86_400));
+        // Units only, or one drop a time (a session of any length): the
+        // longest life.
+        let unit = Proposal {
+            payment_type: PaymentType::Unit,
+            rate: Drops::ZERO,
+            ..default_terms()
+        };
+        assert_eq!(m.cancel_after(&unit, now), at(86_400));
+        let drip = proposal(PaymentType::Time, 1, 1, 600, 600);
+        assert_eq!(m.cancel_after(&drip, now), at(86_400));
+        // A clock outside the ledger's range gives none.
+        assert_eq!(m.cancel_after(&unit, RIPPLE_EPOCH - 86_401), None);
+    }
+
     #[test]
     fn each_limit_is_named_when_broken() {
         let m = Mandate {
-            per_interval: Some(d(100)),
-            per_session: Some(d(1_000)),
+            per_interval: d(100),
+            per_session: d(1_000),
             per_site: Some(d(1_500)),
+            ..Mandate::default()
         };
         let ok = Spend {
             interval: d(100),
@@ -194,19 +560,6 @@ mod tests {
                 limit: d(1_500)
             })
         );
-        assert_eq!(
-            Mandate::default().check(
-                "shop",
-                Spend {
-                    interval: d(u64::MAX),
-                    session: d(u64::MAX),
-                    site: d(u64::MAX)
-                }
-            ),
-            Ok(())
-        );
-        assert!(m.admits_rate(d(100)).is_ok());
-        assert!(m.admits_rate(d(101)).is_err());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::{json, Value as Json};
 
 use crate::api::Api;
-use crate::mandate::Spend;
+use crate::mandate::{Mandate, Refusal, Spend, Window};
 use crate::store::{random_seed, PendingTx, SessionRecord, SignedClaim, Site, Wallet};
 use crate::uri::Target;
 use crate::Error;
@@ -141,6 +141,46 @@ fn refused(a: &AgreementResponse) -> Error {
     }
 }
 
+/// What the wallet signs for what the server says is due: the amount and
+/// the polling window it falls in, or `None` when the best claim already
+/// covers it (never above the channel: the server would refuse it); a
+/// refusal when the proposal or the mandate forbids it, and then nothing is
+/// signed.
+pub fn next_claim(
+    record: &SessionRecord,
+    mandate: &Mandate,
+    site: &str,
+    site_total: Drops,
+    due: &AmountDueResponse,
+    now: i64,
+) -> Result<Option<(Drops, Window)>, Refusal> {
+    let best = record.best_amount();
+    let target = Drops::new(due.due.min(due.channel_amount));
+    if target <= best {
+        return Ok(None);
+    }
+    let allowed = mandate.allowed_debt(&record.proposal, record.active_from, now);
+    if target > allowed {
+        return Err(Refusal::AboveProposal {
+            amount: target,
+            allowed,
+        });
+    }
+    let window = record
+        .window
+        .at(now, record.proposal.polling_interval_secs, best);
+    let spend = Spend {
+        interval: window.cost(target),
+        session: target,
+        site: site_total
+            .saturating_sub(best)
+            .checked_add(target)
+            .unwrap_or(Drops::MAX),
+    };
+    mandate.check(site, spend)?;
+    Ok(Some((target, window)))
+}
+
 impl<'w> Payer<'w> {
     /// A payer for `target`, talking to drip through `api` and to the ledger
     /// through `ledger` (signing with the wallet's account). `site` names
@@ -239,9 +279,7 @@ impl<'w> Payer<'w> {
                 "an inquiry answered with a refresh proposal".into(),
             ));
         }
-        if proposal.payment_type != PaymentType::Unit {
-            self.wallet.file().mandate.admits_rate(proposal.rate)?;
-        }
+        self.wallet.file().mandate.admits(&proposal)?;
         let channel_seed = if self.config.fresh_key {
             random_seed(self.config.key_type)
                 .map_err(|e| Error::Timeout(format!("no random source: {e}")))?
@@ -259,6 +297,7 @@ impl<'w> Payer<'w> {
             fund: None,
             best: None,
             window: Default::default(),
+            active_from: None,
             closed: false,
         };
         let token = self.token.clone();
@@ -284,12 +323,20 @@ impl<'w> Payer<'w> {
             let signed = self.api.inquire(&self.token).await?;
             proposal = self.verified(signed).await?;
         }
+        // Checked again: a new proposal, or limits changed since.
+        let mandate = self.wallet.file().mandate;
+        mandate.admits(&proposal)?;
+        let now = unix_now();
+        let cancel_after = mandate
+            .cancel_after(&proposal, now)
+            .ok_or(Error::Clock(now))?;
         let key = record.channel_key().map_err(Error::Mismatch)?;
         let mut fields = json!({
             "TransactionType": "PaymentChannelCreate",
             "Destination": proposal.destination.to_address(),
             "Amount": proposal.channel_funding.to_string(),
             "SettleDelay": proposal.settle_delay_secs,
+            "CancelAfter": cancel_after,
             "PublicKey": key.public_key().to_hex(),
             "Memos": [{"Memo": {"MemoData": hex::encode_upper(proposal.proposal_id.as_bytes())}}],
         });
@@ -374,6 +421,17 @@ impl<'w> Payer<'w> {
         let create = record
             .create
             .ok_or_else(|| Error::Mismatch("no channel create".into()))?;
+        if record.active_from.is_none() {
+            // Recorded before the server hears of it: the session cannot
+            // become active earlier, so time debt counts from here.
+            let token = self.token.clone();
+            let now = unix_now();
+            self.wallet.update(|f| {
+                if let Some(r) = f.sessions.get_mut(&token) {
+                    r.active_from = Some(now);
+                }
+            })?;
+        }
         let request = AgreementRequest {
             proposal_id: record.proposal.proposal_id.clone(),
             tx_hash: create.hash.to_string(),
@@ -434,43 +492,37 @@ impl<'w> Payer<'w> {
         let channel = record
             .channel_id
             .ok_or_else(|| Error::Mismatch("no channel".into()))?;
-        let best = record.best_amount();
-        // Never above the channel: the server would refuse it.
-        let target = Drops::new(due.due.min(due.channel_amount));
-        let claim = if target > best {
-            let window = record
-                .window
-                .at(unix_now(), record.proposal.polling_interval_secs, best);
-            let spend = Spend {
-                interval: window.cost(target),
-                session: target,
-                site: Drops::new(self.site_total().get() - best.get() + target.get()),
-            };
-            match self.wallet.file().mandate.check(&self.site, spend) {
-                Err(refusal) => {
-                    progress.refused = Some(refusal.to_string());
-                    None
-                }
-                Ok(()) => {
-                    let key = record.channel_key().map_err(Error::Mismatch)?;
-                    let signed = SignedClaim {
-                        amount: target,
-                        signature: hex::encode_upper(sign_claim(&key, &channel, target)),
-                    };
-                    let token = self.token.clone();
-                    // Recorded before it leaves: a restart resends it, never
-                    // signing lower.
-                    self.wallet.update(|f| {
-                        if let Some(r) = f.sessions.get_mut(&token) {
-                            r.best = Some(signed.clone());
-                            r.window = window;
-                        }
-                    })?;
-                    Some(signed)
-                }
+        let mandate = self.wallet.file().mandate;
+        let claim = match next_claim(
+            &record,
+            &mandate,
+            &self.site,
+            self.site_total(),
+            &due,
+            unix_now(),
+        ) {
+            Err(refusal) => {
+                progress.refused = Some(refusal.to_string());
+                None
             }
-        } else {
-            record.best.clone().filter(|b| b.amount.get() > due.paid)
+            Ok(Some((amount, window))) => {
+                let key = record.channel_key().map_err(Error::Mismatch)?;
+                let signed = SignedClaim {
+                    amount,
+                    signature: hex::encode_upper(sign_claim(&key, &channel, amount)),
+                };
+                let token = self.token.clone();
+                // Recorded before it leaves: a restart resends it, never
+                // signing lower.
+                self.wallet.update(|f| {
+                    if let Some(r) = f.sessions.get_mut(&token) {
+                        r.best = Some(signed.clone());
+                        r.window = window;
+                    }
+                })?;
+                Some(signed)
+            }
+            Ok(None) => record.best.clone().filter(|b| b.amount.get() > due.paid),
         };
         if let Some(c) = claim {
             let paid = self
@@ -503,10 +555,12 @@ impl<'w> Payer<'w> {
             return true;
         }
         let p = &record.proposal;
-        if let Some(limit) = self.wallet.file().mandate.per_session {
-            if due.channel_amount >= limit.get() {
-                return false;
-            }
+        let mandate = self.wallet.file().mandate;
+        let after = Drops::new(due.channel_amount).checked_add(p.channel_funding);
+        if due.channel_amount >= mandate.per_session.get()
+            || after.is_none_or(|a| mandate.admits_funding(a).is_err())
+        {
+            return false;
         }
         let left = due.channel_amount.saturating_sub(due.due);
         if left < p.channel_funding.get() / 4 {
@@ -567,6 +621,17 @@ impl<'w> Payer<'w> {
                 "a refresh proposal for another channel".into(),
             ));
         }
+        // The channel's amount after the fund, by the ledger.
+        let held = self
+            .ledger
+            .client()
+            .channel(&channel)
+            .await?
+            .map_or(Drops::ZERO, |c| c.amount);
+        self.wallet
+            .file()
+            .mandate
+            .admits_funding(held.checked_add(p.channel_funding).unwrap_or(Drops::MAX))?;
         let fields = json!({
             "TransactionType": "PaymentChannelFund",
             "Channel": channel.to_string(),
@@ -658,5 +723,125 @@ impl<'w> Payer<'w> {
                 .unwrap_or(0),
             refund: drip_ledger::balance_change(tx, &payer).unwrap_or(0),
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn d(n: u64) -> Drops {
+        Drops::new(n)
+    }
+
+    /// A session at 100 drops per 10 s interval, 1 XRP funded, that asked
+    /// to agree at `active_from`.
+    fn record(payment_type: PaymentType, active_from: Option<i64>) -> SessionRecord {
+        SessionRecord {
+            site: "shop".into(),
+            channel_seed: String::new(),
+            proposal: Proposal {
+                proposal_id: "p".into(),
+                kind: ProposalKind::Initial,
+                payment_type,
+                rate: d(100),
+                polling_interval_secs: 10,
+                channel_funding: d(1_000_000),
+                settle_delay_secs: 600,
+                destination: "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh".parse().unwrap(),
+                destination_tag: None,
+                expires_at: 2_000_000_000,
+            },
+            create: None,
+            channel_id: None,
+            agreed: true,
+            fund: None,
+            best: None,
+            window: Window::default(),
+            active_from,
+            closed: false,
+        }
+    }
+
+    /// The amount the wallet would sign for `due` at `now`.
+    fn sign(r: &SessionRecord, m: &Mandate, due: u64, now: i64) -> Result<Option<Drops>, Refusal> {
+        let owed = AmountDueResponse {
+            due,
+            channel_amount: 1_000_000,
+            ..Default::default()
+        };
+        next_claim(r, m, "shop", r.best_amount(), &owed, now).map(|c| c.map(|(a, _)| a))
+    }
+
+    #[test]
+    fn time_debt_never_exceeds_the_accepted_rate() {
+        let m = Mandate::default();
+        let r = record(PaymentType::Time, Some(1_000));
+        let above = |amount, allowed| {
+            Err(Refusal::AboveProposal {
+                amount: d(amount),
+                allowed: d(allowed),
+            })
+        };
+        // At the start: the interval drip bills as it begins.
+        assert_eq!(sign(&r, &m, 100, 1_000), Ok(Some(d(100))));
+        assert_eq!(sign(&r, &m, 101, 1_000), above(101, 100));
+        // 25 s on: three intervals begun (rounded up), plus that one.
+        assert_eq!(sign(&r, &m, 400, 1_025), Ok(Some(d(400))));
+        assert_eq!(sign(&r, &m, 401, 1_025), above(401, 400));
+        assert_eq!(sign(&r, &m, 401, 1_030), above(401, 400));
+        assert_eq!(sign(&r, &m, 500, 1_031), Ok(Some(d(500))));
+        // A clock stepped back before the agreement: the first interval.
+        assert_eq!(sign(&r, &m, 101, 990), above(101, 100));
+        // Already signed for: nothing new, whatever is asked.
+        let paid = SessionRecord {
+            best: Some(SignedClaim {
+                amount: d(1_000_000),
+                signature: String::new(),
+            }),
+            ..r.clone()
+        };
+        assert_eq!(sign(&paid, &m, 5_000_000, 1_000), Ok(None));
+        // No record of when it agreed (a file from an older wallet): no
+        // time debt can be shown to be owed.
+        assert_eq!(
+            sign(&record(PaymentType::Time, None), &m, 1, 1_000),
+            above(1, 0)
+        );
+    }
+
+    #[test]
+    fn unit_debts_are_bounded_by_the_mandate() {
+        let m = Mandate {
+            per_session: d(5_000),
+            ..Mandate::default()
+        };
+        // Units only: no time debt, whatever the clock.
+        let unit = record(PaymentType::Unit, None);
+        assert_eq!(sign(&unit, &m, 5_000, 1_000), Ok(Some(d(5_000))));
+        assert_eq!(
+            sign(&unit, &m, 5_001, 1_000),
+            Err(Refusal::AboveProposal {
+                amount: d(5_001),
+                allowed: d(5_000)
+            })
+        );
+        // Both: the time debt so far plus what the session may spend.
+        let both = record(PaymentType::Both, Some(1_000));
+        assert_eq!(
+            sign(&both, &m, 5_101, 1_000),
+            Err(Refusal::AboveProposal {
+                amount: d(5_101),
+                allowed: d(5_100)
+            })
+        );
+        assert_eq!(
+            sign(&both, &m, 5_100, 1_000),
+            Err(Refusal::PerSession {
+                amount: d(5_100),
+                limit: d(5_000)
+            })
+        );
     }
 }

@@ -1,12 +1,13 @@
 //! The wallet (`drip_client`) against the real sidecar, extension and
-//! devnet: the demo's flow for every payment type and both key types, a
-//! wallet killed mid-stream, a mandate that stops payment, refresh, and the
-//! rescue of a channel after the settle delay.
+//! devnet: the demo's flow for every payment type and both key types (its
+//! channels with a CancelAfter drip accepts), a wallet killed mid-stream, a
+//! mandate that stops payment, a server charging above the proposal,
+//! refresh, and the rescue of a channel after the settle delay.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use drip_client::channels::{self, Closed};
+use drip_client::channels::{self, Closed, RIPPLE_EPOCH};
 use drip_client::store::SignedClaim;
 use drip_client::{Api, Closing, Endpoint, Mandate, Payer, PayerConfig, Progress, Wallet};
 use drip_core::claim::sign_claim;
@@ -156,10 +157,25 @@ async fn demo_flow(name: &str, payment_type: &str) {
         wallets.push((web_id, uri, path, task, key_type));
     }
     for (web_id, uri, ..) in &wallets {
-        until(&w, web_id, "activation", Duration::from_secs(30), |s| {
+        let s = until(&w, web_id, "activation", Duration::from_secs(30), |s| {
             s.state() == SessionState::Active
         })
         .await;
+        // The wallet's channel expires by itself (CancelAfter), after the
+        // session's end, as drip's check of the channel demands.
+        let channel = w
+            .genesis
+            .client()
+            .channel(&s.channel_id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let cancel_after = i64::from(channel.cancel_after.expect("a CancelAfter")) + RIPPLE_EPOCH;
+        let ends_at = s.ends_at.unwrap().seconds;
+        assert!(
+            (ends_at..ends_at + 86_400).contains(&cancel_after),
+            "CancelAfter {cancel_after}, session ends {ends_at}"
+        );
         let token = uri.rsplit('/').next().unwrap();
         let mut units = 0;
         if payment_type != "time" {
@@ -359,7 +375,7 @@ async fn a_mandate_stops_payment_and_the_session_ends_past_due() {
         wallet
             .update(|f| {
                 f.mandate = Mandate {
-                    per_session: Some(limit),
+                    per_session: limit,
                     ..Mandate::default()
                 }
             })
@@ -388,6 +404,67 @@ async fn a_mandate_stops_payment_and_the_session_ends_past_due() {
         .expect("the wallet said why");
     assert!(refusal.contains("per session"), "{refusal}");
     assert_eq!(closing.refund, i128::from(1_000_000 - limit.get()));
+    finish(w).await;
+}
+
+/// A server that asks for more than the proposal's rate (here its session
+/// row, changed behind its back) is refused: the wallet signs nothing above
+/// what the rate allows, says why, and the session ends past-due.
+#[tokio::test]
+async fn a_server_charging_above_the_proposal_is_refused() {
+    let w = world("client_overcharge").await;
+    terms(
+        &w,
+        "payment_type = 'time', polling_interval_secs = 1, session_length_secs = 60,
+         min_settle_delay_secs = 65, claim_window_secs = 5, channel_funding = 1000000,
+         past_due_limit = 2",
+    )
+    .await;
+    let started = drip_client::payer::unix_now();
+    let uri = create(&w, "overcharge").await;
+    let (path, ledger) = new_wallet(&w, "overcharge", 7, KeyType::Ed25519).await;
+    let task = pay(
+        wallet_api(&w),
+        ledger,
+        path.clone(),
+        uri,
+        PayerConfig::default(),
+        None,
+    );
+    until(
+        &w,
+        "overcharge",
+        "a payment",
+        Duration::from_secs(30),
+        |s| s.paid >= 16_667,
+    )
+    .await;
+    // Ten times the agreed rate from now on.
+    w.db.client()
+        .await
+        .execute(
+            "UPDATE drip.sessions SET rate = rate * 10 WHERE session_id = 'overcharge'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (closing, seen) = task.await.unwrap();
+    assert!(closing.is_some(), "the session ended");
+    let ended = drip_client::payer::unix_now();
+    let s = session(&w, "overcharge").await;
+    assert_eq!(s.end_reason, "past_due");
+    let refusal = seen
+        .iter()
+        .find_map(|p| p.refused.clone())
+        .expect("the wallet said why");
+    assert!(refusal.contains("the proposal allows"), "{refusal}");
+    let signed = best(&path).1.get();
+    let elapsed = u64::try_from(ended - started).unwrap();
+    assert!(
+        signed <= 16_667 * (elapsed + 2),
+        "signed {signed} in {elapsed} s at 16,667 a second"
+    );
+    assert_eq!(s.paid, signed);
     finish(w).await;
 }
 

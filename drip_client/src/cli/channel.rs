@@ -1,14 +1,11 @@
 //! `drip channel list|close`: the wallet's channels, and their rescue.
 
 use clap::Subcommand;
-use drip_client::channels::{self, xrp, Closed};
+use drip_client::channels::{self, xrp, Closed, RIPPLE_EPOCH};
 use drip_core::Hash256;
 use serde_json::json;
 
 use super::{print_json, Cli};
-
-/// Seconds from the Unix epoch to the Ripple epoch (2000-01-01).
-const RIPPLE_EPOCH: i64 = 946_684_800;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {

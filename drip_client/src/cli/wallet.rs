@@ -23,18 +23,9 @@ pub enum Command {
     },
     /// The account, its balance on the ledger, the limits and the sessions.
     Show,
-    /// Set the limits on what the wallet signs (drops; 0 removes a limit).
-    Limits {
-        /// The most one polling interval may cost.
-        #[arg(long)]
-        per_interval: Option<u64>,
-        /// The most one session may cost.
-        #[arg(long)]
-        per_session: Option<u64>,
-        /// The most all sessions at one site may cost together.
-        #[arg(long)]
-        per_site: Option<u64>,
-    },
+    /// Set the limits on what the wallet signs and the channels it opens;
+    /// the others stay as they are.
+    Limits(LimitArgs),
     /// Send XRP from the wallet's account (a Payment).
     Send {
         /// The receiving address.
@@ -53,11 +44,50 @@ pub fn key_type(s: &str) -> Result<KeyType, String> {
     }
 }
 
-fn limit(v: Option<u64>, old: Option<Drops>) -> Option<Drops> {
-    match v {
-        None => old,
-        Some(0) => None,
-        Some(n) => Some(Drops::new(n)),
+/// `drip wallet limits`: each limit given replaces the wallet's.
+#[derive(clap::Args, Debug, Default)]
+pub struct LimitArgs {
+    /// Start from the defaults (then apply the others given).
+    #[arg(long)]
+    defaults: bool,
+    /// The most one polling interval may cost, in drops (so also the
+    /// highest rate).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    per_interval: Option<u64>,
+    /// The most one session may cost, in drops.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    per_session: Option<u64>,
+    /// The most all sessions at one site may cost together, in drops (0:
+    /// no limit, the default).
+    #[arg(long)]
+    per_site: Option<u64>,
+    /// The most one channel may hold, in drops.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_funding: Option<u64>,
+    /// The longest settle delay a channel may have, in seconds.
+    #[arg(long)]
+    max_settle_delay: Option<u32>,
+    /// The longest a channel may live (its CancelAfter), in seconds.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    max_channel_life: Option<u32>,
+}
+
+impl LimitArgs {
+    /// `m` with the limits given.
+    fn apply(&self, m: Mandate) -> Mandate {
+        let m = if self.defaults { Mandate::default() } else { m };
+        Mandate {
+            per_interval: self.per_interval.map_or(m.per_interval, Drops::new),
+            per_session: self.per_session.map_or(m.per_session, Drops::new),
+            per_site: match self.per_site {
+                None => m.per_site,
+                Some(0) => None,
+                Some(n) => Some(Drops::new(n)),
+            },
+            max_funding: self.max_funding.map_or(m.max_funding, Drops::new),
+            max_settle_delay_secs: self.max_settle_delay.unwrap_or(m.max_settle_delay_secs),
+            max_channel_life_secs: self.max_channel_life.unwrap_or(m.max_channel_life_secs),
+        }
     }
 }
 
@@ -123,18 +153,10 @@ pub async fn run(cli: &Cli, c: &Command) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Limits {
-            per_interval,
-            per_session,
-            per_site,
-        } => {
+        Command::Limits(limits) => {
             let mut w = cli.open_wallet()?;
             let m = w.update(|f| {
-                f.mandate = Mandate {
-                    per_interval: limit(*per_interval, f.mandate.per_interval),
-                    per_session: limit(*per_session, f.mandate.per_session),
-                    per_site: limit(*per_site, f.mandate.per_site),
-                };
+                f.mandate = limits.apply(f.mandate);
                 f.mandate
             })?;
             if cli.json {
@@ -180,11 +202,82 @@ pub async fn run(cli: &Cli, c: &Command) -> anyhow::Result<()> {
 }
 
 fn show_mandate(m: &Mandate) {
-    let show = |d: Option<Drops>| d.map_or("no limit".to_owned(), |d| format!("{} XRP", xrp(d)));
-    println!(
-        "limits   per interval {}, per session {}, per site {}",
-        show(m.per_interval),
-        show(m.per_session),
-        show(m.per_site)
-    );
+    println!("{}", describe(m));
+}
+
+/// The limits, for people.
+fn describe(m: &Mandate) -> String {
+    let site = m
+        .per_site
+        .map_or("no limit".to_owned(), |d| format!("{} XRP", xrp(d)));
+    format!(
+        "limits   per interval {} XRP, per session {} XRP, per site {site}\n\
+         channels at most {} XRP, settle delay at most {} s, CancelAfter at most {} s ahead",
+        xrp(m.per_interval),
+        xrp(m.per_session),
+        xrp(m.max_funding),
+        m.max_settle_delay_secs,
+        m.max_channel_life_secs,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wallet_show_prints_the_finite_default_limits() {
+        let shown = describe(&Mandate::default());
+        for part in [
+            "per interval 1.000000 XRP",
+            "per session 10.000000 XRP",
+            "per site no limit",
+            "at most 10.000000 XRP",
+            "settle delay at most 86400 s",
+            "CancelAfter at most 86400 s ahead",
+        ] {
+            assert!(shown.contains(part), "{part:?} not in {shown:?}");
+        }
+    }
+
+    #[test]
+    fn limits_given_replace_the_wallets() {
+        let mine = Mandate {
+            per_interval: Drops::new(5),
+            per_site: Some(Drops::new(9)),
+            ..Mandate::default()
+        };
+        assert_eq!(LimitArgs::default().apply(mine), mine);
+        let set = LimitArgs {
+            per_session: Some(20_000_000),
+            per_site: Some(0),
+            max_funding: Some(20_000_000),
+            max_settle_delay: Some(600),
+            max_channel_life: Some(3_600),
+            ..LimitArgs::default()
+        };
+        assert_eq!(
+            set.apply(mine),
+            Mandate {
+                per_interval: Drops::new(5),
+                per_session: Drops::new(20_000_000),
+                per_site: None,
+                max_funding: Drops::new(20_000_000),
+                max_settle_delay_secs: 600,
+                max_channel_life_secs: 3_600,
+            }
+        );
+        let reset = LimitArgs {
+            defaults: true,
+            per_interval: Some(7),
+            ..LimitArgs::default()
+        };
+        assert_eq!(
+            reset.apply(mine),
+            Mandate {
+                per_interval: Drops::new(7),
+                ..Mandate::default()
+            }
+        );
+    }
 }
