@@ -244,6 +244,22 @@ pub enum Packet {
     Reject(Reject),
 }
 
+/// The most end-to-end data a packet carries (ILPv4's `data` is an
+/// `OCTET STRING (SIZE(0..32767))`): more is an invalid packet.
+pub const MAX_DATA_LEN: usize = 32_767;
+
+/// A packet's `data` field, within [`MAX_DATA_LEN`].
+fn data(c: &mut Reader<'_>) -> Result<Vec<u8>, DecodeError> {
+    let data = c.var_octets("data")?;
+    if data.len() > MAX_DATA_LEN {
+        return Err(DecodeError::invalid(
+            "data",
+            format!("{} bytes, at most {MAX_DATA_LEN}", data.len()),
+        ));
+    }
+    Ok(data.to_vec())
+}
+
 const PREPARE: u8 = 12;
 const FULFILL: u8 = 13;
 const REJECT: u8 = 14;
@@ -300,11 +316,11 @@ impl Packet {
                 expires_at: Timestamp::from_digits(c.bytes(17, "expiresAt")?)?,
                 execution_condition: c.array("executionCondition")?,
                 destination: c.var_str("destination")?.parse()?,
-                data: c.var_octets("data")?.to_vec(),
+                data: data(&mut c)?,
             }),
             FULFILL => Packet::Fulfill(Fulfill {
                 fulfillment: c.array("fulfillment")?,
-                data: c.var_octets("data")?.to_vec(),
+                data: data(&mut c)?,
             }),
             REJECT => {
                 let code = c.array::<3>("code")?;
@@ -319,7 +335,7 @@ impl Packet {
                     code: ErrorCode(code),
                     triggered_by: triggered_by.to_owned(),
                     message: c.var_str("message")?.to_owned(),
-                    data: c.var_octets("data")?.to_vec(),
+                    data: data(&mut c)?,
                 })
             }
             other => {
@@ -426,6 +442,35 @@ mod tests {
             data: vec![]
         }
         .fulfills(&prepare));
+    }
+
+    #[test]
+    fn data_is_at_most_32767_bytes() {
+        for (len, ok) in [(MAX_DATA_LEN, true), (MAX_DATA_LEN + 1, false)] {
+            let packets = [
+                Packet::Prepare(Prepare {
+                    amount: 1,
+                    expires_at: Timestamp::from_unix_ms(0),
+                    execution_condition: [0; 32],
+                    destination: "g.a".parse().unwrap(),
+                    data: vec![7; len],
+                }),
+                Packet::Fulfill(Fulfill {
+                    fulfillment: [0; 32],
+                    data: vec![7; len],
+                }),
+                Packet::Reject(Reject {
+                    code: ErrorCode::F01_INVALID_PACKET,
+                    triggered_by: "g.a".into(),
+                    message: String::new(),
+                    data: vec![7; len],
+                }),
+            ];
+            for p in packets {
+                let decoded = Packet::decode(&p.encode().unwrap());
+                assert_eq!(decoded.is_ok(), ok, "{len} bytes: {decoded:?}");
+            }
+        }
     }
 
     fn packet() -> impl Strategy<Value = Packet> {

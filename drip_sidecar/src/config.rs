@@ -70,6 +70,34 @@ pub struct Args {
     /// gRPC listen address (grpc.listen) [default: 127.0.0.1:50051].
     #[arg(long, env = "DRIP_GRPC_LISTEN")]
     pub grpc_listen: Option<SocketAddr>,
+    /// gRPC connections held at once, handshakes included; more are closed
+    /// at once (grpc.max_connections) [default: 1024].
+    #[arg(long, env = "DRIP_GRPC_MAX_CONNECTIONS")]
+    pub grpc_max_connections: Option<usize>,
+    /// gRPC connections from one address, an IPv6 /64 counting as one
+    /// (grpc.max_connections_per_ip) [default: 256].
+    #[arg(long, env = "DRIP_GRPC_MAX_CONNECTIONS_PER_IP")]
+    pub grpc_max_connections_per_ip: Option<usize>,
+    /// Calls and streams open at once on one connection (HTTP/2
+    /// SETTINGS_MAX_CONCURRENT_STREAMS; grpc.max_concurrent_streams) [default: 128].
+    #[arg(long, env = "DRIP_GRPC_MAX_CONCURRENT_STREAMS")]
+    pub grpc_max_concurrent_streams: Option<u32>,
+    /// A call not answered in this long ends with CANCELLED; streams are
+    /// not cut once their first answer is out (grpc.request_timeout_ms)
+    /// [default: 150000, above SubmitAgreement's longest wait of 120 s].
+    #[arg(long, env = "DRIP_GRPC_REQUEST_TIMEOUT_MS")]
+    pub grpc_request_timeout_ms: Option<u64>,
+    /// The TLS handshake must end within this (grpc.handshake_timeout_ms) [default: 10000].
+    #[arg(long, env = "DRIP_GRPC_HANDSHAKE_TIMEOUT_MS")]
+    pub grpc_handshake_timeout_ms: Option<u64>,
+    /// HTTP/2 ping to a connection silent this long (grpc.keepalive_interval_ms) [default: 30000].
+    #[arg(long, env = "DRIP_GRPC_KEEPALIVE_INTERVAL_MS")]
+    pub grpc_keepalive_interval_ms: Option<u64>,
+    /// A ping unanswered this long closes the connection, and so does
+    /// silence for the interval and this together, before the HTTP/2
+    /// handshake too (grpc.keepalive_timeout_ms) [default: 10000].
+    #[arg(long, env = "DRIP_GRPC_KEEPALIVE_TIMEOUT_MS")]
+    pub grpc_keepalive_timeout_ms: Option<u64>,
     /// Serve gRPC without TLS (tls.disabled): only for a trusted loopback.
     #[arg(long, env = "DRIP_TLS_DISABLED")]
     pub tls_disabled: Option<bool>,
@@ -163,6 +191,34 @@ pub struct Args {
     /// The smallest incoming channel (drops) for which a client gets a channel back [default: 10000000].
     #[arg(long, env = "DRIP_BTP_MIN_INCOMING_CHANNEL_AMOUNT")]
     pub btp_min_incoming_channel_amount: Option<u64>,
+    /// BTP sockets held at once, unauthenticated ones included; more are
+    /// closed at once (btp.max_connections) [default: 1024].
+    #[arg(long, env = "DRIP_BTP_MAX_CONNECTIONS")]
+    pub btp_max_connections: Option<usize>,
+    /// BTP sockets from one address, an IPv6 /64 counting as one
+    /// (btp.max_connections_per_ip) [default: 64].
+    #[arg(long, env = "DRIP_BTP_MAX_CONNECTIONS_PER_IP")]
+    pub btp_max_connections_per_ip: Option<usize>,
+    /// From accepting a socket to answering its auth Message: TLS, the
+    /// WebSocket handshake and auth must fit in this (btp.auth_timeout_ms) [default: 10000].
+    #[arg(long, env = "DRIP_BTP_AUTH_TIMEOUT_MS")]
+    pub btp_auth_timeout_ms: Option<u64>,
+    /// The largest WebSocket message read, before auth and after; an ILP
+    /// packet needs up to about 34 KiB (btp.max_message_bytes) [default: 65536].
+    #[arg(long, env = "DRIP_BTP_MAX_MESSAGE_BYTES")]
+    pub btp_max_message_bytes: Option<usize>,
+    /// Requests of one socket handled at once; more wait unread. As many
+    /// frames may wait to be written to it (btp.max_in_flight) [default: 64].
+    #[arg(long, env = "DRIP_BTP_MAX_IN_FLIGHT")]
+    pub btp_max_in_flight: Option<usize>,
+    /// A socket that takes none of a frame for this long (its client stopped
+    /// reading) is closed (btp.write_timeout_ms) [default: 30000].
+    #[arg(long, env = "DRIP_BTP_WRITE_TIMEOUT_MS")]
+    pub btp_write_timeout_ms: Option<u64>,
+    /// The longest a Prepare, whatever its amount, holds funds and waits for
+    /// its answer: a later expiry is cut to this, 1 to 3600 (btp.max_hold_secs) [default: 30].
+    #[arg(long, env = "DRIP_BTP_MAX_HOLD_SECS")]
+    pub btp_max_hold_secs: Option<u32>,
 
     /// Log filter (log.level) [default: info].
     #[arg(long, env = "DRIP_LOG_LEVEL")]
@@ -211,6 +267,13 @@ struct FileDatabase {
 #[serde(deny_unknown_fields)]
 struct FileGrpc {
     listen: Option<SocketAddr>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    max_concurrent_streams: Option<u32>,
+    request_timeout_ms: Option<u64>,
+    handshake_timeout_ms: Option<u64>,
+    keepalive_interval_ms: Option<u64>,
+    keepalive_timeout_ms: Option<u64>,
 }
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -274,6 +337,13 @@ struct FileBtp {
     claim_interval_ms: Option<u64>,
     outgoing_channel_amount: Option<u64>,
     min_incoming_channel_amount: Option<u64>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    auth_timeout_ms: Option<u64>,
+    max_message_bytes: Option<usize>,
+    max_in_flight: Option<usize>,
+    write_timeout_ms: Option<u64>,
+    max_hold_secs: Option<u32>,
 }
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -305,6 +375,39 @@ pub enum Tls {
     },
 }
 
+/// The gRPC server's bounds against callers that hold it up.
+#[derive(Debug, Clone)]
+pub struct GrpcLimits {
+    /// Connections held at once, handshakes included.
+    pub max_connections: usize,
+    /// Connections from one address (an IPv6 /64).
+    pub max_connections_per_ip: usize,
+    /// Calls and streams open at once on one connection.
+    pub max_concurrent_streams: u32,
+    /// A call's answer (a stream's first) must come within this.
+    pub request_timeout: Duration,
+    /// The TLS handshake must end within this.
+    pub handshake_timeout: Duration,
+    /// HTTP/2 keepalive: ping a connection silent this long…
+    pub keepalive_interval: Duration,
+    /// …and close it if the ping is not answered in this long.
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for GrpcLimits {
+    fn default() -> GrpcLimits {
+        GrpcLimits {
+            max_connections: 1024,
+            max_connections_per_ip: 256,
+            max_concurrent_streams: 128,
+            request_timeout: Duration::from_secs(150),
+            handshake_timeout: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -323,6 +426,8 @@ pub struct Config {
     pub pool_size: usize,
     /// gRPC listen address.
     pub grpc_listen: SocketAddr,
+    /// gRPC connection and call bounds.
+    pub grpc_limits: GrpcLimits,
     /// gRPC TLS.
     pub tls: Tls,
     /// The merchant's bearer token.
@@ -367,6 +472,7 @@ impl std::fmt::Debug for Config {
             .field("database_name", &self.database.get_dbname())
             .field("pool_size", &self.pool_size)
             .field("grpc_listen", &self.grpc_listen)
+            .field("grpc_limits", &self.grpc_limits)
             .field("tls", &self.tls)
             .field("app_token", &self.app_token.as_ref().map(|_| "<set>"))
             .field("ledger_rpc_url", &self.ledger_rpc_url)
@@ -538,6 +644,55 @@ impl Config {
             0 => Err(invalid(key, "must be above 0")),
             ms => Ok(Duration::from_millis(ms)),
         };
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let count = |key: &'static str, v: Option<usize>, default: usize| match v.unwrap_or(default)
+        {
+            0 => Err(invalid(key, "must be at least 1")),
+            n => Ok(n),
+        };
+        let g = GrpcLimits::default();
+        let grpc_limits = GrpcLimits {
+            max_connections: count(
+                "grpc.max_connections",
+                a.grpc_max_connections.or(f.grpc.max_connections),
+                g.max_connections,
+            )?,
+            max_connections_per_ip: count(
+                "grpc.max_connections_per_ip",
+                a.grpc_max_connections_per_ip
+                    .or(f.grpc.max_connections_per_ip),
+                g.max_connections_per_ip,
+            )?,
+            max_concurrent_streams: match a
+                .grpc_max_concurrent_streams
+                .or(f.grpc.max_concurrent_streams)
+                .unwrap_or(g.max_concurrent_streams)
+            {
+                0 => return Err(invalid("grpc.max_concurrent_streams", "must be at least 1")),
+                n => n,
+            },
+            request_timeout: millis(
+                "grpc.request_timeout_ms",
+                a.grpc_request_timeout_ms.or(f.grpc.request_timeout_ms),
+                ms(g.request_timeout),
+            )?,
+            handshake_timeout: millis(
+                "grpc.handshake_timeout_ms",
+                a.grpc_handshake_timeout_ms.or(f.grpc.handshake_timeout_ms),
+                ms(g.handshake_timeout),
+            )?,
+            keepalive_interval: millis(
+                "grpc.keepalive_interval_ms",
+                a.grpc_keepalive_interval_ms
+                    .or(f.grpc.keepalive_interval_ms),
+                ms(g.keepalive_interval),
+            )?,
+            keepalive_timeout: millis(
+                "grpc.keepalive_timeout_ms",
+                a.grpc_keepalive_timeout_ms.or(f.grpc.keepalive_timeout_ms),
+                ms(g.keepalive_timeout),
+            )?,
+        };
         let btp = match a.btp_listen.or(f.btp.listen) {
             None => None,
             Some(listen) => {
@@ -552,6 +707,53 @@ impl Config {
                 if asset_scale > 19 {
                     return Err(invalid("btp.asset_scale", "must be 0 to 19"));
                 }
+                let d = crate::btp::BtpLimits::default();
+                let limits = crate::btp::BtpLimits {
+                    max_connections: count(
+                        "btp.max_connections",
+                        a.btp_max_connections.or(f.btp.max_connections),
+                        d.max_connections,
+                    )?,
+                    max_connections_per_ip: count(
+                        "btp.max_connections_per_ip",
+                        a.btp_max_connections_per_ip
+                            .or(f.btp.max_connections_per_ip),
+                        d.max_connections_per_ip,
+                    )?,
+                    auth_timeout: millis(
+                        "btp.auth_timeout_ms",
+                        a.btp_auth_timeout_ms.or(f.btp.auth_timeout_ms),
+                        ms(d.auth_timeout),
+                    )?,
+                    max_message_bytes: match a
+                        .btp_max_message_bytes
+                        .or(f.btp.max_message_bytes)
+                        .unwrap_or(d.max_message_bytes)
+                    {
+                        n if n < 1024 => {
+                            return Err(invalid("btp.max_message_bytes", "must be at least 1024"))
+                        }
+                        n => n,
+                    },
+                    max_in_flight: count(
+                        "btp.max_in_flight",
+                        a.btp_max_in_flight.or(f.btp.max_in_flight),
+                        d.max_in_flight,
+                    )?,
+                    write_timeout: millis(
+                        "btp.write_timeout_ms",
+                        a.btp_write_timeout_ms.or(f.btp.write_timeout_ms),
+                        ms(d.write_timeout),
+                    )?,
+                    max_hold_secs: match a
+                        .btp_max_hold_secs
+                        .or(f.btp.max_hold_secs)
+                        .unwrap_or(d.max_hold_secs)
+                    {
+                        n @ 1..=3600 => n,
+                        _ => return Err(invalid("btp.max_hold_secs", "must be 1 to 3600")),
+                    },
+                };
                 Some(crate::btp::BtpConfig {
                     listen,
                     address,
@@ -581,6 +783,7 @@ impl Config {
                             .unwrap_or(10_000_000),
                     ),
                     channel_keys: crate::btp::ChannelKeys::new(seed.trim()),
+                    limits,
                 })
             }
         };
@@ -596,6 +799,7 @@ impl Config {
                 .grpc_listen
                 .or(f.grpc.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 50051))),
+            grpc_limits,
             tls,
             btp,
             merchant_token,
@@ -764,6 +968,28 @@ mod tests {
         );
         assert!(error(args(), "[tls]\ncert = \"c.pem\"").starts_with("config: tls.key:"));
         assert!(error(args(), "[jobs]\nsweep_ms = 0").starts_with("config: jobs.sweep_ms:"));
+    }
+
+    #[test]
+    fn limits_have_defaults_and_refuse_nonsense() {
+        let c = Config::resolve(args(), File::default()).unwrap();
+        assert_eq!(c.grpc_limits.max_concurrent_streams, 128);
+        assert_eq!(c.grpc_limits.request_timeout, Duration::from_secs(150));
+        let with_btp = "[btp]\nlisten = \"127.0.0.1:0\"\n";
+        let c = Config::resolve(args(), toml::from_str(with_btp).unwrap()).unwrap();
+        let btp = c.btp.unwrap().limits;
+        assert_eq!((btp.max_connections, btp.max_hold_secs), (1024, 30));
+        for (extra, key) in [
+            ("max_connections = 0", "btp.max_connections"),
+            ("max_message_bytes = 100", "btp.max_message_bytes"),
+            ("max_hold_secs = 3601", "btp.max_hold_secs"),
+            ("write_timeout_ms = 0", "btp.write_timeout_ms"),
+        ] {
+            let e = error(args(), &format!("{with_btp}{extra}"));
+            assert!(e.starts_with(&format!("config: {key}:")), "{e}");
+        }
+        let e = error(args(), "[grpc]\nmax_concurrent_streams = 0");
+        assert!(e.starts_with("config: grpc.max_concurrent_streams:"), "{e}");
     }
 
     #[test]

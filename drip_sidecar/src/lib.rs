@@ -8,6 +8,7 @@ pub mod btp;
 pub mod config;
 pub mod db;
 pub mod jobs;
+pub mod limits;
 pub mod metrics;
 pub mod secret;
 pub mod service;
@@ -167,10 +168,17 @@ impl Sidecar {
                 notifications.ilp.clone(),
             ));
             let acceptor = identity.as_ref().map(tls::acceptor).transpose()?;
+            let limit = limits::ConnectionLimit::new(
+                "btp",
+                btp.limits.max_connections,
+                btp.limits.max_connections_per_ip,
+                metrics.clone(),
+            );
             tasks.push(tokio::spawn(btp::serve(
                 listener,
                 acceptor,
                 server,
+                limit,
                 stop_rx.clone(),
             )));
             tasks.push(tokio::spawn(jobs::ilp_claims::run(
@@ -182,8 +190,18 @@ impl Sidecar {
             )));
         }
         let mut grpc_stop = stop_rx.clone();
+        let grpc_limits = &config.grpc_limits;
+        let incoming = limits::incoming(
+            listener,
+            limits::ConnectionLimit::new(
+                "grpc",
+                grpc_limits.max_connections,
+                grpc_limits.max_connections_per_ip,
+                metrics.clone(),
+            ),
+            grpc_limits.keepalive_interval + grpc_limits.keepalive_timeout,
+        );
         tasks.push(tokio::spawn(async move {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
             let shutdown = async move {
                 let _ = grpc_stop.wait_for(|s| *s).await;
             };
@@ -291,13 +309,20 @@ fn grpc_server(
 ) -> Result<(Router, Option<String>), StartError> {
     use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
-    let mut builder = Server::builder();
+    let limits = &config.grpc_limits;
+    let mut builder = Server::builder()
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .timeout(limits.request_timeout)
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout));
     let client_ca = match &config.tls {
         Tls::Disabled => None,
         Tls::Files { client_ca, .. } | Tls::SelfSigned { client_ca, .. } => client_ca.clone(),
     };
     if let Some(id) = certificate {
-        let mut tls_config = ServerTlsConfig::new().identity(Identity::from_pem(&id.cert, &id.key));
+        let mut tls_config = ServerTlsConfig::new()
+            .identity(Identity::from_pem(&id.cert, &id.key))
+            .timeout(limits.handshake_timeout);
         if let Some(ca) = &client_ca {
             let pem = std::fs::read_to_string(ca).map_err(|e| tls::TlsError::Io {
                 path: ca.clone(),
@@ -325,8 +350,17 @@ fn grpc_server(
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| StartError::Grpc(e.to_string()))?;
+    let latency = metrics::GrpcLatency::new(
+        metrics,
+        &[
+            proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        ],
+    )
+    .map_err(|e| StartError::Grpc(e.to_string()))?;
     let router = builder
-        .layer(metrics::GrpcLatency(metrics))
+        .layer(latency)
         .add_service(health)
         .add_service(reflection)
         .add_service(api);

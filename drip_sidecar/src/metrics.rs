@@ -1,7 +1,8 @@
 //! Prometheus metrics, served on `metrics.listen` at `/metrics`: claims by
-//! outcome, ledger results by code, outbox backlog and age, job lag, and
-//! gRPC latency per method.
+//! outcome, ledger results by code, outbox backlog and age, job lag, gRPC
+//! latency per method, open connections and WatchSession streams.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -45,6 +46,17 @@ struct Method {
     method: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Listener {
+    server: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Refusal {
+    server: String,
+    reason: String,
+}
+
 /// The sidecar's metrics; cheap to clone, shared by every part.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -63,6 +75,9 @@ struct Inner {
     attempt_failures: Family<Job, Counter>,
     losses: Family<Outcome, Gauge>,
     grpc: Family<Method, Histogram>,
+    connections: Family<Listener, Gauge>,
+    refused: Family<Refusal, Counter>,
+    watch_streams: Gauge,
     started: Instant,
 }
 
@@ -129,8 +144,26 @@ impl Metrics {
         });
         registry.register(
             "grpc_request_seconds",
-            "gRPC request latency by method",
+            "gRPC request latency by method (a path no service serves is `unknown`)",
             grpc.clone(),
+        );
+        let connections = Family::<Listener, Gauge>::default();
+        registry.register(
+            "connections",
+            "Open connections by server (grpc, btp), handshakes included",
+            connections.clone(),
+        );
+        let refused = Family::<Refusal, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed at once by server and the cap they met (total, per_ip)",
+            refused.clone(),
+        );
+        let watch_streams = Gauge::default();
+        registry.register(
+            "watch_streams",
+            "Open WatchSession streams",
+            watch_streams.clone(),
         );
         Metrics {
             inner: Arc::new(Inner {
@@ -144,6 +177,9 @@ impl Metrics {
                 attempt_failures,
                 losses,
                 grpc,
+                connections,
+                refused,
+                watch_streams,
                 started: Instant::now(),
             }),
         }
@@ -198,6 +234,33 @@ impl Metrics {
                 job: kind.to_owned(),
             })
             .inc();
+    }
+
+    /// `server` holds `open` connections now.
+    pub fn connections(&self, server: &str, open: usize) {
+        self.inner
+            .connections
+            .get_or_create(&Listener {
+                server: server.to_owned(),
+            })
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+
+    /// `server` closed a new connection at once: it met the `reason` cap.
+    pub fn connection_refused(&self, server: &str, reason: &str) {
+        self.inner
+            .refused
+            .get_or_create(&Refusal {
+                server: server.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A WatchSession stream opened; it counts until the guard is dropped.
+    pub fn watch_stream(&self) -> WatchStream {
+        self.inner.watch_streams.inc();
+        WatchStream(self.inner.watch_streams.clone())
     }
 
     fn observe(&self, method: &str, seconds: f64) {
@@ -287,16 +350,61 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
     tokio::net::TcpListener::bind(addr).await
 }
 
+/// Counts one open WatchSession stream while it lives.
+#[derive(Debug)]
+pub struct WatchStream(Gauge);
+
+impl Drop for WatchStream {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// A tower layer timing each gRPC request by its method.
 #[derive(Clone, Debug)]
-pub struct GrpcLatency(pub Metrics);
+pub struct GrpcLatency {
+    metrics: Metrics,
+    methods: Arc<HashSet<String>>,
+}
+
+impl GrpcLatency {
+    /// Requests to the methods of the services in `descriptor_sets`
+    /// (encoded `FileDescriptorSet`s) are timed by method; any other path
+    /// is `unknown`, so a caller cannot add series by making paths up.
+    pub fn new(
+        metrics: Metrics,
+        descriptor_sets: &[&[u8]],
+    ) -> Result<GrpcLatency, prost::DecodeError> {
+        use prost::Message;
+        let mut methods = HashSet::new();
+        for bytes in descriptor_sets {
+            for file in prost_types::FileDescriptorSet::decode(*bytes)?.file {
+                let package = file.package();
+                for service in &file.service {
+                    for method in &service.method {
+                        let service = match package {
+                            "" => service.name().to_owned(),
+                            p => format!("{p}.{}", service.name()),
+                        };
+                        methods.insert(format!("/{service}/{}", method.name()));
+                    }
+                }
+            }
+        }
+        Ok(GrpcLatency {
+            metrics,
+            methods: Arc::new(methods),
+        })
+    }
+}
 
 impl<S> tower::Layer<S> for GrpcLatency {
     type Service = Timed<S>;
     fn layer(&self, inner: S) -> Timed<S> {
         Timed {
             inner,
-            metrics: self.0.clone(),
+            metrics: self.metrics.clone(),
+            methods: self.methods.clone(),
         }
     }
 }
@@ -306,6 +414,7 @@ impl<S> tower::Layer<S> for GrpcLatency {
 pub struct Timed<S> {
     inner: S,
     metrics: Metrics,
+    methods: Arc<HashSet<String>>,
 }
 
 impl<S, B> tower::Service<http::Request<B>> for Timed<S>
@@ -324,10 +433,12 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         // "/drip.v1.Drip/Pay" → "Pay"; other services keep their path.
         let path = request.uri().path();
-        let method = path
-            .strip_prefix("/drip.v1.Drip/")
-            .unwrap_or(path)
-            .to_owned();
+        let method = if self.methods.contains(path) {
+            path.strip_prefix("/drip.v1.Drip/").unwrap_or(path)
+        } else {
+            "unknown"
+        }
+        .to_owned();
         let metrics = self.metrics.clone();
         let started = Instant::now();
         let future = self.inner.call(request);

@@ -1,13 +1,17 @@
 // Drives drip's ILP server with the real JavaScript ilp-plugin-btp: auth,
-// a Message round trip (IL-DCP), an ILP Prepare routed to a second client
-// and fulfilled, a Reject, and a refused token. Prints one JSON object;
-// tests/tests/interop_js.rs checks it. Usage: node btp_client.mjs HOST:PORT
-// [ws|wss] (for wss, NODE_EXTRA_CA_CERTS names the server's certificate)
+// a Message round trip (IL-DCP), a channel registered with its ownership
+// proof (as the asym client sends it), an ILP Prepare routed to a second
+// client and fulfilled, a Reject, and a refused token. Prints one JSON
+// object; tests/tests/interop_js.rs checks it. Usage: node btp_client.mjs
+// HOST:PORT [ws|wss] (for wss, NODE_EXTRA_CA_CERTS names the server's
+// certificate; ALICE_CHANNEL and ALICE_CHANNEL_SIGNATURE, hex, Alice's
+// channel and its proof)
 import { createRequire } from 'node:module'
 import crypto from 'node:crypto'
 
 const require = createRequire(process.env.NODE_MODULES + '/')
 const BtpPlugin = require('ilp-plugin-btp')
+const BtpPacket = require('btp-packet')
 const IlpPacket = require('ilp-packet')
 const ILDCP = require('ilp-protocol-ildcp')
 
@@ -29,6 +33,14 @@ out.alice = a.clientAddress
 out.bob = b.clientAddress
 out.asset = [a.assetScale, a.assetCode]
 
+// Alice proves her channel: only a client with one sends packets.
+const octets = (name, hex) => ({ protocolName: name, contentType: BtpPacket.MIME_APPLICATION_OCTET_STREAM, data: Buffer.from(hex, 'hex') })
+await alice._call('', {
+  type: BtpPacket.TYPE_MESSAGE,
+  requestId: crypto.randomBytes(4).readUInt32BE(),
+  data: { protocolData: [octets('channel', process.env.ALICE_CHANNEL), octets('channel_signature', process.env.ALICE_CHANNEL_SIGNATURE)] },
+})
+
 const fulfillment = Buffer.alloc(32, 7)
 const condition = crypto.createHash('sha256').update(fulfillment).digest()
 bob.registerDataHandler(async (data) => {
@@ -41,14 +53,14 @@ const prepare = (amount) => IlpPacket.serializeIlpPrepare({
 })
 const fulfilled = IlpPacket.deserializeIlpPacket(await alice.sendData(prepare('0')))
 out.fulfill = { type: fulfilled.type, fulfillment: fulfilled.data.fulfillment.toString('hex'), data: fulfilled.data.data.toString() }
-// Money without a channel to back it is refused.
+// Money no claim covers is refused.
 const rejected = IlpPacket.deserializeIlpReject(await alice.sendData(prepare('5')))
 out.reject = { code: rejected.code, triggeredBy: rejected.triggeredBy, message: rejected.message }
 
-// An account is bound to the token that first used it.
+// An account is held by the token that first used it (while it is
+// connected; for good once it proves a channel).
 const carol = plugin('carol', 'carol-token-1')
 await within(10000, carol.connect())
-await carol.disconnect()
 const mallory = plugin('carol', 'carol-token-2')
 try {
   await within(5000, mallory.connect())
@@ -57,6 +69,6 @@ try {
   out.refused = true
   out.refusal = String(e && e.message)
 }
-await Promise.allSettled([alice.disconnect(), bob.disconnect(), mallory.disconnect()])
+await Promise.allSettled([alice.disconnect(), bob.disconnect(), carol.disconnect(), mallory.disconnect()])
 console.log(JSON.stringify(out))
 process.exit(0)

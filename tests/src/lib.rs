@@ -144,5 +144,6 @@ pub async fn active_session(c: &Client, payer: &KeyPair, web: &str, channel: [u8
     );
     token
 }
+pub mod raw;
 pub mod sidecar;
 pub mod sim;

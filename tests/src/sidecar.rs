@@ -14,7 +14,7 @@ use drip_core::{AccountId, Drops, Hash256, KeyPair, KeyType, Seed};
 use drip_devnet::ledger::chain::GENESIS_SEED;
 use drip_devnet::server::{Devnet, Options};
 use drip_ledger::{Client, Outcome, Submitter, SubmitterConfig};
-use drip_sidecar::config::{Config, LogFormat, Tls};
+use drip_sidecar::config::{Config, GrpcLimits, LogFormat, Tls};
 use drip_sidecar::proto::drip_client::DripClient;
 use drip_sidecar::proto::{
     AddUnitDebtRequest, AgreementRequest, AmountDueRequest, CreateSessionRequest, Denial,
@@ -63,6 +63,19 @@ pub async fn must(s: &Submitter, fields: serde_json::Value) -> serde_json::Value
     }
 }
 
+/// A 10 XRP channel from `payer` to the sidecar's wallet (an ILP client's
+/// incoming channel), settle delay `settle` seconds, validated on the
+/// devnet.
+pub async fn ilp_channel(w: &World, payer: &KeyPair, settle: u32) -> Hash256 {
+    let create = must(
+        &submitter(&w.devnet, payer.clone()),
+        json!({"TransactionType": "PaymentChannelCreate", "Destination": w.merchant.account_id().to_address(),
+               "Amount": "10000000", "SettleDelay": settle, "PublicKey": payer.public_key().to_hex()}),
+    )
+    .await;
+    drip_ledger::created_channel(&create).unwrap()
+}
+
 /// The ILP server's settings for tests: `test.drip`, scale 6 (drops),
 /// bandwidth 0, claims redeemed every 200 ms, a 1 XRP channel back to
 /// clients whose incoming channel holds 10 XRP.
@@ -78,6 +91,7 @@ pub fn btp_config(max_packet_amount: u64) -> drip_sidecar::btp::BtpConfig {
         outgoing_channel_amount: Drops::new(1_000_000),
         min_incoming_channel_amount: Drops::new(10_000_000),
         channel_keys: drip_sidecar::btp::ChannelKeys::new("btp-test-server-secret"),
+        limits: drip_sidecar::btp::BtpLimits::default(),
     }
 }
 
@@ -133,6 +147,7 @@ pub async fn world_with(name: &str, adjust: impl FnOnce(&mut Config)) -> World {
         database: db.url.parse().unwrap(),
         pool_size: 4,
         grpc_listen: "127.0.0.1:0".parse().unwrap(),
+        grpc_limits: GrpcLimits::default(),
         tls: Tls::SelfSigned {
             dir: tls_dir.clone(),
             client_ca: None,
@@ -198,19 +213,21 @@ pub fn sidecar(w: &World) -> &Sidecar {
 }
 
 pub async fn api(w: &World, token: Option<&'static str>) -> Api {
+    DripClient::with_interceptor(grpc_channel(w).await.unwrap(), Bearer(token))
+}
+
+/// A new connection to the sidecar's gRPC port, trusting its certificate.
+pub async fn grpc_channel(w: &World) -> Result<Channel, tonic::transport::Error> {
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(
             sidecar(w).certificate.clone().unwrap(),
         ))
         .domain_name("localhost");
-    let channel = Channel::from_shared(format!("https://{}", sidecar(w).grpc_addr))
+    Channel::from_shared(format!("https://{}", sidecar(w).grpc_addr))
         .unwrap()
-        .tls_config(tls)
-        .unwrap()
+        .tls_config(tls)?
         .connect()
         .await
-        .unwrap();
-    DripClient::with_interceptor(channel, Bearer(token))
 }
 
 /// One session from creation to its channel's close on the ledger.
@@ -341,7 +358,6 @@ pub fn claim(token: &str, payer: &KeyPair, channel: &Hash256, amount: u64) -> Pa
 /// channel.
 pub async fn open(w: &World, web_id: &str, payer: &KeyPair) -> (String, Hash256) {
     let mut merchant_api = api(w, Some(MERCHANT_TOKEN)).await;
-    let mut wallet_api = api(w, Some(APP_TOKEN)).await;
     fund(w, &payer.account_id(), 30_000_000).await;
     let payer_submitter = submitter(&w.devnet, payer.clone());
 
@@ -354,6 +370,8 @@ pub async fn open(w: &World, web_id: &str, payer: &KeyPair) -> (String, Hash256)
         .into_inner();
     assert_eq!(created.action, "SessionCreated");
     let token = created.drip_token;
+    // The wallet's calls carry the session's own drip token, as a bearer.
+    let mut wallet_api = api(w, Some(Box::leak(token.clone().into_boxed_str()))).await;
     let proposal = wallet_api
         .inquire(InquireRequest {
             drip_token: token.clone(),
@@ -382,6 +400,7 @@ pub async fn open(w: &World, web_id: &str, payer: &KeyPair) -> (String, Hash256)
             tx_hash: create["hash"].as_str().unwrap().into(),
             wait: true,
             wait_seconds: 20,
+            drip_token: token.clone(),
         })
         .await
         .unwrap()
@@ -463,4 +482,19 @@ pub async fn open_and_pay(w: &World, web_id: &str, payer: KeyPair) -> (Hash256, 
     );
 
     (channel, best)
+}
+
+/// The value of `series` (its name and labels, as the exposition writes
+/// them) in the sidecar's metrics, if it is there.
+pub async fn metric(w: &World, series: &str) -> Option<f64> {
+    metrics_text(w)
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The sidecar's metrics as text.
+pub async fn metrics_text(w: &World) -> String {
+    let url = format!("http://{}/metrics", sidecar(w).metrics_addr.unwrap());
+    reqwest::get(url).await.unwrap().text().await.unwrap()
 }

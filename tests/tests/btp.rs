@@ -2,10 +2,15 @@
 //! `info` before and after a channel, IL-DCP, the channel ownership proof
 //! against a channel on the devnet, claims kept in PostgreSQL, bandwidth
 //! (T04) and packet size (F08), packets routed between two clients with
-//! the fulfillment checked, and malformed frames.
+//! the fulfillment checked, and malformed frames. Hostile clients, over raw
+//! sockets where no library would behave so: sockets beyond the caps, late
+//! or oversized auth, a client that stops reading, accounts that prove
+//! nothing, packets that would wait longer than the longest hold, and ILP
+//! data beyond 32,767 bytes.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drip_client::btp::{BtpError, Connection};
@@ -15,9 +20,16 @@ use drip_ilp::asym::{self, protocol, ClaimJson};
 use drip_ilp::btp::{self, find, Body, Packet, ProtocolData};
 use drip_ilp::ildcp;
 use drip_ilp::ilp::{self, ErrorCode, Fulfill, Prepare, Timestamp};
-use drip_tests::sidecar::{btp_config, finish, fund, must, sidecar, submitter, world_with, World};
+use drip_sidecar::btp::BtpLimits;
+use drip_sidecar::config::Tls;
+use drip_tests::raw;
+use drip_tests::sidecar::{
+    btp_config, finish, fund, ilp_channel, metric, must, sidecar, submitter, world_with, World,
+};
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 const T: Duration = Duration::from_secs(10);
 const FULFILLMENT: [u8; 32] = [9; 32];
@@ -29,11 +41,17 @@ async fn btp_world(name: &str) -> World {
     .await
 }
 
-/// Over wss (TLS is on by default), trusting the sidecar's certificate.
+/// Over wss (TLS is on by default), trusting the sidecar's certificate;
+/// over ws when TLS is off.
 async fn connect(w: &World, username: &str, token: &str) -> Result<Connection, BtpError> {
-    let url = format!("wss://{}", sidecar(w).btp_addr.unwrap());
-    let ca = sidecar(w).certificate.clone().unwrap();
-    Connection::connect_trusting(&url, username, token, Some(ca.as_bytes()), T).await
+    let addr = sidecar(w).btp_addr.unwrap();
+    match &sidecar(w).certificate {
+        Some(ca) => {
+            let url = format!("wss://{addr}");
+            Connection::connect_trusting(&url, username, token, Some(ca.as_bytes()), T).await
+        }
+        None => Connection::connect(&format!("ws://{addr}"), username, token, T).await,
+    }
 }
 
 async fn message(c: &Connection, pd: Vec<ProtocolData>) -> Packet {
@@ -100,13 +118,7 @@ fn reject_code(p: &ilp::Packet) -> Option<String> {
 /// A 10 XRP channel from `payer` to the sidecar's wallet, settle delay
 /// 3600 s, validated on the devnet.
 async fn open_channel(w: &World, payer: &drip_core::KeyPair) -> Hash256 {
-    let create = must(
-        &submitter(&w.devnet, payer.clone()),
-        json!({"TransactionType": "PaymentChannelCreate", "Destination": w.merchant.account_id().to_address(),
-               "Amount": "10000000", "SettleDelay": 3600, "PublicKey": payer.public_key().to_hex()}),
-    )
-    .await;
-    drip_ledger::created_channel(&create).unwrap()
+    ilp_channel(w, payer, 3600).await
 }
 
 /// The Message that registers `channel` with its ownership proof.
@@ -182,8 +194,9 @@ async fn auth_binds_tokens_and_info_works_before_a_channel() {
     assert_eq!(i["currencyScale"], 6);
     assert!(i.get("channel").is_none());
 
-    // A named account is bound to the token that first used it.
-    connect(&w, "bob", "bob-token-1").await.unwrap();
+    // A named account is held by the token that first used it (bound for
+    // good once its channel is proven).
+    let _bob = connect(&w, "bob", "bob-token-1").await.unwrap();
     match connect(&w, "bob", "bob-token-2").await {
         Err(BtpError::Refused(why)) => assert!(why.contains("invalid auth_token"), "{why}"),
         other => panic!("{other:?}"),
@@ -971,5 +984,394 @@ async fn the_server_pays_clients_and_both_channels_close() {
         (false, 6_100_000)
     );
     let _ = std::fs::remove_dir_all(&dir);
+    finish(w).await;
+}
+
+/// A world whose ILP server speaks plain ws (so tests can speak it by
+/// hand), its limits adjusted.
+async fn raw_world(name: &str, adjust: impl FnOnce(&mut BtpLimits)) -> World {
+    world_with(name, |c| {
+        c.tls = Tls::Disabled;
+        let mut btp = btp_config(1_000_000);
+        adjust(&mut btp.limits);
+        c.btp = Some(btp);
+    })
+    .await
+}
+
+const HERE: [u8; 4] = [127, 0, 0, 1];
+const THERE: [u8; 4] = [127, 0, 0, 2];
+
+/// The auth Message.
+fn auth(username: &str, token: &str) -> Vec<u8> {
+    Packet {
+        request_id: 1,
+        body: Body::Message(vec![
+            ProtocolData::new(protocol::AUTH, btp::OCTET_STREAM, vec![]),
+            ProtocolData::new(protocol::AUTH_USERNAME, btp::TEXT, username),
+            ProtocolData::new(protocol::AUTH_TOKEN, btp::TEXT, token),
+        ]),
+    }
+    .encode()
+}
+
+/// A raw socket from `from` through the WebSocket handshake and auth
+/// (`recv_buffer`: see [`raw::tcp`]); None if the server closed or refused it.
+async fn raw_login(
+    w: &World,
+    from: [u8; 4],
+    token: &str,
+    recv_buffer: Option<u32>,
+) -> Option<TcpStream> {
+    let mut s = raw::tcp(
+        sidecar(w).btp_addr.unwrap(),
+        IpAddr::from(from),
+        recv_buffer,
+    )
+    .await;
+    raw::ws_handshake(&mut s).await.ok()?;
+    s.write_all(&raw::ws_frame(&auth("", token))).await.ok()?;
+    let reply = raw::ws_binary(&mut s).await?;
+    matches!(Packet::decode(&reply).ok()?.body, Body::Response(_)).then_some(s)
+}
+
+#[tokio::test]
+async fn sockets_beyond_the_caps_are_closed_at_once() {
+    let w = raw_world("btp_caps", |l| {
+        l.max_connections = 3;
+        l.max_connections_per_ip = 2;
+    })
+    .await;
+    let addr = sidecar(&w).btp_addr.unwrap();
+    let a1 = raw_login(&w, HERE, "cap-a1", None).await.expect("a first");
+    let _a2 = raw_login(&w, HERE, "cap-a2", None).await.expect("a second");
+    let mut a3 = raw::tcp(addr, IpAddr::from(HERE), None).await;
+    assert!(
+        raw::closed_within(&mut a3, T).await,
+        "a third from one address"
+    );
+    let _b1 = raw_login(&w, THERE, "cap-b1", None)
+        .await
+        .expect("another address");
+    let mut b2 = raw::tcp(addr, IpAddr::from(THERE), None).await;
+    assert!(raw::closed_within(&mut b2, T).await, "a fourth in all");
+    let refused = |reason: &str| {
+        format!("drip_connections_refused_total{{server=\"btp\",reason=\"{reason}\"}}")
+    };
+    assert_eq!(metric(&w, &refused("per_ip")).await, Some(1.0));
+    assert_eq!(metric(&w, &refused("total")).await, Some(1.0));
+    assert_eq!(
+        metric(&w, "drip_connections{server=\"btp\"}").await,
+        Some(3.0)
+    );
+    // A place freed is taken again.
+    drop(a1);
+    let mut again = None;
+    for _ in 0..50 {
+        again = raw_login(&w, HERE, "cap-a3", None).await;
+        if again.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(again.is_some(), "the freed place");
+    finish(w).await;
+}
+
+#[tokio::test]
+async fn a_socket_must_authenticate_in_time_and_in_few_bytes() {
+    let w = raw_world("btp_auth_bounds", |l| {
+        l.auth_timeout = Duration::from_secs(1);
+        l.max_message_bytes = 4096;
+    })
+    .await;
+    let addr = sidecar(&w).btp_addr.unwrap();
+    // Well before the 10 s an authenticated client's own call would wait.
+    let soon = Duration::from_secs(5);
+    let mut silent = raw::tcp(addr, IpAddr::from(HERE), None).await;
+    assert!(
+        raw::closed_within(&mut silent, soon).await,
+        "a silent socket"
+    );
+    // The handshake a byte at a time, slower than the deadline allows.
+    let slow = raw::tcp(addr, IpAddr::from(HERE), None).await;
+    let (mut from_server, mut to_server) = slow.into_split();
+    let trickle = async {
+        for b in raw::UPGRADE.bytes() {
+            if to_server.write_all(&[b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        std::future::pending::<()>().await;
+    };
+    let closed = tokio::select! {
+        closed = raw::closed_within(&mut from_server, soon) => closed,
+        () = trickle => unreachable!(),
+    };
+    assert!(closed, "a slow handshake");
+    let mut quiet = raw::tcp(addr, IpAddr::from(HERE), None).await;
+    raw::ws_handshake(&mut quiet).await.unwrap();
+    assert!(
+        raw::closed_within(&mut quiet, soon).await,
+        "no auth Message"
+    );
+
+    // An auth Message larger than btp.max_message_bytes is not answered.
+    let mut big = raw::tcp(addr, IpAddr::from(HERE), None).await;
+    raw::ws_handshake(&mut big).await.unwrap();
+    let token = "t".repeat(8_000);
+    big.write_all(&raw::ws_frame(&auth("", &token)))
+        .await
+        .unwrap();
+    assert_eq!(raw::ws_binary(&mut big).await, None, "closed unanswered");
+    // After auth neither; within the bound, the same is answered.
+    let nonsense = |n: usize| {
+        raw::ws_frame(
+            &Packet {
+                request_id: 2,
+                body: Body::Message(vec![ProtocolData::new("nonsense", 0, vec![0; n])]),
+            }
+            .encode(),
+        )
+    };
+    let mut s = raw_login(&w, HERE, "big-after-auth", None).await.unwrap();
+    s.write_all(&nonsense(8_000)).await.unwrap();
+    assert_eq!(raw::ws_binary(&mut s).await, None, "closed unanswered");
+    let mut s = raw_login(&w, HERE, "small-after-auth", None).await.unwrap();
+    s.write_all(&nonsense(1_000)).await.unwrap();
+    let reply = Packet::decode(&raw::ws_binary(&mut s).await.unwrap()).unwrap();
+    assert_eq!((reply.request_id, reply.body), (2, Body::Response(vec![])));
+    finish(w).await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_let_go() {
+    let w = raw_world("btp_no_reader", |l| {
+        l.write_timeout = Duration::from_secs(1)
+    })
+    .await;
+    let mut s = raw_login(&w, HERE, "never-reads", Some(4096))
+        .await
+        .unwrap();
+    // Type 1 (a Response) that does not decode: each asks for an F01
+    // answer, which this client never reads. First many small ones, whose
+    // answers fill the socket's buffers; then large ones, 64 MiB in all.
+    let burst = raw::ws_frame(&[1, 0, 0, 0, 1]).repeat(100_000);
+    let mut junk = vec![1, 0, 0, 0, 1, 0x82, 0xff, 0xff];
+    junk.resize(16 * 1024, 0);
+    let frame = raw::ws_frame(&junk);
+    let sent = tokio::time::timeout(Duration::from_secs(60), async {
+        if s.write_all(&burst).await.is_err() {
+            return Some(burst.len());
+        }
+        let mut sent = burst.len();
+        while sent < 64 << 20 {
+            if s.write_all(&frame).await.is_err() {
+                return Some(sent);
+            }
+            sent += frame.len();
+        }
+        None
+    })
+    .await;
+    match sent {
+        Ok(Some(_)) => {}
+        Ok(None) => panic!("the server read 64 MiB from a client that reads nothing"),
+        Err(_) => panic!("the server stopped reading but kept the socket"),
+    }
+    finish(w).await;
+}
+
+#[tokio::test]
+async fn an_account_is_written_only_once_its_channel_is_proven() {
+    let w = raw_world("btp_accounts", |_| {}).await;
+    let payer = Seed::from_entropy([0x49; 16], KeyType::Ed25519)
+        .key_pair()
+        .unwrap();
+    fund(&w, &payer.account_id(), 50_000_000).await;
+    let accounts = || async {
+        w.db.client()
+            .await
+            .query_one("SELECT count(*) FROM drip.ilp_accounts", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let eve = connect(&w, "", "eve-token").await.unwrap();
+    let eve_account = asym::account_name("eve-token");
+    let eve_address = format!("test.drip.{eve_account}");
+
+    // What a client can do before it proves a channel leaves no row.
+    let i = info(&eve).await;
+    assert_eq!(i["account"], eve_address);
+    assert!(i.get("channel").is_none());
+    let last = message(
+        &eve,
+        vec![ProtocolData::new(protocol::LAST_CLAIM, 0, vec![])],
+    )
+    .await;
+    assert!(error_text(&last).is_none(), "{last:?}");
+    for amount in [10, 0] {
+        let answer = ilp(&eve, prepare(amount, &eve_address)).await;
+        let ilp::Packet::Reject(r) = &answer else {
+            panic!("{answer:?}")
+        };
+        assert_eq!(
+            (r.code.as_str(), r.message.as_str()),
+            ("F02", "account has no open channel")
+        );
+    }
+    let channel = open_channel(&w, &payer).await;
+    assert!(error_text(&claim(&eve, &payer, &channel, 10).await).is_some());
+    let (code, text) = error_text(&fund_channel(&eve, &payer.account_id()).await).unwrap();
+    assert_eq!(
+        (code.as_str(), text.as_str()),
+        ("F00", "fund_channel refused: no_incoming_channel")
+    );
+    assert_eq!(accounts().await, 0);
+
+    // A name is held by its first token while that token's socket is up.
+    let _bob = connect(&w, "bob", "bob-token-1").await.unwrap();
+    match connect(&w, "bob", "bob-token-2").await {
+        Err(BtpError::Refused(why)) => assert!(why.contains("invalid auth_token"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+
+    // A wrong proof, or a proven channel the server refuses, binds nothing.
+    let proof =
+        |channel: &Hash256, address: &str| payer.sign(&asym::ownership_message(channel, address));
+    let wrong = message(&eve, register(&channel, proof(&channel, "test.drip.x"))).await;
+    assert_eq!(error_text(&wrong).unwrap().0, "F00");
+    let short = ilp_channel(&w, &payer, 60).await;
+    let refused = message(&eve, register(&short, proof(&short, &eve_address))).await;
+    assert_eq!(
+        error_text(&refused).unwrap(),
+        (
+            "F00".to_owned(),
+            "channel refused: settle_delay_too_short".to_owned()
+        )
+    );
+    assert_eq!(accounts().await, 0);
+
+    // The proven channel binds the account to its token, for good.
+    let ok = message(&eve, register(&channel, proof(&channel, &eve_address))).await;
+    assert_eq!(ok.body, Body::Response(vec![]), "{ok:?}");
+    let bound: Vec<u8> =
+        w.db.client()
+            .await
+            .query_one(
+                "SELECT token_hash FROM drip.ilp_accounts WHERE account = $1",
+                &[&eve_account],
+            )
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(bound, Sha256::digest(b"eve-token").to_vec());
+    assert_eq!(accounts().await, 1);
+    drop(eve);
+    // Once Eve's socket is gone, only the database holds her name.
+    for _ in 0..100 {
+        if metric(&w, "drip_connections{server=\"btp\"}").await == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    match connect(&w, &eve_account, "another-token").await {
+        Err(BtpError::Refused(why)) => assert!(why.contains("invalid auth_token"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(connect(&w, "", "eve-token").await.is_ok());
+    finish(w).await;
+}
+
+#[tokio::test]
+async fn packets_wait_at_most_the_longest_hold() {
+    let w = raw_world("btp_holds", |l| {
+        l.max_hold_secs = 1;
+        l.max_in_flight = 1;
+    })
+    .await;
+    let payer = Seed::from_entropy([0x4A; 16], KeyType::Ed25519)
+        .key_pair()
+        .unwrap();
+    fund(&w, &payer.account_id(), 50_000_000).await;
+    let alice = connect(&w, "", "alice-token").await.unwrap();
+    let alice_address = format!("test.drip.{}", asym::account_name("alice-token"));
+    let channel = open_channel(&w, &payer).await;
+    let proof = payer.sign(&asym::ownership_message(&channel, &alice_address));
+    assert_eq!(
+        message(&alice, register(&channel, proof)).await.body,
+        Body::Response(vec![])
+    );
+    // Bob takes packets and never answers them.
+    let bob = Arc::new(connect(&w, "", "bob-token").await.unwrap());
+    let bob_address = format!("test.drip.{}", asym::account_name("bob-token"));
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let b = bob.clone();
+    tokio::spawn(async move {
+        while let Some(req) = b.next_request().await {
+            if let Body::Message(pd) = &req.body {
+                if let Some(d) = find(pd, protocol::ILP) {
+                    if let Ok(ilp::Packet::Prepare(p)) = ilp::Packet::decode(&d.data) {
+                        let _ = seen_tx.send((p, Timestamp::now()));
+                    }
+                }
+            }
+        }
+    });
+
+    // A day's expiry on a packet of nothing: Bob gets it expiring within a
+    // second of its arrival, Alice an R00 then.
+    let mut day = prepare(0, &bob_address);
+    if let ilp::Packet::Prepare(p) = &mut day {
+        p.expires_at = Timestamp::from_unix_ms(Timestamp::now().unix_ms + 86_400_000);
+    }
+    let (answer, arrived) = tokio::join!(ilp(&alice, day), seen.recv());
+    let (p, at) = arrived.unwrap();
+    assert!(
+        p.expires_at.unix_ms <= at.unix_ms + 1_000,
+        "expires {} ms after its arrival",
+        p.expires_at.unix_ms - at.unix_ms
+    );
+    assert_eq!(reject_code(&answer).as_deref(), Some("R00"));
+
+    // One request at a time (btp.max_in_flight = 1): info waits for the
+    // packet's answer.
+    let order = Mutex::new(Vec::new());
+    let packet = async {
+        let answer = ilp(&alice, prepare(0, &bob_address)).await;
+        order.lock().unwrap().push(reject_code(&answer).unwrap());
+    };
+    let then_info = async {
+        seen.recv().await.unwrap();
+        info(&alice).await;
+        order.lock().unwrap().push("info".to_owned());
+    };
+    tokio::join!(packet, then_info);
+    assert_eq!(*order.lock().unwrap(), ["R00", "info"]);
+
+    // ILP data: 32,767 bytes travel, one more is an invalid packet.
+    let with_data = |n: usize| {
+        let mut packet = prepare(0, &bob_address);
+        if let ilp::Packet::Prepare(p) = &mut packet {
+            p.data = vec![1; n];
+        }
+        packet
+    };
+    assert_eq!(
+        reject_code(&ilp(&alice, with_data(32_768)).await).as_deref(),
+        Some("F01")
+    );
+    let (answer, arrived) = tokio::join!(ilp(&alice, with_data(32_767)), seen.recv());
+    assert_eq!(arrived.unwrap().0.data.len(), 32_767);
+    assert_eq!(reject_code(&answer).as_deref(), Some("R00"));
+
+    // A client with no channel sends nothing, not even a packet of nothing.
+    let carol = connect(&w, "", "carol-token").await.unwrap();
+    assert_eq!(
+        reject_code(&ilp(&carol, prepare(0, &bob_address)).await).as_deref(),
+        Some("F02")
+    );
     finish(w).await;
 }

@@ -1,12 +1,14 @@
 //! drip's ILP server against the real JavaScript `ilp-plugin-btp` 1.5.0 from
 //! npm (`tests/interop/btp_client.mjs`), over wss: auth, a Message round trip
-//! (IL-DCP), an ILP Prepare routed between two JS clients and fulfilled, a
-//! Reject, and a token refused. `./dev test` installs the package under
+//! (IL-DCP), a channel registered with its ownership proof, an ILP Prepare
+//! routed between two JS clients and fulfilled, a Reject, and a token
+//! refused. `./dev test` installs the package under
 //! `target/interop-node` and runs this with `--ignored`
 //! (`DRIP_INTEROP_NODE_MODULES` names the folder).
 
+use drip_core::{KeyType, Seed};
 use drip_ilp::asym;
-use drip_tests::sidecar::{btp_config, finish, sidecar, world_with};
+use drip_tests::sidecar::{btp_config, finish, fund, ilp_channel, sidecar, world_with};
 use serde_json::Value as Json;
 
 #[tokio::test]
@@ -18,6 +20,15 @@ async fn the_javascript_btp_plugin_talks_to_drip() {
         c.btp = Some(btp_config(u64::MAX));
     })
     .await;
+    // Alice's channel, proven hers: only a client with a channel sends
+    // packets, even of nothing.
+    let payer = Seed::from_entropy([0x4B; 16], KeyType::Ed25519)
+        .key_pair()
+        .unwrap();
+    fund(&w, &payer.account_id(), 50_000_000).await;
+    let channel = ilp_channel(&w, &payer, 3600).await;
+    let alice = format!("test.drip.{}", asym::account_name("alice-js-token"));
+    let proof = payer.sign(&asym::ownership_message(&channel, &alice));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/btp_client.mjs");
     // Over wss: Node trusts the sidecar's self-signed certificate.
     let out = tokio::process::Command::new("node")
@@ -26,6 +37,8 @@ async fn the_javascript_btp_plugin_talks_to_drip() {
         .arg("wss")
         .env("NODE_MODULES", &modules)
         .env("NODE_EXTRA_CA_CERTS", w.tls_dir.join("cert.pem"))
+        .env("ALICE_CHANNEL", hex::encode(channel.0))
+        .env("ALICE_CHANNEL_SIGNATURE", hex::encode(proof))
         .output()
         .await
         .expect("node runs");
@@ -39,7 +52,6 @@ async fn the_javascript_btp_plugin_talks_to_drip() {
     let last = stdout.lines().last().unwrap_or_default();
     let r: Json = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert_eq!(r["connected"], true);
-    let alice = format!("test.drip.{}", asym::account_name("alice-js-token"));
     let bob = format!("test.drip.{}", asym::account_name("bob-js-token"));
     assert_eq!(r["alice"], alice);
     assert_eq!(r["bob"], bob);
@@ -47,7 +59,7 @@ async fn the_javascript_btp_plugin_talks_to_drip() {
     assert_eq!(r["fulfill"]["type"], 13);
     assert_eq!(r["fulfill"]["fulfillment"], "07".repeat(32));
     assert_eq!(r["fulfill"]["data"], "thanks for tea");
-    assert_eq!(r["reject"]["code"], "F02");
+    assert_eq!(r["reject"]["code"], "T04");
     assert_eq!(r["reject"]["triggeredBy"], "test.drip");
     assert_eq!(r["refused"], true, "{r}");
     finish(w).await;

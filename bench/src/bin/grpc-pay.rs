@@ -13,7 +13,7 @@ use anyhow::{bail, Context as _};
 use drip_bench::{connect, BenchDb};
 use drip_core::claim::sign_claim;
 use drip_core::{Drops, Hash256, KeyPair, KeyType, Seed};
-use drip_sidecar::config::{Config, LogFormat, Tls};
+use drip_sidecar::config::{Config, GrpcLimits, LogFormat, Tls};
 use drip_sidecar::proto::drip_client::DripClient;
 use drip_sidecar::proto::PayRequest;
 use drip_sidecar::Sidecar;
@@ -227,6 +227,7 @@ async fn main() -> anyhow::Result<()> {
         database: url.parse()?,
         pool_size: n + 2,
         grpc_listen: "127.0.0.1:0".parse()?,
+        grpc_limits: GrpcLimits::default(),
         tls: Tls::SelfSigned {
             dir: dir.clone(),
             client_ca: None,

@@ -1,76 +1,112 @@
 //! One client's socket: BTP authentication first, then its requests
-//! (answered concurrently) and the answers to the server's own calls.
+//! (answered concurrently, a bounded number at once) and the answers to the
+//! server's own calls. Whatever a client sends or fails to read, what the
+//! server holds for it stays within [`super::BtpLimits`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use drip_ilp::asym::{self, protocol};
-use drip_ilp::btp::{self, find, Body, Packet};
+use drip_ilp::btp::{self, find, Body, Packet, ProtocolData};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::WebSocketStream;
 
 use super::protocols::{self, Failure};
-use super::Server;
+use super::{Peer, Server};
 
-/// Small buffers: the server holds many idle connections. A frame may
-/// still be as large as an ILP packet can make it.
-fn ws_config() -> WebSocketConfig {
+/// Who a socket authenticated as.
+#[derive(Debug)]
+pub(super) struct Login {
+    pub(super) account: String,
+    /// SHA-256 of its auth token: the account is bound to it in the
+    /// database once the client proves a channel.
+    pub(super) token_hash: [u8; 32],
+}
+
+/// Small buffers: the server holds many idle connections. A message, the
+/// auth Message included, is read whole up to `max_message` bytes.
+fn ws_config(max_message: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
-        .max_write_buffer_size(1 << 20)
-        .max_message_size(Some(1 << 20))
-        .max_frame_size(Some(1 << 20))
+        .max_write_buffer_size(2 * max_message)
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message))
 }
 
-/// How long a client has to authenticate.
-const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+type Sink<S> = SplitSink<WebSocketStream<S>, Frame>;
+type Source<S> = SplitStream<WebSocketStream<S>>;
 
-/// Requests of one connection handled at once; more wait (the socket is not
-/// read meanwhile), so a client cannot make the server hold unbounded work.
-const IN_FLIGHT: usize = 64;
-
-pub(super) async fn run<S>(server: Arc<Server>, stream: S, mut stop: watch::Receiver<bool>)
-where
+/// Serve a socket accepted (and TLS-wrapped) already: authenticated by
+/// `deadline`, or closed.
+pub(super) async fn run<S>(
+    server: Arc<Server>,
+    stream: S,
+    deadline: Instant,
+    stop: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let handshake = tokio_tungstenite::accept_async_with_config(stream, Some(ws_config()));
-    let ws = match Box::pin(handshake).await {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(server.config.limits.max_in_flight);
+    // Boxed: the handshake's and the database call's state would otherwise
+    // stay in every connection's task for as long as the socket lives.
+    let opened = tokio::time::timeout_at(deadline, Box::pin(open(&server, stream, tx))).await;
+    let Ok(Some((sink, source, login, peer, paid))) = opened else {
+        return;
+    };
+    serve(server, sink, source, login, peer, paid, rx, stop).await;
+}
+
+/// The WebSocket handshake and the auth Message: the socket registered
+/// as its account's, and whether the server has paid the account claims
+/// it may have missed.
+async fn open<S>(
+    server: &Arc<Server>,
+    stream: S,
+    out: mpsc::Sender<Vec<u8>>,
+) -> Option<(Sink<S>, Source<S>, Login, Peer, bool)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let config = ws_config(server.config.limits.max_message_bytes);
+    let ws = match tokio_tungstenite::accept_async_with_config(stream, Some(config)).await {
         Ok(ws) => ws,
         Err(e) => {
             tracing::debug!(error = %e, "not a WebSocket handshake");
-            return;
+            return None;
         }
     };
     let (mut sink, mut source) = ws.split();
-
     // The first frame must authenticate.
-    let first = tokio::time::timeout(AUTH_TIMEOUT, async {
-        loop {
-            match source.next().await {
-                Some(Ok(Frame::Binary(b))) => return Some(b),
-                Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => continue,
-                _ => return None,
-            }
+    let first = loop {
+        match source.next().await {
+            Some(Ok(Frame::Binary(b))) => break b,
+            Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => continue,
+            _ => return None,
         }
-    })
-    .await;
-    let Ok(Some(first)) = first else {
-        return;
     };
-    // Boxed: the database call's state would otherwise stay in every
-    // connection's task for as long as the socket lives.
-    let (request_id, account, paid) = match Box::pin(authenticate(&server, &first)).await {
+    let authenticated = authenticate(server, &first)
+        .await
+        .and_then(|(id, login, paid)| {
+            match server.register(&login.account, login.token_hash, out) {
+                Some(peer) => Ok((id, login, peer, paid)),
+                // The name is held by another token's socket.
+                None => Err((id, "invalid auth_token".to_owned())),
+            }
+        });
+    let (request_id, login, peer, paid) = match authenticated {
         Ok(ok) => ok,
         Err((request_id, why)) => {
             let reply = Failure::not_accepted(why).into_packet(request_id);
             let _ = sink.send(Frame::Binary(reply.encode().into())).await;
             let _ = sink.close().await;
-            return;
+            return None;
         }
     };
     let ok = Packet {
@@ -78,43 +114,78 @@ where
         body: Body::Response(vec![]),
     };
     if sink.send(Frame::Binary(ok.encode().into())).await.is_err() {
-        return;
+        server.unregister(&login.account, peer.id);
+        return None;
     }
+    Some((sink, source, login, peer, paid))
+}
 
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(32);
-    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
-    let peer = server.register(&account, tx);
+/// An authenticated socket until it closes: its requests, at most
+/// `max_in_flight` at once, and its writes, each taken within
+/// `write_timeout` or the socket is closed.
+#[allow(clippy::too_many_arguments)]
+async fn serve<S>(
+    server: Arc<Server>,
+    mut sink: Sink<S>,
+    mut source: Source<S>,
+    login: Login,
+    peer: Peer,
+    paid: bool,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = &server.config.limits;
+    let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
+    let login = Arc::new(login);
+    let account = login.account.clone();
     tracing::debug!(%account, peer = peer.id, "BTP client connected");
     if paid {
         let (server, account) = (server.clone(), account.clone());
         tokio::spawn(async move { super::outgoing::resend_claim(&server, &account).await });
     }
-    let writer = tokio::spawn(async move {
+    let write_timeout = limits.write_timeout;
+    let mut writer = tokio::spawn(async move {
         while let Some(frame) = rx.recv().await {
-            if sink.send(Frame::Binary(frame.into())).await.is_err() {
-                break;
+            // A client that stops reading is let go: what waits for its
+            // socket (and the requests waiting behind that) stays bounded.
+            let sent = tokio::time::timeout(write_timeout, sink.send(Frame::Binary(frame.into())));
+            if !matches!(sent.await, Ok(Ok(()))) {
+                tracing::debug!("BTP client stopped reading");
+                return;
             }
         }
-        let _ = sink.close().await;
+        let _ = tokio::time::timeout(write_timeout, sink.close()).await;
     });
     loop {
         let frame = tokio::select! {
-            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+            _ = stopped(&mut stop) => break,
+            _ = &mut writer => break,
             frame = source.next() => frame,
         };
         match frame {
             Some(Ok(Frame::Binary(bytes))) => {
-                // Answers to the server's own calls never wait: a request
-                // waiting on another client's answer must not hold them up.
-                let permit = if matches!(bytes.first(), Some(1 | 2)) {
-                    None
-                } else {
-                    match in_flight.clone().acquire_owned().await {
-                        Ok(p) => Some(p),
-                        Err(_) => break,
+                let request = match incoming(&bytes) {
+                    // Answers to the server's own calls never wait: a request
+                    // waiting on another client's answer must not hold them up.
+                    Incoming::Answer(packet) => {
+                        peer.answered(packet);
+                        continue;
                     }
+                    Incoming::Request(request) => request,
                 };
-                on_frame(&server, &account, &peer, &bytes, permit);
+                // Every other frame, undecodable ones too, waits for its
+                // place (the socket is not read meanwhile).
+                let permit = tokio::select! {
+                    _ = stopped(&mut stop) => break,
+                    _ = &mut writer => break,
+                    permit = in_flight.clone().acquire_owned() => match permit {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                };
+                answer(&server, &login, &peer, request, permit);
             }
             Some(Ok(Frame::Close(_))) | None | Some(Err(_)) => break,
             // Pings are answered by the WebSocket layer; text is not BTP.
@@ -129,9 +200,75 @@ where
     tracing::debug!(%account, "BTP client gone");
 }
 
-/// Check the auth Message: the account and its token (bound on first use),
-/// and whether the server has paid the account claims it may have missed.
-async fn authenticate(server: &Server, bytes: &[u8]) -> Result<(u32, String, bool), (u32, String)> {
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// A frame from the client, read.
+enum Incoming {
+    /// A Response or Error: the answer to one of the server's calls.
+    Answer(Packet),
+    /// Anything else, answered in turn.
+    Request(Request),
+}
+
+enum Request {
+    Message(u32, Vec<ProtocolData>),
+    Transfer(u32, Vec<ProtocolData>),
+    /// Undecodable: an F01 with its request id, if it has one.
+    Invalid(u32, String),
+}
+
+fn incoming(bytes: &[u8]) -> Incoming {
+    match Packet::decode(bytes) {
+        Ok(Packet {
+            request_id,
+            body: Body::Message(pd),
+        }) => Incoming::Request(Request::Message(request_id, pd)),
+        Ok(Packet {
+            request_id,
+            body: Body::Transfer { protocol_data, .. },
+        }) => Incoming::Request(Request::Transfer(request_id, protocol_data)),
+        Ok(answer) => Incoming::Answer(answer),
+        Err(e) => {
+            let id = bytes
+                .get(1..5)
+                .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            Incoming::Request(Request::Invalid(id, e.to_string()))
+        }
+    }
+}
+
+/// Answer a request in its own task (so the socket keeps reading), which
+/// holds its place in `permit` until the answer is queued.
+fn answer(
+    server: &Arc<Server>,
+    login: &Arc<Login>,
+    peer: &Peer,
+    request: Request,
+    permit: OwnedSemaphorePermit,
+) {
+    let (server, login, peer) = (server.clone(), login.clone(), peer.clone());
+    tokio::spawn(async move {
+        let reply = match request {
+            Request::Message(id, pd) => {
+                reply_packet(id, protocols::message(&server, &login, pd).await)
+            }
+            Request::Transfer(id, pd) => {
+                reply_packet(id, protocols::transfer(&server, &login.account, pd).await)
+            }
+            Request::Invalid(id, why) => Failure::invalid_fields(why).into_packet(id),
+        };
+        let _ = peer.send(&reply).await;
+        drop(permit);
+    });
+}
+
+/// Check the auth Message: the account, and for an account bound already,
+/// its token and whether the server has paid it claims it may have missed.
+/// A new account is not written here: its token is bound once its client
+/// proves a channel, so tokens that prove nothing leave nothing behind.
+async fn authenticate(server: &Server, bytes: &[u8]) -> Result<(u32, Login, bool), (u32, String)> {
     let packet = Packet::decode(bytes).map_err(|e| (0, format!("invalid auth packet: {e}")))?;
     let id = packet.request_id;
     let Body::Message(pd) = &packet.body else {
@@ -159,21 +296,32 @@ async fn authenticate(server: &Server, bytes: &[u8]) -> Result<(u32, String, boo
     {
         return Err((id, "the account name must be an ILP address segment".into()));
     }
-    let hash = Sha256::digest(token.as_bytes()).to_vec();
-    let client = server
-        .pool
-        .get()
+    let login = Login {
+        account,
+        token_hash: Sha256::digest(token.as_bytes()).into(),
+    };
+    let unavailable = |e: &dyn std::fmt::Display| (id, format!("server unavailable: {e}"));
+    let client = server.pool.get().await.map_err(|e| unavailable(&e))?;
+    let known: bool = client
+        .query_one(
+            "SELECT (drip.ilp_account($1)).account IS NOT NULL",
+            &[&login.account],
+        )
         .await
-        .map_err(|e| (id, format!("server unavailable: {e}")))?;
+        .map_err(|e| unavailable(&e))?
+        .get(0);
+    if !known {
+        return Ok((id, login, false));
+    }
     let row = client
         .query_one(
             "SELECT (a).account IS NOT NULL, (a).blocked, (a).block_reason,
                     coalesce((SELECT o.signed > 0 AND o.state = 'open' FROM drip.ilp_outgoing_channel($1) o), false)
              FROM drip.ilp_connect($1, $2) a",
-            &[&account, &hash],
+            &[&login.account, &login.token_hash.as_slice()],
         )
         .await
-        .map_err(|e| (id, format!("server unavailable: {e}")))?;
+        .map_err(|e| unavailable(&e))?;
     if !row.get::<_, bool>(0) {
         return Err((id, "invalid auth_token".into()));
     }
@@ -187,54 +335,7 @@ async fn authenticate(server: &Server, bytes: &[u8]) -> Result<(u32, String, boo
             ),
         ));
     }
-    Ok((id, account, row.get(3)))
-}
-
-/// A frame from the client: an answer to one of the server's calls, or a
-/// request (handled in its own task so the socket keeps reading).
-fn on_frame(
-    server: &Arc<Server>,
-    account: &str,
-    peer: &super::Peer,
-    bytes: &[u8],
-    permit: Option<OwnedSemaphorePermit>,
-) {
-    let packet = match Packet::decode(bytes) {
-        Ok(p) => p,
-        Err(e) => {
-            // Answer what can be answered: the request id, if it is there.
-            let id = bytes
-                .get(1..5)
-                .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-            let reply = Failure::invalid_fields(e.to_string()).into_packet(id);
-            let peer = peer.clone();
-            tokio::spawn(async move {
-                let _ = peer.send(&reply).await;
-                drop(permit);
-            });
-            return;
-        }
-    };
-    let request_id = packet.request_id;
-    match packet.body {
-        Body::Response(_) | Body::Error(_) => peer.answered(packet),
-        Body::Message(pd) => {
-            let (server, account, peer) = (server.clone(), account.to_owned(), peer.clone());
-            tokio::spawn(async move {
-                let reply = protocols::message(&server, &account, pd).await;
-                let _ = peer.send(&reply_packet(request_id, reply)).await;
-                drop(permit);
-            });
-        }
-        Body::Transfer { protocol_data, .. } => {
-            let (server, account, peer) = (server.clone(), account.to_owned(), peer.clone());
-            tokio::spawn(async move {
-                let reply = protocols::transfer(&server, &account, protocol_data).await;
-                let _ = peer.send(&reply_packet(request_id, reply)).await;
-                drop(permit);
-            });
-        }
-    }
+    Ok((id, login, row.get(3)))
 }
 
 fn reply_packet(request_id: u32, reply: Result<Vec<btp::ProtocolData>, Failure>) -> Packet {

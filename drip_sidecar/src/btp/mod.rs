@@ -47,6 +47,43 @@ pub struct BtpConfig {
     pub min_incoming_channel_amount: Drops,
     /// The keys of the channels to clients.
     pub channel_keys: ChannelKeys,
+    /// Bounds on what a client can make the server hold.
+    pub limits: BtpLimits,
+}
+
+/// The ILP server's bounds against clients that hold it up.
+#[derive(Debug, Clone)]
+pub struct BtpLimits {
+    /// Sockets held at once, unauthenticated ones included.
+    pub max_connections: usize,
+    /// Sockets from one address (an IPv6 /64).
+    pub max_connections_per_ip: usize,
+    /// From accepting a socket to answering its auth: TLS, the WebSocket
+    /// handshake and the auth Message.
+    pub auth_timeout: Duration,
+    /// The largest WebSocket message read, before auth and after.
+    pub max_message_bytes: usize,
+    /// Requests of one socket handled at once (more wait, unread); as many
+    /// frames may wait to be written to it.
+    pub max_in_flight: usize,
+    /// A socket that takes none of a frame for this long is closed.
+    pub write_timeout: Duration,
+    /// The longest a Prepare holds funds and waits for its answer.
+    pub max_hold_secs: u32,
+}
+
+impl Default for BtpLimits {
+    fn default() -> BtpLimits {
+        BtpLimits {
+            max_connections: 1024,
+            max_connections_per_ip: 64,
+            auth_timeout: Duration::from_secs(10),
+            max_message_bytes: 64 * 1024,
+            max_in_flight: 64,
+            write_timeout: Duration::from_secs(30),
+            max_hold_secs: 30,
+        }
+    }
 }
 
 /// Derives each account's outgoing-channel key from the server's secret as
@@ -97,6 +134,8 @@ pub(crate) struct Server {
 #[derive(Debug, Clone)]
 pub(crate) struct Peer {
     id: u64,
+    /// SHA-256 of the token it authenticated with.
+    token_hash: [u8; 32],
     out: mpsc::Sender<Vec<u8>>,
     calls: Arc<Calls>,
 }
@@ -159,17 +198,29 @@ impl Server {
         }
     }
 
-    fn register(&self, account: &str, out: mpsc::Sender<Vec<u8>>) -> Peer {
+    /// Add a socket of `account`; none while sockets of another token hold
+    /// it (an account is bound to its token in the database only once its
+    /// client proves a channel: until then, its first socket's token holds
+    /// it here).
+    fn register(
+        &self,
+        account: &str,
+        token_hash: [u8; 32],
+        out: mpsc::Sender<Vec<u8>>,
+    ) -> Option<Peer> {
+        let mut peers = lock(&self.peers);
+        let list = peers.entry(account.to_owned()).or_default();
+        if list.iter().any(|p| p.token_hash != token_hash) {
+            return None;
+        }
         let peer = Peer {
             id: self.next_peer.fetch_add(1, Ordering::Relaxed),
+            token_hash,
             out,
             calls: Arc::default(),
         };
-        lock(&self.peers)
-            .entry(account.to_owned())
-            .or_default()
-            .push(peer.clone());
-        peer
+        list.push(peer.clone());
+        Some(peer)
     }
 
     fn unregister(&self, account: &str, id: u64) {
@@ -206,11 +257,14 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Accept connections until `stop`: WebSocket over TLS (wss) with an
-/// acceptor, plain (ws) without.
+/// acceptor, plain (ws) without. A socket over `limit`'s caps is closed at
+/// once; one let in has `auth_timeout` from now to authenticate, TLS
+/// handshake included.
 pub(crate) async fn serve(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     server: Arc<Server>,
+    limit: Arc<crate::limits::ConnectionLimit>,
     stop: watch::Receiver<bool>,
 ) {
     tokio::spawn(outgoing::announce(server.clone(), stop.clone()));
@@ -219,19 +273,24 @@ pub(crate) async fn serve(
         tokio::select! {
             _ = async { let _ = stopped.wait_for(|s| *s).await; } => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
+                    let Some(admission) = limit.admit(peer.ip()) else {
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
+                    let deadline = tokio::time::Instant::now() + server.config.limits.auth_timeout;
                     let (server, stop, tls) = (server.clone(), stop.clone(), tls.clone());
                     tokio::spawn(async move {
                         match tls {
-                            None => connection::run(server, stream, stop).await,
+                            None => connection::run(server, stream, deadline, stop).await,
                             Some(acceptor) => {
-                                let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                                let handshake = tokio::time::timeout_at(deadline, acceptor.accept(stream));
                                 if let Ok(Ok(stream)) = handshake.await {
-                                    connection::run(server, stream, stop).await;
+                                    connection::run(server, stream, deadline, stop).await;
                                 }
                             }
                         }
+                        drop(admission);
                     });
                 }
                 Err(e) => {

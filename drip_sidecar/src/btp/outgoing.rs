@@ -11,6 +11,7 @@ use drip_ilp::asym::{protocol, ClaimJson};
 use drip_ilp::btp::{self, Body, ProtocolData};
 use drip_ilp::ilp::ErrorCode;
 use tokio::sync::{broadcast, watch};
+use tokio_postgres::error::SqlState;
 
 use super::protocols::Failure;
 use super::Server;
@@ -91,7 +92,13 @@ pub(super) async fn fund_channel(
                 ],
             )
             .await
-            .map_err(Failure::internal)?;
+            .map_err(|e| match e.code() {
+                // An account bound to no token yet has proven no channel.
+                Some(&SqlState::NO_DATA_FOUND) => {
+                    Failure::not_accepted("fund_channel refused: no_incoming_channel")
+                }
+                _ => Failure::internal(e),
+            })?;
         drop(client);
         if let Some(reason) = row.get::<_, Option<String>>(2) {
             return Err(Failure::not_accepted(format!(

@@ -16,6 +16,7 @@ use drip_ilp::ildcp;
 use drip_ilp::ilp::{self, amount_too_large_data, ErrorCode, Packet, Prepare, Reject, Timestamp};
 
 use drip_ilp::calls::CallError;
+use tokio_postgres::error::SqlState;
 
 use super::{outgoing, Server};
 
@@ -51,10 +52,16 @@ fn reject(server: &Server, code: ErrorCode, message: &str, data: Vec<u8>) -> Pac
     })
 }
 
-/// The longest a packet may hold its sender's and receiver's amounts: a
-/// later expiry is cut to this for the next hop, as connectors do, so a
-/// sender cannot hold the server's channel capacity for days.
-const MAX_HOLD_MS: i64 = 30_000;
+/// A Prepare from a client that has no open channel (none proven yet, or
+/// blocked), as `drip.ilp_route` words it.
+fn not_ready(server: &Server) -> Packet {
+    reject(
+        server,
+        ErrorCode::F02_UNREACHABLE,
+        "account has no open channel",
+        vec![],
+    )
+}
 
 async fn prepare(server: &Arc<Server>, account: &str, mut p: Prepare) -> Packet {
     let config = &server.config;
@@ -93,10 +100,14 @@ async fn prepare(server: &Arc<Server>, account: &str, mut p: Prepare) -> Packet 
             vec![],
         );
     }
+    // A later expiry is cut to the longest hold for the next hop, as
+    // connectors do: a packet, of nothing too, holds the server's channel
+    // capacity and a task for that long at most.
+    let max_hold_ms = i64::from(config.limits.max_hold_secs) * 1000;
     p.expires_at.unix_ms = p
         .expires_at
         .unix_ms
-        .min(now.unix_ms.saturating_add(MAX_HOLD_MS));
+        .min(now.unix_ms.saturating_add(max_hold_ms));
     let Some(target) = route(server, &p.destination) else {
         return reject(
             server,
@@ -106,6 +117,11 @@ async fn prepare(server: &Arc<Server>, account: &str, mut p: Prepare) -> Packet 
         );
     };
     if p.amount == 0 {
+        // Nothing to hold; but, as the original answers any Prepare of an
+        // account not READY, only a client with a channel sends packets.
+        if let Err(refusal) = ready(server, account).await {
+            return refusal;
+        }
         return forward(server, &target, &p, now).await;
     }
     let held = match hold(server, account, &target, &p).await {
@@ -135,19 +151,40 @@ fn route(server: &Server, destination: &ilp::Address) -> Option<String> {
     (!account.is_empty()).then(|| account.to_owned())
 }
 
+/// A database call failed: logged, and the sender gets a T00.
+fn internal(server: &Server, call: &str, e: &dyn std::fmt::Display) -> Packet {
+    tracing::warn!(error = %e, "{call} failed");
+    reject(
+        server,
+        ErrorCode::T00_INTERNAL_ERROR,
+        "internal error",
+        vec![],
+    )
+}
+
+/// Whether `account` has an open channel and is not blocked.
+async fn ready(server: &Server, account: &str) -> Result<(), Packet> {
+    let internal = |e: &dyn std::fmt::Display| internal(server, "ilp_account", e);
+    let client = server.pool.get().await.map_err(|e| internal(&e))?;
+    let ready: Option<bool> = client
+        .query_one(
+            "SELECT (a).channel_id IS NOT NULL AND NOT (a).blocked FROM drip.ilp_account($1) a",
+            &[&account],
+        )
+        .await
+        .map_err(|e| internal(&e))?
+        .get(0);
+    match ready {
+        Some(true) => Ok(()),
+        _ => Err(not_ready(server)),
+    }
+}
+
 /// Count the packet against the sender's claims and bandwidth, and hold it
 /// on the server's channel to the receiver until it expires: the hold's id,
 /// or a Reject if it may not pass.
 async fn hold(server: &Server, from: &str, to: &str, p: &Prepare) -> Result<i64, Packet> {
-    let internal = |e: &dyn std::fmt::Display| {
-        tracing::warn!(error = %e, "ilp_route failed");
-        reject(
-            server,
-            ErrorCode::T00_INTERNAL_ERROR,
-            "internal error",
-            vec![],
-        )
-    };
+    let internal = |e: &dyn std::fmt::Display| internal(server, "ilp_route", e);
     let (Ok(amount), Ok(bandwidth)) = (
         i64::try_from(p.amount),
         i64::try_from(server.config.bandwidth),
@@ -176,7 +213,11 @@ async fn hold(server: &Server, from: &str, to: &str, p: &Prepare) -> Result<i64,
             ],
         )
         .await
-        .map_err(|e| internal(&e))?;
+        .map_err(|e| match e.code() {
+            // An account bound to no token yet has proven no channel.
+            Some(&SqlState::NO_DATA_FOUND) => not_ready(server),
+            _ => internal(&e),
+        })?;
     match row.get::<_, Option<String>>(0) {
         None => row
             .get::<_, Option<i64>>(2)

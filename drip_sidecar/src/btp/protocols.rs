@@ -9,6 +9,7 @@ use drip_ilp::asym::{self, protocol, ClaimJson};
 use drip_ilp::btp::{self, find, Body, BtpError, Packet, ProtocolData};
 use serde_json::json;
 
+use super::connection::Login;
 use super::{outgoing, packets, Server};
 use crate::jobs::outbox::ripple_time;
 
@@ -72,7 +73,8 @@ type Reply = Result<Vec<ProtocolData>, Failure>;
 
 /// A Message: `last_claim` and `info` answer at once; otherwise `channel`,
 /// then `fund_channel`, then `ilp`, in the original's order.
-pub(super) async fn message(server: &Arc<Server>, account: &str, pd: Vec<ProtocolData>) -> Reply {
+pub(super) async fn message(server: &Arc<Server>, login: &Login, pd: Vec<ProtocolData>) -> Reply {
+    let account = login.account.as_str();
     if find(&pd, protocol::LAST_CLAIM).is_some() {
         return last_claim(server, account).await;
     }
@@ -82,7 +84,7 @@ pub(super) async fn message(server: &Arc<Server>, account: &str, pd: Vec<Protoco
     let mut reply = Vec::new();
     if let Some(channel) = find(&pd, protocol::CHANNEL) {
         let proof = find(&pd, protocol::CHANNEL_SIGNATURE).map(|p| p.data.as_slice());
-        self::channel(server, account, &channel.data, proof).await?;
+        self::channel(server, login, &channel.data, proof).await?;
     }
     if let Some(address) = find(&pd, protocol::FUND_CHANNEL) {
         let id = outgoing::fund_channel(server, account, &address.data).await?;
@@ -213,13 +215,15 @@ async fn last_claim(server: &Server, account: &str) -> Reply {
 
 /// Register (or, for the account's own channel, reload) the client's
 /// incoming channel: a new one needs the ownership proof, signed by the
-/// channel's key over its id and the client's ILP address.
+/// channel's key over its id and the client's ILP address. A new account
+/// is bound to its token here, with the channel it proved, or not at all.
 async fn channel(
     server: &Server,
-    account: &str,
+    login: &Login,
     id: &[u8],
     proof: Option<&[u8]>,
 ) -> Result<(), Failure> {
+    let account = login.account.as_str();
     let id: [u8; 32] = id
         .try_into()
         .map_err(|_| Failure::invalid_fields("channel: 32 bytes expected"))?;
@@ -246,8 +250,22 @@ async fn channel(
     let balance = i64::try_from(entry.balance.get()).map_err(Failure::internal)?;
     let settle = i32::try_from(entry.settle_delay).unwrap_or(i32::MAX);
     let min_settle = i32::try_from(server.config.min_settle_delay).unwrap_or(i32::MAX);
-    let client = server.pool.get().await.map_err(Failure::internal)?;
-    let denial: Option<String> = client
+    let mut client = server.pool.get().await.map_err(Failure::internal)?;
+    // One transaction: an account bound here and a channel then refused
+    // leave no row.
+    let tx = client.transaction().await.map_err(Failure::internal)?;
+    let bound: bool = tx
+        .query_one(
+            "SELECT (drip.ilp_connect($1, $2)).account IS NOT NULL",
+            &[&account, &login.token_hash.as_slice()],
+        )
+        .await
+        .map_err(Failure::internal)?
+        .get(0);
+    if !bound {
+        return Err(Failure::not_accepted("invalid auth_token"));
+    }
+    let denial: Option<String> = tx
         .query_one(
             "SELECT drip.ilp_open_channel($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             &[
@@ -268,7 +286,7 @@ async fn channel(
         .map_err(Failure::internal)?
         .get(0);
     match denial {
-        None => Ok(()),
+        None => tx.commit().await.map_err(Failure::internal),
         Some(d) => Err(Failure::not_accepted(format!("channel refused: {d}"))),
     }
 }

@@ -366,6 +366,7 @@ impl Drip for DripService {
         let first = self.event(&token).await?;
         let service = self.clone();
         let stream = async_stream(move |tx| async move {
+            let _open = service.metrics.watch_stream();
             let mut last = first;
             if tx.send(Ok(last)).await.is_err() {
                 return;
@@ -374,7 +375,13 @@ impl Drip for DripService {
                 if last.state == i32::from(SessionState::Closed) {
                     return;
                 }
-                match changes.recv().await {
+                let change = tokio::select! {
+                    change = changes.recv() => change,
+                    // The caller left: stop now, not at the next change
+                    // (an idle session may never have one).
+                    () = tx.closed() => return,
+                };
+                match change {
                     Ok(t) if t != token => continue,
                     // Missed notices: look anyway.
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
