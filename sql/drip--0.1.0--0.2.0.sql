@@ -21,6 +21,46 @@
 --
 -- Once 0.2.0 is released, never edit this file: write the next one.
 
+-- Roles are cluster-wide: the first database to install drip creates them.
+-- Creating and tolerating a duplicate (not check-then-create) keeps two
+-- concurrent installs from racing. Each role is what one kind of caller
+-- holds, and gets only the functions that caller uses.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT * FROM (VALUES
+        ('drip_merchant', 'drip: the merchant''s web server (create, read and destroy sessions; unit debts)'),
+        ('drip_payer', 'drip: the payer-facing path (inquire, agree, amount due, pay, refresh; each call names its session''s drip token)'),
+        ('drip_ilp', 'drip: the ILP server (accounts, claims, packets; bounds from drip.ilp_settings)'),
+        ('drip_ledger', 'drip: the ledger worker (facts from the validated ledger, outbox, ILP settings)'),
+        ('drip_admin', 'drip: operators (terms, views, requeue a claim)'),
+        ('drip_app', 'drip 0.1.0''s web role, kept for its grantees: drip_merchant and drip_payer')) AS roles (name, purpose)
+    LOOP
+        BEGIN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r.name);
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END;
+        EXECUTE format('COMMENT ON ROLE %I IS %L', r.name, r.purpose);
+    END LOOP;
+    -- 0.1.0's drip_app did both sessions' parts: its grantees keep them and
+    -- nothing more. Operators no longer inherit it.
+    FOR r IN SELECT * FROM (VALUES ('drip_merchant'), ('drip_payer')) AS g (name)
+             WHERE NOT pg_has_role('drip_app', g.name, 'MEMBER')
+    LOOP
+        EXECUTE format('GRANT %I TO drip_app', r.name);
+    END LOOP;
+    IF EXISTS (SELECT FROM pg_auth_members m
+               WHERE m.roleid = 'drip_app'::regrole AND m.member = 'drip_admin'::regrole) THEN
+        REVOKE drip_app FROM drip_admin;
+    END IF;
+END
+$$;
+
+GRANT USAGE ON SCHEMA drip TO drip_merchant, drip_payer, drip_ilp;
+REVOKE USAGE ON SCHEMA drip FROM drip_app;
+
 -- Outbox work for the ILP server's outgoing channels.
 ALTER TYPE drip.outbox_kind ADD VALUE 'ilp_channel';
 ALTER TYPE drip.outbox_kind ADD VALUE 'ilp_fund';
@@ -115,21 +155,20 @@ LANGUAGE sql STABLE AS $$
         channel_amount)
 $$;
 
+-- WatchSession maps drip_session notices (session ids) to its session.
+ALTER TYPE drip.amount_due ADD ATTRIBUTE notice_id bigint;
 CREATE OR REPLACE FUNCTION drip.amount_due(p_drip_token text) RETURNS drip.amount_due
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
     s drip.sessions;
     c drip.channels;
 BEGIN
-    SELECT * INTO s FROM drip.sessions WHERE drip_token = p_drip_token;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown drip token' USING ERRCODE = 'no_data_found';
-    END IF;
+    s := drip._session(p_drip_token);
     SELECT * INTO c FROM drip.channels WHERE session = s.id;
     IF NOT FOUND THEN
-        RETURN (0::bigint, 0::bigint, NULL::bigint, s.ends_at, s.state);
+        RETURN (0::bigint, 0::bigint, NULL::bigint, s.ends_at, s.state, s.id);
     END IF;
-    RETURN (coalesce(drip._due(s, c.amount), 0), c.best_claim::bigint, c.amount::bigint, s.ends_at, s.state);
+    RETURN (coalesce(drip._due(s, c.amount), 0), c.best_claim::bigint, c.amount::bigint, s.ends_at, s.state, s.id);
 END
 $$;
 
@@ -171,7 +210,7 @@ BEGIN
         -- The wallet may try again with a new inquiry.
         UPDATE drip.sessions SET state = 'created', updated_at = now() WHERE id = s.id;
         UPDATE drip.proposals SET tx_hash = NULL WHERE proposal_id = p.proposal_id;
-        PERFORM pg_notify('drip_session', s.drip_token);
+        PERFORM drip._notify_session(s.id);
         RETURN (false, reason, 'created'::drip.session_state);
     END IF;
     INSERT INTO drip.channels (channel_id, session, source_account, public_key, amount,
@@ -186,7 +225,7 @@ BEGIN
         next_check_at = least(now() + make_interval(secs => p.polling_interval_secs),
                               drip._claim_deadline(session_end, p_expiration, p_cancel_after))
     WHERE id = s.id;
-    PERFORM pg_notify('drip_session', s.drip_token);
+    PERFORM drip._notify_session(s.id);
     RETURN (true, NULL::text, 'active'::drip.session_state);
 END
 $$;
@@ -205,26 +244,47 @@ BEGIN
                   DETAIL = format('amount must be a positive number of drops, got %s.', coalesce(p_amount::text, 'NULL')),
                   HINT = 'Claims are cumulative: sign for the total paid so far.';
     END IF;
-    -- The hot path is one locking read: what is due comes from the session
-    -- row, the claim rules from the channel row. Both are locked so that a
-    -- payment that waited re-reads the latest version of each (an unlocked
-    -- joined row would be the stale one).
-    SELECT s.id, s.state, s.past_due_strikes, c.channel_id, c.public_key, c.prepared_key,
-           c.amount, c.best_claim, drip._due(s, c.amount) AS due
+    -- A first look without locks: a claim refused for what never changes
+    -- (the channel's key) or for a session that must end takes no lock, so
+    -- no flood of bad claims, nor a caller holding its transaction open
+    -- after one, keeps drip.sweep from ending the session.
+    SELECT s.id, s.state, c.channel_id, c.public_key, c.prepared_key, c.best_claim,
+           drip._due(s, c.amount) AS due,
+           drip._claim_deadline(s.ends_at, c.expiration, c.cancel_after) AS deadline
     INTO r
     FROM drip.sessions s JOIN drip.channels c ON c.session = s.id
-    WHERE s.drip_token = p_drip_token
-    FOR UPDATE OF s, c;
+    WHERE s.drip_token = p_drip_token;
     IF NOT FOUND THEN
         -- No channel yet, or no such session (an error).
-        PERFORM drip._lock_session(p_drip_token);
+        PERFORM drip._session(p_drip_token);
         RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
     END IF;
-    IF r.state <> 'active' THEN
+    -- Past the claim deadline the claim-and-close is due: nothing more
+    -- (by the clock: a caller's long transaction does not stop now()).
+    IF r.state <> 'active' OR clock_timestamp() >= r.deadline THEN
         RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
     END IF;
     IF NOT drip._check_claim(r.channel_id, p_amount, p_signature, r.public_key, r.prepared_key) THEN
         RETURN (false, 'bad_signature'::text, r.due, r.best_claim::bigint);
+    END IF;
+    -- The best claim only rises: one at or below a stale read of it is
+    -- refused for good (a replayed old claim takes no lock either).
+    IF p_amount <= r.best_claim THEN
+        RETURN (false, 'not_above_best'::text, r.due, r.best_claim::bigint);
+    END IF;
+    -- The decision is one locking read: what is due comes from the session
+    -- row, the claim rules from the channel row. Both are locked so that a
+    -- payment that waited re-reads the latest version of each (an unlocked
+    -- joined row would be the stale one). The key checked above is the
+    -- channel's for good.
+    SELECT s.id, s.state, s.past_due_strikes, c.channel_id, c.amount, c.best_claim,
+           drip._due(s, c.amount) AS due
+    INTO r
+    FROM drip.sessions s JOIN drip.channels c ON c.session = s.id
+    WHERE s.id = r.id
+    FOR UPDATE OF s, c;
+    IF r.state <> 'active' THEN
+        RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
     END IF;
     denial := drip._claim_denial(p_amount, r.best_claim, r.amount);
     IF denial IS NOT NULL THEN
@@ -241,7 +301,7 @@ BEGIN
     IF p_amount >= r.due AND r.past_due_strikes > 0 THEN
         UPDATE drip.sessions SET past_due_strikes = 0, updated_at = now() WHERE id = r.id;
     END IF;
-    PERFORM pg_notify('drip_session', p_drip_token);
+    PERFORM drip._notify_session(r.id);
     RETURN (true, NULL::text, r.due, p_amount);
 END
 $$;
@@ -283,7 +343,7 @@ BEGIN
     INSERT INTO drip.debts (session, amount) VALUES (s.id, p_amount);
     UPDATE drip.sessions SET unit_debt = unit_debt + p_amount, updated_at = now()
     WHERE id = s.id RETURNING * INTO s;
-    PERFORM pg_notify('drip_session', s.drip_token);
+    PERFORM drip._notify_session(s.id);
     RETURN (true, NULL::text, drip._due(s, c.amount));
 END
 $$;
@@ -311,56 +371,37 @@ CREATE OR REPLACE FUNCTION drip.sweep(p_now timestamptz DEFAULT now()) RETURNS d
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
     r drip.sweep_result;
-    ended_tokens text[];
+    one drip.sweep_result;
+    late record;
+    lock_timeout text;
 BEGIN
-    WITH picked AS (
-        SELECT s.* FROM drip.sessions s
-        WHERE s.state = 'active' AND s.next_check_at <= p_now
-        FOR UPDATE SKIP LOCKED
-    ), facts AS (
-        SELECT s.id, s.drip_token, s.past_due_strikes, s.intervals_checked, s.active_at,
-               s.polling_interval_secs, c.channel_id, e.ended,
-               drip._claim_deadline(s.ends_at, c.expiration, c.cancel_after) AS deadline,
-               -- What was due when the latest ended interval closed: its
-               -- charges and the unit debts recorded before its end.
-               c.best_claim < least(
-                   drip._time_due_after(s.payment_type::text, s.rate, e.ended, c.amount)
-                   + coalesce((SELECT sum(d.amount) FROM drip.debts d
-                               WHERE d.session = s.id
-                                 AND d.created_at < drip._interval_end(s.active_at,
-                                     greatest(e.ended - 1, 0), s.polling_interval_secs)), 0)::bigint,
-                   c.amount) AS unpaid
-        FROM picked s
-        JOIN drip.channels c ON c.session = s.id
-        CROSS JOIN LATERAL (SELECT drip._intervals_ended(s.active_at, p_now, s.polling_interval_secs) AS ended) e
-    ), judged AS (
-        SELECT f.*, f.ended > f.intervals_checked AND f.unpaid AS struck,
-               CASE WHEN f.ended <= f.intervals_checked THEN f.past_due_strikes
-                    WHEN f.unpaid THEN f.past_due_strikes + 1 ELSE 0 END AS strikes
-        FROM facts f
-    ), verdict AS (
-        SELECT j.*, CASE WHEN p_now >= j.deadline THEN 'expired'
-                         WHEN t.past_due_limit > 0 AND j.strikes >= t.past_due_limit THEN 'past_due'
-                    END AS end_reason
-        FROM judged j CROSS JOIN drip.terms t
-    ), updated AS (
-        UPDATE drip.sessions s
-        SET past_due_strikes = v.strikes, intervals_checked = v.ended, updated_at = p_now,
-            state = CASE WHEN v.end_reason IS NULL THEN s.state ELSE 'closing' END,
-            end_reason = v.end_reason,
-            next_check_at = CASE WHEN v.end_reason IS NULL
-                THEN least(drip._interval_end(v.active_at, v.ended, v.polling_interval_secs), v.deadline) END
-        FROM verdict v WHERE s.id = v.id
-        RETURNING v.*
-    ), queued AS (
-        INSERT INTO drip.outbox (kind, session, channel_id)
-        SELECT 'claim_and_close', u.id, u.channel_id FROM updated u WHERE u.end_reason IS NOT NULL
-    )
-    SELECT count(*), count(*) FILTER (WHERE u.struck), count(*) FILTER (WHERE u.end_reason IS NOT NULL),
-           array_agg(u.drip_token) FILTER (WHERE u.end_reason IS NOT NULL)
-    INTO r.checked, r.struck, r.ended, ended_tokens
-    FROM updated u;
-    PERFORM pg_notify('drip_session', t) FROM unnest(ended_tokens) t;
+    r := drip._judge_sessions(p_now, NULL);
+    -- Sessions due that the pass above skipped because another transaction
+    -- held them (a payer's call in a loop, a transaction left open): each
+    -- waited for briefly, then judged, so no caller can keep a session from
+    -- its strikes or its end, and a sweep's time stays bounded. One sweep
+    -- at a time does this, so concurrent sweeps never wait on each other.
+    IF pg_try_advisory_xact_lock('drip.sessions'::regclass::oid::integer, 1) THEN
+        lock_timeout := current_setting('lock_timeout');
+        FOR late IN
+            SELECT s.id FROM drip.sessions s
+            WHERE s.state = 'active' AND s.next_check_at <= p_now
+            ORDER BY s.next_check_at
+            LIMIT 20
+        LOOP
+            BEGIN
+                PERFORM set_config('lock_timeout', '200ms', true);
+                PERFORM FROM drip.sessions s WHERE s.id = late.id FOR UPDATE;
+                one := drip._judge_sessions(p_now, late.id);
+                r.checked := r.checked + one.checked;
+                r.struck := r.struck + one.struck;
+                r.ended := r.ended + one.ended;
+            EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+                NULL;
+            END;
+        END LOOP;
+        PERFORM set_config('lock_timeout', lock_timeout, true);
+    END IF;
     -- Proposals nobody agreed to in time are void; their sessions stay
     -- 'created' so the wallet can inquire again.
     WITH gone AS (
@@ -432,7 +473,7 @@ BEGIN
     SET ends_at = new_end, updated_at = now(),
         next_check_at = least(next_check_at, drip._claim_deadline(new_end, p_expiration, c.cancel_after))
     WHERE id = s.id;
-    PERFORM pg_notify('drip_session', s.drip_token);
+    PERFORM drip._notify_session(s.id);
     RETURN (true, NULL::text, s.state);
 END
 $$;
@@ -561,7 +602,7 @@ BEGIN
         UPDATE drip.sessions SET state = 'created', updated_at = now() WHERE id = s.id
         RETURNING * INTO s;
     END IF;
-    PERFORM pg_notify('drip_session', s.drip_token);
+    PERFORM drip._notify_session(s.id);
     RETURN (false, p_reason, s.state);
 END
 $$;
@@ -597,8 +638,6 @@ END
 $$;
 COMMENT ON FUNCTION drip.agreement_state(text) IS
 'Where an agreement stands: accepted (true), refused with a reason (false), or still being checked on the ledger (NULL).';
-REVOKE ALL ON FUNCTION drip.agreement_state(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION drip.agreement_state(text) TO drip_app;
 
 -- Sidecar only: the channels drip still holds claims on, to watch on the
 -- ledger (a payer's close request, a channel gone, balance drift).
@@ -715,6 +754,26 @@ CREATE TABLE drip.ilp_holds (
 CREATE INDEX ilp_holds_expires_idx ON drip.ilp_holds (expires_at);
 SELECT pg_catalog.pg_extension_config_dump('drip.ilp_holds', '');
 REVOKE ALL ON drip.ilp_holds FROM PUBLIC;
+-- The ILP server's bounds, written by the ledger role (drip.ilp_configure)
+-- and read by every ILP function, so the ILP role cannot choose them per
+-- call: base units are of asset_scale; a client's packets may run
+-- bandwidth base units ahead of its claims; a hold lasts at most
+-- max_hold_secs; the server's channel to a client holds
+-- outgoing_channel_amount drops (and each top-up adds as much), for a
+-- client whose own channel holds min_incoming_channel_amount.
+CREATE TABLE drip.ilp_settings (
+    id                          boolean PRIMARY KEY DEFAULT true CHECK (id),
+    asset_scale                 integer NOT NULL DEFAULT 6 CHECK (asset_scale BETWEEN 0 AND 19),
+    bandwidth                   bigint NOT NULL DEFAULT 0 CHECK (bandwidth >= 0),
+    max_hold_secs               integer NOT NULL DEFAULT 30 CHECK (max_hold_secs BETWEEN 1 AND 3600),
+    outgoing_channel_amount     bigint NOT NULL DEFAULT 1000000 CHECK (outgoing_channel_amount > 0),
+    min_incoming_channel_amount bigint NOT NULL DEFAULT 10000000 CHECK (min_incoming_channel_amount >= 0),
+    updated_at                  timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO drip.ilp_settings DEFAULT VALUES;
+SELECT pg_catalog.pg_extension_config_dump('drip.ilp_settings', '');
+REVOKE ALL ON drip.ilp_settings FROM PUBLIC;
+GRANT SELECT ON drip.ilp_settings TO drip_admin, drip_ledger;
 
 ALTER TABLE drip.outbox ADD CONSTRAINT outbox_ilp_account_fkey FOREIGN KEY (ilp_account)
     REFERENCES drip.ilp_accounts (account);
@@ -761,7 +820,7 @@ BEGIN
     SET state = 'closed', end_reason = coalesce(end_reason, 'closed_on_ledger'),
         next_check_at = NULL, updated_at = now()
     WHERE id = s.id;
-    PERFORM pg_notify('drip_session', s.drip_token);
+    PERFORM drip._notify_session(s.id);
     RETURN 'closed'::drip.session_state;
 END
 $$;
@@ -1063,24 +1122,23 @@ $$;
 -- (p_to, paid on the server's channel to it) or not (NULL): checked, and
 -- held until p_expires_at, under the sender's account lock and then the
 -- receiver's outgoing channel's (always in that order).
-CREATE FUNCTION drip._ilp_hold(p_account text, p_to text, p_amount bigint, p_bandwidth bigint,
-    p_scale integer, p_expires_at timestamptz)
+CREATE FUNCTION drip._ilp_hold(p_account text, p_to text, p_amount bigint, p_expires_at timestamptz)
 RETURNS drip.ilp_verdict
 LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
 DECLARE
     a drip.ilp_accounts;
     c drip.channels;
     o drip.ilp_outgoing;
+    st drip.ilp_settings;
     owed numeric;
     hold bigint;
 BEGIN
-    IF p_amount IS NULL OR p_amount < 0 OR p_bandwidth IS NULL OR p_bandwidth < 0
-       OR p_scale IS NULL OR p_scale NOT BETWEEN 0 AND 19
-       OR p_expires_at IS NULL OR NOT isfinite(p_expires_at) THEN
+    IF p_amount IS NULL OR p_amount < 0 OR p_expires_at IS NULL OR NOT isfinite(p_expires_at) THEN
         RAISE EXCEPTION 'invalid prepare'
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'amount and bandwidth are non-negative base units, scale 0 to 19, expires_at a finite time.';
+                  DETAIL = 'amount is non-negative base units, expires_at a finite time.';
     END IF;
+    SELECT * INTO st FROM drip.ilp_settings;
     SELECT * INTO a FROM drip.ilp_accounts WHERE account = p_account FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown ILP account' USING ERRCODE = 'no_data_found';
@@ -1091,11 +1149,11 @@ BEGIN
     END IF;
     -- What this packet would leave owed: packets so far, less what closed
     -- channels paid and what the open one's best claim secures.
-    owed := a.prepared + p_amount - drip._drops_in_base(a.settled + c.best_claim, p_scale);
-    IF owed > p_bandwidth THEN
+    owed := a.prepared + p_amount - drip._drops_in_base(a.settled + c.best_claim, st.asset_scale);
+    IF owed > st.bandwidth THEN
         RETURN ('T04'::text, 'Insufficient bandwidth'::text, NULL::bigint);
     END IF;
-    IF a.prepared + p_amount - drip._drops_in_base(a.settled, p_scale) > drip._drops_in_base(c.amount, p_scale) THEN
+    IF a.prepared + p_amount - drip._drops_in_base(a.settled, st.asset_scale) > drip._drops_in_base(c.amount, st.asset_scale) THEN
         RETURN ('T04'::text, 'Insufficient funds'::text, NULL::bigint);
     END IF;
     IF p_to IS NOT NULL THEN
@@ -1103,7 +1161,7 @@ BEGIN
         IF NOT FOUND OR o.state <> 'open' THEN
             RETURN ('T04'::text, 'the destination has no channel to be paid on'::text, NULL::bigint);
         END IF;
-        IF drip._base_in_drops(o.signed + o.reserved + p_amount, p_scale) > o.amount THEN
+        IF drip._base_in_drops(o.signed + o.reserved + p_amount, st.asset_scale) > o.amount THEN
             RETURN ('T04'::text, 'Insufficient funds in the channel to the destination'::text, NULL::bigint);
         END IF;
         UPDATE drip.ilp_outgoing SET reserved = reserved + p_amount, updated_at = now() WHERE account = p_to;
@@ -1112,21 +1170,21 @@ BEGIN
     -- A packet of nothing holds nothing.
     IF p_amount > 0 THEN
         INSERT INTO drip.ilp_holds (account, receiver, amount, expires_at)
-        VALUES (p_account, p_to, p_amount, p_expires_at)
+        VALUES (p_account, p_to, p_amount,
+                least(p_expires_at, now() + make_interval(secs => st.max_hold_secs)))
         RETURNING id INTO hold;
     END IF;
     RETURN (NULL::text, NULL::text, hold);
 END
 $$;
 
-CREATE FUNCTION drip.ilp_prepare(p_account text, p_amount bigint, p_bandwidth bigint, p_scale integer,
-    p_expires_at timestamptz)
+CREATE FUNCTION drip.ilp_prepare(p_account text, p_amount bigint, p_expires_at timestamptz)
 RETURNS drip.ilp_verdict
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
-    SELECT drip._ilp_hold(p_account, NULL, p_amount, p_bandwidth, p_scale, p_expires_at)
+    SELECT drip._ilp_hold(p_account, NULL, p_amount, p_expires_at)
 $$;
-COMMENT ON FUNCTION drip.ilp_prepare(text, bigint, bigint, integer, timestamptz) IS
-'A client''s ILP Prepare of amount base units (asset scale p_scale) expiring at p_expires_at: held (the hold''s id; none for an amount of 0) when its claims cover all but p_bandwidth of what its packets owe and its channel can pay it; else an ILP error code and message (F02, T04). Under the account''s lock.';
+COMMENT ON FUNCTION drip.ilp_prepare(text, bigint, timestamptz) IS
+'A client''s ILP Prepare of amount base units (drip.ilp_settings.asset_scale) expiring at p_expires_at: held (the hold''s id; none for an amount of 0) until then, or at most drip.ilp_settings.max_hold_secs, when its claims cover all but the settings'' bandwidth of what its packets owe and its channel can pay it; else an ILP error code and message (F02, T04). Under the account''s lock.';
 
 -- Every writer of a hold locks what its packet locked, in the same order:
 -- the sender's account, then the hold, then the receiver's outgoing
@@ -1256,22 +1314,22 @@ CREATE TYPE drip.ilp_funding AS (
     reason     text
 );
 
-CREATE FUNCTION drip.ilp_fund_channel(p_account text, p_destination text, p_public_key bytea,
-    p_amount bigint, p_min_incoming bigint)
+CREATE FUNCTION drip.ilp_fund_channel(p_account text, p_destination text, p_public_key bytea)
 RETURNS drip.ilp_funding
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
     a drip.ilp_accounts;
     incoming bigint;
     o drip.ilp_outgoing;
+    st drip.ilp_settings;
 BEGIN
     IF p_destination IS NULL OR p_destination !~ '^r[1-9A-HJ-NP-Za-km-z]{24,34}$'
-       OR length(p_public_key) IS DISTINCT FROM 33 OR p_amount IS NULL OR p_amount <= 0
-       OR p_min_incoming IS NULL OR p_min_incoming < 0 THEN
+       OR length(p_public_key) IS DISTINCT FROM 33 THEN
         RAISE EXCEPTION 'invalid fund_channel'
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'destination is a classic XRPL address, public_key 33 bytes, amount positive drops.';
+                  DETAIL = 'destination is a classic XRPL address, public_key 33 bytes.';
     END IF;
+    SELECT * INTO st FROM drip.ilp_settings;
     SELECT * INTO a FROM drip.ilp_accounts WHERE account = p_account FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown ILP account' USING ERRCODE = 'no_data_found';
@@ -1283,7 +1341,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN (NULL::text, NULL::bytea, 'no_incoming_channel'::text);
     END IF;
-    IF incoming < p_min_incoming THEN
+    IF incoming < st.min_incoming_channel_amount THEN
         RETURN (NULL::text, NULL::bytea, 'incoming_channel_too_small'::text);
     END IF;
     SELECT * INTO o FROM drip.ilp_outgoing WHERE account = p_account FOR UPDATE;
@@ -1295,7 +1353,7 @@ BEGIN
     END IF;
     -- A new channel: claims on it start from nothing.
     INSERT INTO drip.ilp_outgoing AS t (account, destination, public_key, amount)
-    VALUES (p_account, p_destination, p_public_key, p_amount)
+    VALUES (p_account, p_destination, p_public_key, st.outgoing_channel_amount)
     ON CONFLICT (account) DO UPDATE
     SET destination = excluded.destination, public_key = excluded.public_key, amount = excluded.amount,
         state = 'opening', channel_id = NULL, funding = NULL, signed = 0, last_error = NULL,
@@ -1304,8 +1362,8 @@ BEGIN
     RETURN ('opening'::text, NULL::bytea, NULL::text);
 END
 $$;
-COMMENT ON FUNCTION drip.ilp_fund_channel(text, text, bytea, bigint, bigint) IS
-'Sidecar only: an ILP client asks for a channel to its address. Queues its PaymentChannelCreate (amount drops, to the account''s derived key) unless one is opening or open; refused (reason) for a blocked account, or without an open incoming channel of p_min_incoming drops.';
+COMMENT ON FUNCTION drip.ilp_fund_channel(text, text, bytea) IS
+'Sidecar only: an ILP client asks for a channel to its address (public_key derived from the server''s secret). Queues its PaymentChannelCreate (drip.ilp_settings.outgoing_channel_amount drops, to the account''s derived key) unless one is opening or open; refused (reason) for a blocked account, or without an open incoming channel of drip.ilp_settings.min_incoming_channel_amount drops.';
 
 -- Sidecar only: the outcome of an outgoing channel's create or fund.
 CREATE FUNCTION drip.ilp_outgoing_result(p_account text, p_channel_id bytea, p_amount bigint, p_error text)
@@ -1352,8 +1410,7 @@ COMMENT ON FUNCTION drip.ilp_outgoing_open() IS
 -- A packet from one client to another: the sender's claims and bandwidth
 -- must cover it (as for drip.ilp_prepare) and the server's channel to the
 -- receiver must be able to pay it.
-CREATE FUNCTION drip.ilp_route(p_from text, p_to text, p_amount bigint, p_bandwidth bigint, p_scale integer,
-    p_expires_at timestamptz)
+CREATE FUNCTION drip.ilp_route(p_from text, p_to text, p_amount bigint, p_expires_at timestamptz)
 RETURNS drip.ilp_verdict
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 BEGIN
@@ -1361,10 +1418,10 @@ BEGIN
         RAISE EXCEPTION 'invalid route'
             USING ERRCODE = 'invalid_parameter_value', DETAIL = 'A routed packet has a receiving account.';
     END IF;
-    RETURN drip._ilp_hold(p_from, p_to, p_amount, p_bandwidth, p_scale, p_expires_at);
+    RETURN drip._ilp_hold(p_from, p_to, p_amount, p_expires_at);
 END
 $$;
-COMMENT ON FUNCTION drip.ilp_route(text, text, bigint, bigint, integer, timestamptz) IS
+COMMENT ON FUNCTION drip.ilp_route(text, text, bigint, timestamptz) IS
 'A Prepare of amount base units from one client to another, expiring at p_expires_at: counted against the sender (as drip.ilp_prepare) and held on the server''s channel to the receiver (the hold''s id); else an ILP error code and message (F02, T04) and nothing changes.';
 
 CREATE TYPE drip.ilp_payout AS (
@@ -1375,18 +1432,20 @@ CREATE TYPE drip.ilp_payout AS (
     reason     text
 );
 
-CREATE FUNCTION drip.ilp_route_fulfilled(p_hold bigint, p_scale integer, p_fund bigint)
+CREATE FUNCTION drip.ilp_route_fulfilled(p_hold bigint)
 RETURNS drip.ilp_payout
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
     h drip.ilp_holds;
     o drip.ilp_outgoing;
+    st drip.ilp_settings;
     drops bigint;
 BEGIN
-    IF p_hold IS NULL OR p_scale IS NULL OR p_scale NOT BETWEEN 0 AND 19 OR p_fund IS NULL OR p_fund <= 0 THEN
+    IF p_hold IS NULL THEN
         RAISE EXCEPTION 'invalid payout'
-            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'A hold, a scale of 0 to 19 and a positive fund.';
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'A hold is required.';
     END IF;
+    SELECT * INTO st FROM drip.ilp_settings;
     SELECT * INTO h FROM drip.ilp_holds WHERE id = p_hold FOR UPDATE;
     -- A packet no longer held was given back to its sender, who owes
     -- nothing for it: paying the receiver would be the operator's loss.
@@ -1408,24 +1467,24 @@ BEGIN
     IF h.fulfilled_at IS NOT NULL THEN
         -- Recorded already (the first answer was lost): paid once, and
         -- the claim as it stands.
-        RETURN (o.channel_id, o.signed, drip._base_in_drops(o.signed, p_scale)::bigint, o.funding, NULL::text);
+        RETURN (o.channel_id, o.signed, drip._base_in_drops(o.signed, st.asset_scale)::bigint, o.funding, NULL::text);
     END IF;
     UPDATE drip.ilp_holds SET fulfilled_at = now() WHERE id = p_hold;
-    drops := drip._base_in_drops(o.signed + h.amount, p_scale)::bigint;
+    drops := drip._base_in_drops(o.signed + h.amount, st.asset_scale)::bigint;
     UPDATE drip.ilp_outgoing
     SET signed = signed + h.amount, reserved = greatest(reserved - h.amount, 0), updated_at = now()
     WHERE account = h.receiver;
     -- Past half of the funding left: top the channel up before it runs dry.
-    IF o.state = 'open' AND o.funding IS NULL AND drops > o.amount - p_fund / 2 THEN
-        UPDATE drip.ilp_outgoing SET funding = p_fund WHERE account = h.receiver;
+    IF o.state = 'open' AND o.funding IS NULL AND drops > o.amount - st.outgoing_channel_amount / 2 THEN
+        UPDATE drip.ilp_outgoing SET funding = st.outgoing_channel_amount WHERE account = h.receiver;
         INSERT INTO drip.outbox (kind, channel_id, ilp_account) VALUES ('ilp_fund', o.channel_id, h.receiver);
-        o.funding := p_fund;
+        o.funding := st.outgoing_channel_amount;
     END IF;
     RETURN (o.channel_id, o.signed + h.amount, drops, o.funding, NULL::text);
 END
 $$;
-COMMENT ON FUNCTION drip.ilp_route_fulfilled(bigint, integer, bigint) IS
-'A routed packet was fulfilled: the receiver is owed its hold. Returns what drip''s claim to it must now pay (cumulative base units and drops, rounded up) on which channel, the same again for a hold fulfilled already; queues a PaymentChannelFund of p_fund drops when the claims pass half of the fund from the channel''s end. For a hold no longer held (reason not_held: rolled back, or released once expired) or past its expiry (expired) nothing is paid or charged: the sender must be rejected.';
+COMMENT ON FUNCTION drip.ilp_route_fulfilled(bigint) IS
+'A routed packet was fulfilled: the receiver is owed its hold. Returns what drip''s claim to it must now pay (cumulative base units and drops, rounded up) on which channel, the same again for a hold fulfilled already; queues a PaymentChannelFund of drip.ilp_settings.outgoing_channel_amount drops when the claims pass half of it from the channel''s end. For a hold no longer held (reason not_held: rolled back, or released once expired) or past its expiry (expired) nothing is paid or charged: the sender must be rejected.';
 
 -- Scheduled: packets nobody answered, whose holds a crashed or failing
 -- sidecar never released. Locks as every hold's writer does, each set in
@@ -1479,33 +1538,6 @@ $$;
 COMMENT ON FUNCTION drip.ilp_release_expired(timestamptz) IS
 'Sidecar only: releases the holds of packets still unanswered past their expiry (and drip._ilp_hold_grace()) at p_now, as drip.ilp_rollback would: their senders owe nothing for them, the receivers'' channels hold nothing. Forgets fulfilled holds past it. How many were released.';
 
-REVOKE ALL ON FUNCTION drip._ilp_account(text), drip._drops_in_base(bigint, integer),
-    drip.ilp_connect(text, bytea), drip.ilp_account(text),
-    drip.ilp_open_channel(text, bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer),
-    drip.ilp_claim(text, bigint, bytea), drip.ilp_claims(text[], bigint[], bytea[]),
-    drip._ilp_hold_grace(), drip._ilp_hold(text, text, bigint, bigint, integer, timestamptz),
-    drip.ilp_prepare(text, bigint, bigint, integer, timestamptz),
-    drip.ilp_rollback(bigint), drip.ilp_fulfilled(bigint), drip._ilp_channel_closing(drip.channels, timestamptz),
-    drip._ilp_channel_closed(drip.channels, bigint), drip.ilp_queue_claims(bigint),
-    drip.record_channel_balance(bytea, bigint), drip._base_in_drops(bigint, integer),
-    drip.ilp_outgoing_channel(text), drip.ilp_fund_channel(text, text, bytea, bigint, bigint),
-    drip.ilp_outgoing_result(text, bytea, bigint, text), drip.ilp_outgoing_closed(text, bytea),
-    drip.ilp_outgoing_open(), drip.ilp_route(text, text, bigint, bigint, integer, timestamptz),
-    drip.ilp_route_fulfilled(bigint, integer, bigint), drip.ilp_release_expired(timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION
-    drip.ilp_open_channel(text, bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer),
-    drip.ilp_queue_claims(bigint), drip.record_channel_balance(bytea, bigint),
-    drip.ilp_fund_channel(text, text, bytea, bigint, bigint),
-    drip.ilp_outgoing_result(text, bytea, bigint, text), drip.ilp_outgoing_closed(text, bytea),
-    drip.ilp_outgoing_channel(text), drip.ilp_outgoing_open(), drip.ilp_release_expired(timestamptz)
-    TO drip_ledger;
-GRANT EXECUTE ON FUNCTION drip.ilp_connect(text, bytea), drip.ilp_account(text),
-    drip.ilp_claim(text, bigint, bytea), drip.ilp_claims(text[], bigint[], bytea[]),
-    drip.ilp_prepare(text, bigint, bigint, integer, timestamptz), drip.ilp_rollback(bigint),
-    drip.ilp_fulfilled(bigint), drip.ilp_outgoing_channel(text),
-    drip.ilp_route(text, text, bigint, bigint, integer, timestamptz),
-    drip.ilp_route_fulfilled(bigint, integer, bigint)
-    TO drip_app;
 
 -- Ledger work that always finishes: every outbox job ends (done, failed
 -- with a reason, or retried after a backoff, with a lease while a worker
@@ -1682,7 +1714,7 @@ BEGIN
     IF c.channel_id IS NOT NULL THEN
         PERFORM drip._queue_claim(c.channel_id, p_session, 'claim_and_close');
     END IF;
-    PERFORM pg_notify('drip_session', s.drip_token);
+    PERFORM drip._notify_session(s.id);
     RETURN s.state;
 END
 $$;
@@ -1706,3 +1738,420 @@ GRANT EXECUTE ON FUNCTION drip.outbox_done(bigint, bytea, text), drip.outbox_fai
     drip.requeue_claim(bytea), drip.record_channel_closed(bytea, bigint, text), drip.outbox_needs() TO drip_ledger;
 GRANT EXECUTE ON FUNCTION drip.requeue_claim(bytea) TO drip_admin;
 GRANT SELECT ON drip.losses_by_reason TO drip_admin, drip_ledger;
+
+-- Least privilege: one role per kind of caller (drip_merchant, drip_payer,
+-- drip_ilp; 0.1.0's drip_app keeps the first two), and the ILP bounds in
+-- drip.ilp_settings. A session's notices carry its id, not its drip token;
+-- a settle delay must leave the claim window and a margin; refusals take no
+-- lock, and the sweep waits briefly for a due session someone holds; an
+-- agreement may name its drip token. Functions and privileges below read as
+-- a fresh install's.
+-- A session changed: tell listeners (drip_session) its id, never its drip
+-- token, which is a bearer credential and any role may LISTEN.
+CREATE FUNCTION drip._notify_session(p_session bigint) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog AS $$
+    SELECT pg_notify('drip_session', p_session::text)
+$$;
+
+-- The session for a token; unknown tokens are an error.
+CREATE FUNCTION drip._session(p_drip_token text) RETURNS drip.sessions
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, drip AS $$
+DECLARE
+    s drip.sessions;
+BEGIN
+    SELECT * INTO s FROM drip.sessions WHERE drip_token = p_drip_token;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown drip token'
+            USING ERRCODE = 'no_data_found',
+                  DETAIL = 'No session has this drip token.',
+                  HINT = 'Create the session first, or check the token the wallet received.';
+    END IF;
+    RETURN s;
+END
+$$;
+
+-- The same, locked.
+CREATE OR REPLACE FUNCTION drip._lock_session(p_drip_token text) RETURNS drip.sessions
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
+DECLARE
+    s drip.sessions;
+BEGIN
+    SELECT * INTO s FROM drip.sessions WHERE drip_token = p_drip_token FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN drip._session(p_drip_token);
+    END IF;
+    RETURN s;
+END
+$$;
+
+-- A payer who asks to close gives drip the channel's settle delay to
+-- redeem its best claim: drip notices the request on a validated ledger,
+-- then submits the claim and waits for it to validate, in the claim window
+-- at worst, plus a margin for a slow ledger.
+CREATE FUNCTION drip._settle_margin_secs() RETURNS integer
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT 60
+$$;
+
+-- Terms that leave the rate undefined, or a settle delay too short to
+-- claim in, are refused.
+CREATE OR REPLACE FUNCTION drip.check_terms() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
+BEGIN
+    PERFORM drip.terms_rate(NEW.payment_type::text, NEW.polling_interval_secs,
+                            NEW.channel_funding, NEW.session_length_secs);
+    IF NEW.min_settle_delay_secs::bigint < NEW.claim_window_secs::bigint + drip._settle_margin_secs() THEN
+        RAISE EXCEPTION 'settle delay too short'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('min_settle_delay_secs %s leaves no time to claim: it must be at least claim_window_secs (%s) plus %s seconds.',
+                                  NEW.min_settle_delay_secs, NEW.claim_window_secs, drip._settle_margin_secs()),
+                  HINT = 'A payer may close the channel at any time; drip then has the settle delay to redeem its best claim.';
+    END IF;
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+
+-- The terms in place must leave time to claim too.
+UPDATE drip.terms SET updated_at = updated_at;
+
+DROP FUNCTION drip._proposal(text);
+-- The proposal with this id (of this drip token's session, when one is
+-- given: a proposal id is no secret once its channel's memo is on the
+-- ledger); unknown ids are an error.
+CREATE FUNCTION drip._proposal(p_proposal_id text, p_drip_token text DEFAULT NULL) RETURNS drip.proposals
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, drip AS $$
+DECLARE
+    p drip.proposals;
+BEGIN
+    SELECT * INTO p FROM drip.proposals
+    WHERE proposal_id = p_proposal_id
+      AND (p_drip_token IS NULL
+           OR session = (SELECT s.id FROM drip.sessions s WHERE s.drip_token = p_drip_token));
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown proposal'
+            USING ERRCODE = 'no_data_found', DETAIL = 'No proposal has this id.',
+                  HINT = 'Use the proposal_id of a drip.inquire or drip.refresh_inquire result.';
+    END IF;
+    RETURN p;
+END
+$$;
+
+DROP FUNCTION drip.submit_agreement(text, bytea);
+CREATE FUNCTION drip.submit_agreement(p_proposal_id text, p_tx_hash bytea, p_drip_token text DEFAULT NULL)
+RETURNS drip.agreement
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    p drip.proposals;
+    s drip.sessions;
+BEGIN
+    PERFORM drip._check_tx_hash(p_tx_hash, 'PaymentChannelCreate');
+    p := drip._proposal(p_proposal_id, p_drip_token);
+    SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
+    IF s.state <> 'created' THEN
+        RETURN (false, 'already_agreed'::text, s.state);
+    END IF;
+    IF p.kind <> 'initial' THEN
+        RETURN (false, 'not_an_initial_proposal'::text, s.state);
+    END IF;
+    IF p.expires_at < now() THEN
+        RETURN (false, 'proposal_expired'::text, s.state);
+    END IF;
+    UPDATE drip.proposals SET tx_hash = p_tx_hash WHERE proposal_id = p.proposal_id;
+    UPDATE drip.sessions SET state = 'pending', updated_at = now() WHERE id = s.id;
+    INSERT INTO drip.outbox (kind, session, proposal_id, tx_hash)
+    VALUES ('verify_channel', s.id, p.proposal_id, p_tx_hash);
+    PERFORM drip._notify_session(s.id);
+    RETURN (true, NULL::text, 'pending'::drip.session_state);
+END
+$$;
+COMMENT ON FUNCTION drip.submit_agreement(text, bytea, text) IS
+'The wallet opened a channel for the proposal: queue its check on the validated ledger (session → pending). With p_drip_token, the proposal must be that session''s (a proposal id is public once the channel''s memo is on the ledger).';
+
+DROP FUNCTION drip.submit_refresh(text, bytea);
+CREATE FUNCTION drip.submit_refresh(p_proposal_id text, p_tx_hash bytea, p_drip_token text DEFAULT NULL)
+RETURNS drip.agreement
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    p drip.proposals;
+    s drip.sessions;
+BEGIN
+    PERFORM drip._check_tx_hash(p_tx_hash, 'PaymentChannelFund');
+    p := drip._proposal(p_proposal_id, p_drip_token);
+    SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
+    IF p.kind <> 'refresh' THEN
+        RETURN (false, 'not_a_refresh_proposal'::text, s.state);
+    END IF;
+    IF s.state <> 'active' THEN
+        RETURN (false, 'not_active'::text, s.state);
+    END IF;
+    IF p.tx_hash IS NOT NULL THEN
+        RETURN (false, 'already_agreed'::text, s.state);
+    END IF;
+    IF p.expires_at < now() THEN
+        RETURN (false, 'proposal_expired'::text, s.state);
+    END IF;
+    UPDATE drip.proposals SET tx_hash = p_tx_hash WHERE proposal_id = p.proposal_id;
+    INSERT INTO drip.outbox (kind, session, proposal_id, channel_id, tx_hash)
+    SELECT 'verify_fund', s.id, p.proposal_id, c.channel_id, p_tx_hash
+    FROM drip.channels c WHERE c.session = s.id;
+    RETURN (true, NULL::text, s.state);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION drip.inquire(p_drip_token text) RETURNS drip.inquiry
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    s drip.sessions;
+    t drip.terms;
+    k drip.server_key;
+    id text := drip._new_proposal_id();
+    rate bigint;
+    expires timestamptz;
+    r drip.inquiry;
+BEGIN
+    -- A refusal takes no lock (a payer looping on it must not keep the
+    -- sweep from its session).
+    s := drip._session(p_drip_token);
+    IF s.state = 'created' THEN
+        s := drip._lock_session(p_drip_token);
+    END IF;
+    IF s.state <> 'created' THEN
+        RAISE EXCEPTION 'session is %', s.state
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'An initial proposal is only made before an agreement.',
+                  HINT = 'Use drip.refresh_inquire to fund an active session further.';
+    END IF;
+    SELECT * INTO t FROM drip.terms;
+    SELECT * INTO k FROM drip.server_key;
+    rate := drip.terms_rate(t.payment_type::text, t.polling_interval_secs,
+                            t.channel_funding, t.session_length_secs);
+    expires := now() + make_interval(secs => t.inquiry_ttl_secs);
+    INSERT INTO drip.proposals (proposal_id, session, kind, payment_type, rate,
+        polling_interval_secs, channel_funding, settle_delay_secs, session_length_secs,
+        destination, destination_tag, expires_at)
+    VALUES (id, s.id, 'initial', t.payment_type, rate, t.polling_interval_secs,
+        t.channel_funding, t.min_settle_delay_secs, t.session_length_secs,
+        coalesce(t.destination, ''), t.destination_tag, expires);
+    SELECT id, p.payload, p.signature, p.public_key, expires INTO r
+    FROM drip._sign_proposal(k.secret, id, NULL, t.payment_type::text, rate,
+        t.polling_interval_secs, t.channel_funding, t.min_settle_delay_secs,
+        coalesce(t.destination, ''), t.destination_tag, expires) p;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION drip.inquire(text) IS
+'A signed proposal for the session: the terms (snapshotted) the wallet''s channel must match.';
+
+-- A refresh: the wallet funds the channel further and the session runs
+-- another session length.
+CREATE OR REPLACE FUNCTION drip.refresh_inquire(p_drip_token text) RETURNS drip.inquiry
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    s drip.sessions;
+    c drip.channels;
+    first drip.proposals;
+    t drip.terms;
+    k drip.server_key;
+    id text := drip._new_proposal_id();
+    expires timestamptz;
+    r drip.inquiry;
+BEGIN
+    s := drip._session(p_drip_token);
+    IF s.state = 'active' THEN
+        s := drip._lock_session(p_drip_token);
+    END IF;
+    IF s.state <> 'active' THEN
+        RAISE EXCEPTION 'session is %', s.state
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Only an active session can be refreshed.',
+                  HINT = 'Start a new session instead.';
+    END IF;
+    SELECT * INTO c FROM drip.channels WHERE session = s.id;
+    SELECT * INTO first FROM drip.proposals WHERE session = s.id AND kind = 'initial' AND accepted_at IS NOT NULL;
+    SELECT * INTO t FROM drip.terms;
+    SELECT * INTO k FROM drip.server_key;
+    expires := now() + make_interval(secs => t.inquiry_ttl_secs);
+    -- The session keeps its rate; the refresh adds the terms' funding.
+    INSERT INTO drip.proposals (proposal_id, session, kind, payment_type, rate,
+        polling_interval_secs, channel_funding, settle_delay_secs, session_length_secs,
+        destination, destination_tag, expires_at)
+    VALUES (id, s.id, 'refresh', first.payment_type, first.rate, first.polling_interval_secs,
+        t.channel_funding, first.settle_delay_secs, t.session_length_secs,
+        first.destination, first.destination_tag, expires);
+    SELECT id, p.payload, p.signature, p.public_key, expires INTO r
+    FROM drip._sign_proposal(k.secret, id, c.channel_id, first.payment_type::text, first.rate,
+        first.polling_interval_secs, t.channel_funding, first.settle_delay_secs,
+        first.destination, first.destination_tag, expires) p;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION drip.refresh_inquire(text) IS
+'A signed refresh proposal: fund the session''s channel by the terms'' funding (PaymentChannelFund) to extend the session.';
+
+-- Scheduled work, set-based: one statement reads only the sessions whose
+-- next check has come (a partial index on next_check_at; only p_only, if
+-- given), locks them (skipping rows others hold: concurrent sweeps skip
+-- each other's) and for each judges the polling intervals that ended since
+-- the last sweep: a strike if the best claim is short of what was due when
+-- the latest one ended, otherwise strikes reset. Sessions at the past-due
+-- limit or inside the claim window end, with a claim-and-close queued; the
+-- rest get their next check.
+CREATE FUNCTION drip._judge_sessions(p_now timestamptz, p_only bigint) RETURNS drip.sweep_result
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
+DECLARE
+    r drip.sweep_result;
+    ended_ids bigint[];
+BEGIN
+    WITH picked AS (
+        SELECT s.* FROM drip.sessions s
+        WHERE s.state = 'active' AND s.next_check_at <= p_now AND (p_only IS NULL OR s.id = p_only)
+        FOR UPDATE SKIP LOCKED
+    ), facts AS (
+        SELECT s.id, s.drip_token, s.past_due_strikes, s.intervals_checked, s.active_at,
+               s.polling_interval_secs, c.channel_id, e.ended,
+               drip._claim_deadline(s.ends_at, c.expiration, c.cancel_after) AS deadline,
+               -- What was due when the latest ended interval closed: its
+               -- charges and the unit debts recorded before its end.
+               c.best_claim < least(
+                   drip._time_due_after(s.payment_type::text, s.rate, e.ended, c.amount)
+                   + coalesce((SELECT sum(d.amount) FROM drip.debts d
+                               WHERE d.session = s.id
+                                 AND d.created_at < drip._interval_end(s.active_at,
+                                     greatest(e.ended - 1, 0), s.polling_interval_secs)), 0)::bigint,
+                   c.amount) AS unpaid
+        FROM picked s
+        JOIN drip.channels c ON c.session = s.id
+        CROSS JOIN LATERAL (SELECT drip._intervals_ended(s.active_at, p_now, s.polling_interval_secs) AS ended) e
+    ), judged AS (
+        SELECT f.*, f.ended > f.intervals_checked AND f.unpaid AS struck,
+               CASE WHEN f.ended <= f.intervals_checked THEN f.past_due_strikes
+                    WHEN f.unpaid THEN f.past_due_strikes + 1 ELSE 0 END AS strikes
+        FROM facts f
+    ), verdict AS (
+        SELECT j.*, CASE WHEN p_now >= j.deadline THEN 'expired'
+                         WHEN t.past_due_limit > 0 AND j.strikes >= t.past_due_limit THEN 'past_due'
+                    END AS end_reason
+        FROM judged j CROSS JOIN drip.terms t
+    ), updated AS (
+        UPDATE drip.sessions s
+        SET past_due_strikes = v.strikes, intervals_checked = v.ended, updated_at = p_now,
+            state = CASE WHEN v.end_reason IS NULL THEN s.state ELSE 'closing' END,
+            end_reason = v.end_reason,
+            next_check_at = CASE WHEN v.end_reason IS NULL
+                THEN least(drip._interval_end(v.active_at, v.ended, v.polling_interval_secs), v.deadline) END
+        FROM verdict v WHERE s.id = v.id
+        RETURNING v.*
+    ), queued AS (
+        INSERT INTO drip.outbox (kind, session, channel_id)
+        SELECT 'claim_and_close', u.id, u.channel_id FROM updated u WHERE u.end_reason IS NOT NULL
+    )
+    SELECT count(*), count(*) FILTER (WHERE u.struck), count(*) FILTER (WHERE u.end_reason IS NOT NULL),
+           array_agg(u.id) FILTER (WHERE u.end_reason IS NOT NULL)
+    INTO r.checked, r.struck, r.ended, ended_ids
+    FROM updated u;
+    PERFORM drip._notify_session(e) FROM unnest(ended_ids) e;
+    RETURN r;
+END
+$$;
+
+-- What changed in these functions' contracts.
+COMMENT ON FUNCTION drip.amount_due(text) IS
+'What the session owes (cumulative), what its best claim pays, the channel''s amount, when it ends, its state, and the id its drip_session notices carry.';
+COMMENT ON FUNCTION drip.pay(text, bigint, bytea) IS
+'Take a claim: the session must be active and before its claim deadline, the signature the channel key''s for this amount, the amount above the best claim and within the channel. Refusals for the session''s state, the signature or a replayed claim take no lock; an acceptance is one transaction under the session and channel locks.';
+COMMENT ON FUNCTION drip.sweep(timestamptz) IS
+'Scheduled work for the sidecar: past-due strikes, ending sessions at the past-due limit or inside the claim window, expiring stale proposals. Touches only rows that are due; safe to run concurrently. A due session another transaction holds is waited for briefly (up to 20 per sweep, 200 ms each), so none escapes its strikes or its end.';
+
+-- The ILP server's bounds come from the sidecar's configuration, written
+-- under the ledger role: the ILP role only reads them. Amounts already in
+-- flight or signed are base units of the scale they were counted in, so
+-- the scale changes only while none are.
+CREATE FUNCTION drip.ilp_configure(p_asset_scale integer, p_bandwidth bigint, p_max_hold_secs integer,
+    p_outgoing_channel_amount bigint, p_min_incoming_channel_amount bigint)
+RETURNS drip.ilp_settings
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    st drip.ilp_settings;
+BEGIN
+    IF p_asset_scale IS NULL OR p_bandwidth IS NULL OR p_max_hold_secs IS NULL
+       OR p_outgoing_channel_amount IS NULL OR p_min_incoming_channel_amount IS NULL THEN
+        RAISE EXCEPTION 'invalid ILP settings'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'Every setting is required.';
+    END IF;
+    SELECT * INTO st FROM drip.ilp_settings FOR UPDATE;
+    IF p_asset_scale <> st.asset_scale THEN
+        -- Every packet and payout reads the settings first and keeps the
+        -- table's share lock to its end: this waits for those in flight, and
+        -- holds new ones back until the new scale is committed.
+        LOCK TABLE drip.ilp_settings IN ACCESS EXCLUSIVE MODE;
+    END IF;
+    IF p_asset_scale <> st.asset_scale
+       AND (EXISTS (SELECT FROM drip.ilp_accounts WHERE prepared <> 0)
+            OR EXISTS (SELECT FROM drip.ilp_outgoing WHERE signed <> 0 OR reserved <> 0)) THEN
+        RAISE EXCEPTION 'asset scale in use'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('ILP amounts are counted in base units of scale %s.', st.asset_scale),
+                  HINT = 'Keep the asset scale of the accounts and channels drip already has.';
+    END IF;
+    -- The table's checks refuse out-of-range values (23514).
+    UPDATE drip.ilp_settings
+    SET asset_scale = p_asset_scale, bandwidth = p_bandwidth, max_hold_secs = p_max_hold_secs,
+        outgoing_channel_amount = p_outgoing_channel_amount,
+        min_incoming_channel_amount = p_min_incoming_channel_amount, updated_at = now()
+    RETURNING * INTO st;
+    RETURN st;
+END
+$$;
+COMMENT ON FUNCTION drip.ilp_configure(integer, bigint, integer, bigint, bigint) IS
+'Sidecar only: the ILP server''s bounds (drip.ilp_settings), from its configuration. The asset scale changes only while no ILP amount is in flight or signed.';
+
+-- Who may call what. Helpers and tables stay with the owner.
+-- Each role gets what its holder calls, and nothing else.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA drip FROM PUBLIC, drip_app, drip_ledger, drip_admin;
+GRANT EXECUTE ON FUNCTION drip.version(), drip.verify_claim(bytea, bigint, bytea, bytea),
+    drip.terms_rate(text, integer, bigint, integer), drip.server_public_key() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION drip.create_session(text), drip.get_session(text), drip.destroy_session(text),
+    drip.add_unit_debt(text, bigint)
+    TO drip_merchant;
+GRANT EXECUTE ON FUNCTION drip.inquire(text), drip.submit_agreement(text, bytea, text), drip.agreement_state(text),
+    drip.amount_due(text), drip.pay(text, bigint, bytea),
+    drip.refresh_inquire(text), drip.submit_refresh(text, bytea, text)
+    TO drip_payer;
+GRANT EXECUTE ON FUNCTION drip.ilp_connect(text, bytea), drip.ilp_account(text),
+    drip.ilp_claim(text, bigint, bytea), drip.ilp_claims(text[], bigint[], bytea[]),
+    drip.ilp_prepare(text, bigint, timestamptz), drip.ilp_rollback(bigint), drip.ilp_fulfilled(bigint),
+    drip.ilp_route(text, text, bigint, timestamptz), drip.ilp_route_fulfilled(bigint),
+    drip.ilp_outgoing_channel(text)
+    TO drip_ilp;
+-- An ILP channel's facts come from the ledger, and the server's channel to
+-- a client is signed for by a key derived from the server's secret: both
+-- are the ledger role's (the sidecar's BTP server holds it too).
+GRANT EXECUTE ON FUNCTION drip.confirm_channel(text, bytea, bytea, text, bytea, bigint, integer, text, bigint, timestamptz, timestamptz, text),
+    drip.sweep(timestamptz), drip.record_channel_closed(bytea, bigint, text),
+    drip.confirm_fund(text, bytea, bytea, bigint, timestamptz),
+    drip.record_channel_closing(bytea, timestamptz),
+    drip.outbox_done(bigint, bytea, text), drip.outbox_failed(bigint, bytea, text),
+    drip.take_outbox(integer, integer), drip.outbox_submitted(bigint, bytea, bigint, bytea),
+    drip.outbox_requeue(bigint, bytea, text), drip.reject_agreement(text, bytea, text),
+    drip.requeue_claim(bytea), drip.outbox_needs(),
+    drip.watched_channels(),
+    drip.ilp_open_channel(text, bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer),
+    drip.ilp_queue_claims(bigint), drip.record_channel_balance(bytea, bigint),
+    drip.ilp_fund_channel(text, text, bytea),
+    drip.ilp_outgoing_result(text, bytea, bigint, text), drip.ilp_outgoing_closed(text, bytea),
+    drip.ilp_outgoing_channel(text), drip.ilp_outgoing_open(), drip.ilp_release_expired(timestamptz),
+    drip.ilp_configure(integer, bigint, integer, bigint, bigint)
+    TO drip_ledger;
+GRANT SELECT ON drip.sessions_overview, drip.exposure, drip.channels_by_deadline,
+    drip.revenue_by_day, drip.outbox_backlog, drip.losses_by_reason TO drip_admin;
+-- Operators give a channel's claim a live path again.
+GRANT EXECUTE ON FUNCTION drip.requeue_claim(bytea) TO drip_admin;
+-- The sidecar reports the backlog and the losses as metrics.
+GRANT SELECT ON drip.outbox_backlog, drip.losses_by_reason TO drip_ledger;
+-- Views call these with the reader's privileges; they only compute.
+GRANT EXECUTE ON FUNCTION drip._due(drip.sessions, bigint),
+    drip._time_due(text, bigint, integer, timestamptz, timestamptz, bigint),
+    drip._claim_deadline(timestamptz, timestamptz, timestamptz) TO drip_admin;
+-- The terms trigger runs as whoever edits the terms.
+GRANT EXECUTE ON FUNCTION drip._settle_margin_secs() TO drip_admin;

@@ -3,26 +3,38 @@
 
 -- Roles are cluster-wide: the first database to install drip creates them.
 -- Creating and tolerating a duplicate (not check-then-create) keeps two
--- concurrent installs from racing.
+-- concurrent installs from racing. Each role is what one kind of caller
+-- holds, and gets only the functions that caller uses.
 DO $$
 DECLARE
     r record;
 BEGIN
     FOR r IN SELECT * FROM (VALUES
-        ('drip_app', 'drip: web servers and wallets (sessions, inquiries, payments)'),
-        ('drip_ledger', 'drip: the sidecar (facts from the validated ledger, outbox)'),
-        ('drip_admin', 'drip: operators (terms, views)')) AS roles (name, purpose)
+        ('drip_merchant', 'drip: the merchant''s web server (create, read and destroy sessions; unit debts)'),
+        ('drip_payer', 'drip: the payer-facing path (inquire, agree, amount due, pay, refresh; each call names its session''s drip token)'),
+        ('drip_ilp', 'drip: the ILP server (accounts, claims, packets; bounds from drip.ilp_settings)'),
+        ('drip_ledger', 'drip: the ledger worker (facts from the validated ledger, outbox, ILP settings)'),
+        ('drip_admin', 'drip: operators (terms, views, requeue a claim)'),
+        ('drip_app', 'drip 0.1.0''s web role, kept for its grantees: drip_merchant and drip_payer')) AS roles (name, purpose)
     LOOP
         BEGIN
             EXECUTE format('CREATE ROLE %I NOLOGIN', r.name);
-            EXECUTE format('COMMENT ON ROLE %I IS %L', r.name, r.purpose);
-            IF r.name = 'drip_admin' THEN
-                GRANT drip_app TO drip_admin;
-            END IF;
         EXCEPTION WHEN duplicate_object OR unique_violation THEN
             NULL;
         END;
+        EXECUTE format('COMMENT ON ROLE %I IS %L', r.name, r.purpose);
     END LOOP;
+    -- 0.1.0's drip_app did both sessions' parts: its grantees keep them and
+    -- nothing more. Operators no longer inherit it.
+    FOR r IN SELECT * FROM (VALUES ('drip_merchant'), ('drip_payer')) AS g (name)
+             WHERE NOT pg_has_role('drip_app', g.name, 'MEMBER')
+    LOOP
+        EXECUTE format('GRANT %I TO drip_app', r.name);
+    END LOOP;
+    IF EXISTS (SELECT FROM pg_auth_members m
+               WHERE m.roleid = 'drip_app'::regrole AND m.member = 'drip_admin'::regrole) THEN
+        REVOKE drip_app FROM drip_admin;
+    END IF;
 END
 $$;
 
@@ -221,6 +233,24 @@ CREATE TABLE drip.ilp_holds (
 );
 CREATE INDEX ilp_holds_expires_idx ON drip.ilp_holds (expires_at);
 
+-- The ILP server's bounds, written by the ledger role (drip.ilp_configure)
+-- and read by every ILP function, so the ILP role cannot choose them per
+-- call: base units are of asset_scale; a client's packets may run
+-- bandwidth base units ahead of its claims; a hold lasts at most
+-- max_hold_secs; the server's channel to a client holds
+-- outgoing_channel_amount drops (and each top-up adds as much), for a
+-- client whose own channel holds min_incoming_channel_amount.
+CREATE TABLE drip.ilp_settings (
+    id                          boolean PRIMARY KEY DEFAULT true CHECK (id),
+    asset_scale                 integer NOT NULL DEFAULT 6 CHECK (asset_scale BETWEEN 0 AND 19),
+    bandwidth                   bigint NOT NULL DEFAULT 0 CHECK (bandwidth >= 0),
+    max_hold_secs               integer NOT NULL DEFAULT 30 CHECK (max_hold_secs BETWEEN 1 AND 3600),
+    outgoing_channel_amount     bigint NOT NULL DEFAULT 1000000 CHECK (outgoing_channel_amount > 0),
+    min_incoming_channel_amount bigint NOT NULL DEFAULT 10000000 CHECK (min_incoming_channel_amount >= 0),
+    updated_at                  timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO drip.ilp_settings DEFAULT VALUES;
+
 -- Unit purchases the web server records.
 CREATE TABLE drip.debts (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -295,5 +325,6 @@ CREATE INDEX losses_channel_idx ON drip.losses (channel_id);
 
 -- Nobody but the owner touches tables directly; access is through functions.
 REVOKE ALL ON ALL TABLES IN SCHEMA drip FROM PUBLIC;
-GRANT USAGE ON SCHEMA drip TO drip_app, drip_ledger, drip_admin;
+GRANT USAGE ON SCHEMA drip TO drip_merchant, drip_payer, drip_ilp, drip_ledger, drip_admin;
 GRANT SELECT, UPDATE ON drip.terms TO drip_admin;
+GRANT SELECT ON drip.ilp_settings TO drip_admin, drip_ledger;

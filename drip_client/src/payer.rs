@@ -437,6 +437,7 @@ impl<'w> Payer<'w> {
             tx_hash: create.hash.to_string(),
             wait: true,
             wait_seconds: u32::try_from(self.config.agreement_wait.as_secs()).unwrap_or(60),
+            drip_token: self.token.clone(),
         };
         let a = self.api.submit_agreement(request).await?;
         let agreed =
@@ -594,6 +595,7 @@ impl<'w> Payer<'w> {
             tx_hash: pending.hash.to_string(),
             wait: true,
             wait_seconds: u32::try_from(self.config.agreement_wait.as_secs()).unwrap_or(60),
+            drip_token: self.token.clone(),
         };
         let a = self.api.submit_refresh(request).await?;
         let token = self.token.clone();

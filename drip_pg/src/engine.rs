@@ -177,21 +177,37 @@ fn timestamp(unix_micros: i64) -> TimestampWithTimeZone {
 }
 
 /// Time debt of a session at `now`: one rate per polling interval started
-/// since `active_at`, capped at the channel's amount.
+/// since `active_at` (none before it is active), capped at the channel's
+/// amount. Not strict, for `active_at`; the other arguments are required.
 #[pg_extern(immutable, parallel_safe, name = "_time_due")]
 fn time_due(
-    payment_type: &str,
-    rate: i64,
-    polling_interval_secs: i32,
+    payment_type: Option<&str>,
+    rate: Option<i64>,
+    polling_interval_secs: Option<i32>,
     active_at: Option<TimestampWithTimeZone>,
-    now: TimestampWithTimeZone,
-    channel_amount: i64,
+    now: Option<TimestampWithTimeZone>,
+    channel_amount: Option<i64>,
 ) -> i64 {
-    let Some(active_at) = active_at else { return 0 };
+    let (Some(payment_type), Some(rate), Some(interval), Some(now), Some(channel_amount)) = (
+        payment_type,
+        rate,
+        polling_interval_secs,
+        now,
+        channel_amount,
+    ) else {
+        error::invalid_parameter(
+            "missing time terms",
+            "payment_type, rate, polling_interval_secs, now, channel_amount",
+            "Only active_at may be NULL (a session not yet active owes no time).",
+        )
+    };
+    let Some(active_at) = active_at else {
+        return 0;
+    };
     let charged = debt::intervals_charged(
         micros(active_at),
         micros(now),
-        secs(polling_interval_secs, "polling_interval_secs"),
+        secs(interval, "polling_interval_secs"),
     );
     capped_time_debt(payment_type, rate, charged, channel_amount)
 }

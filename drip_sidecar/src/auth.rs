@@ -1,16 +1,34 @@
 //! Who is calling: a bearer token (`authorization: Bearer …`) or a client
 //! certificate from the configured CA. Unauthenticated calls are refused;
-//! merchant-only methods check [`Caller`].
+//! each method checks [`Caller`]: the merchant's methods
+//! ([`merchant_only`]) and the payer's ([`payer_of`]), which a payer
+//! authorises with its own session's drip token.
 
 use tonic::{Request, Status};
 
 /// The authenticated caller, stored in each request's extensions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Caller {
     /// The merchant's web server: every method.
     Merchant,
-    /// A wallet-facing proxy: no unit debts, no destroying sessions.
+    /// A wallet-facing proxy holding the app token: the payer's methods,
+    /// for any session.
     App,
+    /// A bearer that is neither token: a payer's drip token, good for the
+    /// payer's methods of that one session (the database decides whether
+    /// such a session exists).
+    Payer(String),
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A drip token is a credential: never logged.
+        f.write_str(match self {
+            Caller::Merchant => "Merchant",
+            Caller::App => "App",
+            Caller::Payer(_) => "Payer",
+        })
+    }
 }
 
 /// The interceptor's settings.
@@ -69,7 +87,12 @@ impl Auth {
                     return Ok(Caller::App);
                 }
             }
-            return Err(Status::unauthenticated("unknown token"));
+            // Only what could be a drip token (160 bits, hex) goes on to the
+            // database, which decides whether it names a session.
+            if token.len() != 40 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Status::unauthenticated("unknown token"));
+            }
+            return Ok(Caller::Payer(token.to_owned()));
         }
         // The TLS layer verified the certificate against the client CA.
         if self.client_certs_are_merchants && request.peer_certs().is_some_and(|c| !c.is_empty()) {
@@ -92,9 +115,24 @@ impl Auth {
 pub fn merchant_only<T>(request: &Request<T>) -> Result<(), Status> {
     match request.extensions().get::<Caller>() {
         Some(Caller::Merchant) => Ok(()),
+        // Only the two tokens name a caller here.
+        Some(Caller::Payer(_)) => Err(Status::unauthenticated("unknown token")),
         _ => Err(Status::permission_denied(
             "merchant only: use the merchant's credentials",
         )),
+    }
+}
+
+/// Refuse a payer's call on `drip_token`'s session from a payer holding
+/// another session's token.
+pub fn payer_of<T>(request: &Request<T>, drip_token: &str) -> Result<(), Status> {
+    match request.extensions().get::<Caller>() {
+        Some(Caller::Merchant | Caller::App) => Ok(()),
+        Some(Caller::Payer(own)) if same(own.as_bytes(), drip_token.as_bytes()) => Ok(()),
+        Some(Caller::Payer(_)) => Err(Status::permission_denied(
+            "a drip token authorises calls on its own session only",
+        )),
+        None => Err(Status::unauthenticated("credentials required")),
     }
 }
 
@@ -128,11 +166,19 @@ mod tests {
                 .unwrap(),
             Caller::App
         );
+        let drip_token = "00ff".repeat(10);
+        assert_eq!(
+            auth.caller(&with(Some(&format!("Bearer {drip_token}"))))
+                .unwrap(),
+            Caller::Payer(drip_token)
+        );
         for bad in [
             None,
-            Some("Bearer nope"),
+            Some("Bearer "),
             Some("merchant-0123456789"),
             Some("Bearer merchant-012345678"),
+            Some("Bearer 00ff"),
+            Some("Bearer 00ff00ff00ff00ff00ff00ff00ff00ff00ff00fg"),
         ] {
             let e = auth.caller(&with(bad)).unwrap_err();
             assert_eq!(e.code(), tonic::Code::Unauthenticated, "{bad:?}");
@@ -157,5 +203,34 @@ mod tests {
             .intercept(with(Some("Bearer merchant-0123456789")))
             .unwrap();
         assert!(merchant_only(&merchant).is_ok());
+    }
+
+    #[test]
+    fn a_drip_token_reaches_its_own_session_only() {
+        let auth = Auth::new(
+            "merchant-0123456789".into(),
+            Some("app-0123456789abcd".into()),
+            false,
+        );
+        let (mine, theirs) = ("aa".repeat(20), "ab".repeat(20));
+        let payer = auth
+            .intercept(with(Some(&format!("Bearer {mine}"))))
+            .unwrap();
+        assert!(payer_of(&payer, &mine).is_ok());
+        for other in [theirs.as_str(), ""] {
+            assert_eq!(
+                payer_of(&payer, other).unwrap_err().code(),
+                tonic::Code::PermissionDenied
+            );
+        }
+        // A merely unknown bearer is no merchant.
+        assert_eq!(
+            merchant_only(&payer).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        for token in ["Bearer merchant-0123456789", "Bearer app-0123456789abcd"] {
+            let r = auth.intercept(with(Some(token))).unwrap();
+            assert!(payer_of(&r, "any").is_ok(), "{token}");
+        }
     }
 }

@@ -32,7 +32,8 @@ pub fn pool(
 /// What NOTIFY says, fanned out inside the process.
 #[derive(Debug, Clone)]
 pub struct Notifications {
-    /// `drip_session` payloads: the drip token of a session that changed.
+    /// `drip_session` payloads: the id of a session that changed (never its
+    /// drip token: any role may LISTEN).
     pub sessions: broadcast::Sender<String>,
     /// `drip_ilp` payloads: the ILP account whose outgoing channel changed.
     pub ilp: broadcast::Sender<String>,

@@ -167,6 +167,10 @@ impl Sidecar {
                 config.wallet.account_id().to_address(),
                 notifications.ilp.clone(),
             ));
+            server
+                .configure()
+                .await
+                .map_err(|e| StartError::Database(format!("ILP settings: {e}")))?;
             let acceptor = identity.as_ref().map(tls::acceptor).transpose()?;
             let limit = limits::ConnectionLimit::new(
                 "btp",

@@ -442,16 +442,34 @@ async fn channels_claims_bandwidth_and_routing() {
     let owed = "SELECT prepared FROM drip.ilp_account($1)";
     let reserved = "SELECT reserved FROM drip.ilp_outgoing_channel($1)";
     let before = db_until(&w, owed, &alice_account, 2_000i64).await;
+    // Held on 500 of bandwidth, granted for it alone.
+    let bandwidth = |n: i64| {
+        let db = &w.db;
+        async move {
+            db.client()
+                .await
+                .execute(
+                    "SELECT drip.ilp_configure(s.asset_scale, $1, s.max_hold_secs,
+                            s.outgoing_channel_amount, s.min_incoming_channel_amount)
+                     FROM drip.ilp_settings s",
+                    &[&n],
+                )
+                .await
+                .unwrap();
+        }
+    };
+    bandwidth(500).await;
     let held: Option<i64> =
         w.db.client()
             .await
             .query_one(
-                "SELECT hold FROM drip.ilp_route($1, $2, 500, 500, 6, now() - interval '1 minute')",
+                "SELECT hold FROM drip.ilp_route($1, $2, 500, now() - interval '1 minute')",
                 &[&alice_account, &bob_account],
             )
             .await
             .unwrap()
             .get(0);
+    bandwidth(0).await;
     assert!(held.is_some());
     db_until(&w, owed, &alice_account, before).await;
     db_until(&w, reserved, &bob_account, 0i64).await;

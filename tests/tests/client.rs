@@ -132,7 +132,7 @@ async fn demo_flow(name: &str, payment_type: &str) {
         &w,
         &format!(
             "payment_type = '{payment_type}', polling_interval_secs = 1, session_length_secs = 60,
-             min_settle_delay_secs = 60, claim_window_secs = 5, channel_funding = 1000000"
+             min_settle_delay_secs = 65, claim_window_secs = 5, channel_funding = 1000000"
         ),
     )
     .await;
@@ -257,7 +257,7 @@ async fn a_restarted_wallet_continues_without_signing_lower() {
     terms(
         &w,
         "payment_type = 'time', polling_interval_secs = 1, session_length_secs = 60,
-         min_settle_delay_secs = 60, claim_window_secs = 5, channel_funding = 1000000",
+         min_settle_delay_secs = 65, claim_window_secs = 5, channel_funding = 1000000",
     )
     .await;
     let web_id = "restart";
@@ -363,7 +363,7 @@ async fn a_mandate_stops_payment_and_the_session_ends_past_due() {
     terms(
         &w,
         "payment_type = 'time', polling_interval_secs = 1, session_length_secs = 60,
-         min_settle_delay_secs = 60, claim_window_secs = 5, channel_funding = 1000000,
+         min_settle_delay_secs = 65, claim_window_secs = 5, channel_funding = 1000000,
          past_due_limit = 2",
     )
     .await;
@@ -477,7 +477,7 @@ async fn refresh_keeps_a_session_alive_past_its_first_end() {
     terms(
         &w,
         "payment_type = 'time', polling_interval_secs = 1, session_length_secs = 6,
-         min_settle_delay_secs = 60, claim_window_secs = 1, channel_funding = 600000",
+         min_settle_delay_secs = 61, claim_window_secs = 1, channel_funding = 600000",
     )
     .await;
     let uri = create(&w, "refresh").await;

@@ -247,3 +247,218 @@ async fn two_sweeps_at_once_judge_each_session_once() {
         "one strike each, never two: {strikes:?}"
     );
 }
+
+/// (checked, ended) of a sweep 10 years ahead: every session is past its
+/// claim deadline.
+async fn sweep_far_ahead(c: &tokio_postgres::Client) -> (i32, i32) {
+    let row = c
+        .query_one(
+            "SELECT checked, ended FROM drip.sweep(now() + interval '10 years')",
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test]
+async fn a_session_past_its_deadline_ends_whatever_its_payers_hold_open() {
+    let db = TestDb::new("sweep_held").await;
+    let c = db.client().await;
+    let payer = Seed::from_entropy([0x62; 16], KeyType::Ed25519)
+        .key_pair()
+        .unwrap();
+    let token = active_session(&c, &payer, "held", CHANNEL).await;
+
+    // A caller leaves its transaction open after a bad claim: it took no
+    // lock, and the sweep ends the session.
+    let flooder = db.client().await;
+    flooder.batch_execute("BEGIN").await.unwrap();
+    let bad = flooder
+        .query_one(
+            "SELECT reason FROM drip.pay($1, 1, $2)",
+            &[&token, &vec![0u8; 64]],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        bad.get::<_, Option<String>>(0).as_deref(),
+        Some("bad_signature")
+    );
+    assert_eq!(sweep_far_ahead(&c).await, (1, 1));
+    flooder.batch_execute("ROLLBACK").await.unwrap();
+
+    // A good claim's transaction left open holds the lock: the sweep waits
+    // a bounded while, then leaves the session for a later sweep, which
+    // ends it once the lock is gone.
+    let token = active_session(&c, &payer, "held-2", [0x5E; 32]).await;
+    let holder = db.client().await;
+    holder.batch_execute("BEGIN").await.unwrap();
+    let sig = sign_claim(&payer, &Hash256([0x5E; 32]), Drops::new(5_000));
+    let good = holder
+        .query_one(
+            "SELECT accepted FROM drip.pay($1, 5000, $2)",
+            &[&token, &sig],
+        )
+        .await
+        .unwrap();
+    assert!(good.get::<_, bool>(0));
+    assert_eq!(sweep_far_ahead(&c).await, (0, 0));
+    holder.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(sweep_far_ahead(&c).await, (1, 1));
+    let state: String = c
+        .query_one("SELECT state::text FROM drip.amount_due($1)", &[&token])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(state, "closing");
+}
+
+#[tokio::test]
+async fn no_payment_is_taken_past_the_claim_deadline() {
+    let db = TestDb::new("pay_late").await;
+    let c = db.client().await;
+    let payer = Seed::from_entropy([0x63; 16], KeyType::Ed25519)
+        .key_pair()
+        .unwrap();
+    let token = active_session(&c, &payer, "late", CHANNEL).await;
+    let sig = sign_claim(&payer, &Hash256(CHANNEL), Drops::new(1_000));
+    // A claim window as long as the session: its deadline is now.
+    c.batch_execute("UPDATE drip.terms SET min_settle_delay_secs = 3600, claim_window_secs = 1800")
+        .await
+        .unwrap();
+    let row = c
+        .query_one(
+            "SELECT accepted, reason FROM drip.pay($1, 1000, $2)",
+            &[&token, &sig],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, bool>(0),
+            row.get::<_, Option<String>>(1).as_deref()
+        ),
+        (false, Some("not_active"))
+    );
+    let best: i64 = c
+        .query_one("SELECT paid FROM drip.amount_due($1)", &[&token])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(best, 0);
+}
+
+#[tokio::test]
+async fn terms_leave_time_to_claim_before_a_payer_can_close() {
+    let db = TestDb::new("terms_settle").await;
+    let c = db.client().await;
+    for (settle, window) in [(0, 0), (300, 300), (359, 300), (60, 30)] {
+        let e = c
+            .execute(
+                "UPDATE drip.terms SET min_settle_delay_secs = $1, claim_window_secs = $2",
+                &[&settle, &window],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.code(),
+            Some(&tokio_postgres::error::SqlState::INVALID_PARAMETER_VALUE),
+            "{settle} {window}"
+        );
+    }
+    c.execute(
+        "UPDATE drip.terms SET min_settle_delay_secs = 360, claim_window_secs = 300",
+        &[],
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_agreement_naming_another_sessions_token_is_refused() {
+    let db = TestDb::new("agree_token").await;
+    let c = db.client().await;
+    drip_tests::test_terms(&c).await;
+    let mine: String = c
+        .query_one("SELECT drip_token FROM drip.create_session('mine')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let theirs: String = c
+        .query_one("SELECT drip_token FROM drip.create_session('theirs')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let pid: String = c
+        .query_one("SELECT proposal_id FROM drip.inquire($1)", &[&mine])
+        .await
+        .unwrap()
+        .get(0);
+    let tx = vec![0xABu8; 32];
+    let e = c
+        .query_one(
+            "SELECT * FROM drip.submit_agreement($1, $2, $3)",
+            &[&pid, &tx, &theirs],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        Some(&tokio_postgres::error::SqlState::NO_DATA_FOUND)
+    );
+    let state: String = c
+        .query_one("SELECT state::text FROM drip.amount_due($1)", &[&mine])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(state, "created");
+    let ok: bool = c
+        .query_one(
+            "SELECT accepted FROM drip.submit_agreement($1, $2, $3)",
+            &[&pid, &tx, &mine],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payer_holding_its_session_busy_still_gets_its_strikes() {
+    let db = TestDb::new("sweep_busy").await;
+    let c = db.client().await;
+    let payer = Seed::from_entropy([0x64; 16], KeyType::Ed25519)
+        .key_pair()
+        .unwrap();
+    let token = active_session(&c, &payer, "busy", CHANNEL).await;
+    // Four connections take the session's lock back to back (a refresh
+    // inquiry locks an active session), as a payer looping on it would.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut loops = Vec::new();
+    for _ in 0..4 {
+        let (url, token, stop) = (db.url.clone(), token.clone(), stop.clone());
+        loops.push(tokio::spawn(async move {
+            let c = drip_tests::connect(&url).await;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                c.execute("SELECT drip.refresh_inquire($1)", &[&token])
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // One interval ended unpaid: a strike, however busy the session is.
+    let row = c
+        .query_one(
+            "SELECT checked, struck FROM drip.sweep(now() + interval '61 seconds')",
+            &[],
+        )
+        .await
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for l in loops {
+        l.await.unwrap();
+    }
+    assert_eq!((row.get::<_, i32>(0), row.get::<_, i32>(1)), (1, 1));
+}

@@ -93,7 +93,20 @@ fn verdict(r: &Row) -> Result<Option<i64>, String> {
     }
 }
 
-/// A Prepare (scale 9) expiring `expires` (an interval) from now.
+/// Set the ILP server's scale and bandwidth (holds last up to an hour;
+/// the other settings stay).
+async fn configure(c: &Client, scale: i32, bandwidth: i64) {
+    c.execute(
+        "SELECT drip.ilp_configure($1, $2, 3600, s.outgoing_channel_amount, s.min_incoming_channel_amount)
+         FROM drip.ilp_settings s",
+        &[&scale, &bandwidth],
+    )
+    .await
+    .unwrap();
+}
+
+/// A Prepare (scale 9, this bandwidth) expiring `expires` (an interval)
+/// from now.
 async fn prepare_expiring(
     c: &Client,
     account: &str,
@@ -101,11 +114,12 @@ async fn prepare_expiring(
     bandwidth: i64,
     expires: &str,
 ) -> Result<Option<i64>, String> {
+    configure(c, 9, bandwidth).await;
     verdict(
         &c.query_one(
             "SELECT code, message, hold
-             FROM drip.ilp_prepare($1, $2, $3, 9, now() + $4::text::interval)",
-            &[&account, &amount, &bandwidth, &expires],
+             FROM drip.ilp_prepare($1, $2, now() + $3::text::interval)",
+            &[&account, &amount, &expires],
         )
         .await
         .unwrap(),
@@ -539,10 +553,17 @@ async fn fund_channel(
     destination: &str,
     min: i64,
 ) -> (Option<String>, Option<String>) {
+    c.execute(
+        "SELECT drip.ilp_configure(s.asset_scale, s.bandwidth, s.max_hold_secs, 1000000, $1)
+         FROM drip.ilp_settings s",
+        &[&min],
+    )
+    .await
+    .unwrap();
     let row = c
         .query_one(
-            "SELECT state, reason FROM drip.ilp_fund_channel($1, $2, $3, 1000000, $4)",
-            &[&account, &destination, &SERVER_KEY.to_vec(), &min],
+            "SELECT state, reason FROM drip.ilp_fund_channel($1, $2, $3)",
+            &[&account, &destination, &SERVER_KEY.to_vec()],
         )
         .await
         .unwrap();
@@ -557,10 +578,11 @@ async fn route_expiring(
     amount: i64,
     expires: &str,
 ) -> Result<Option<i64>, String> {
+    configure(c, 6, 0).await;
     verdict(
         &c.query_one(
             "SELECT code, message, hold
-             FROM drip.ilp_route($1, $2, $3, 0, 6, now() + $4::text::interval)",
+             FROM drip.ilp_route($1, $2, $3, now() + $4::text::interval)",
             &[&from, &to, &amount, &expires],
         )
         .await
@@ -594,7 +616,7 @@ async fn rollback(c: &Client, hold: i64) -> bool {
 async fn payout(c: &Client, hold: i64) -> (Option<i64>, Option<i64>, Option<i64>, Option<String>) {
     let r = c
         .query_one(
-            "SELECT signed, drops, funding, reason FROM drip.ilp_route_fulfilled($1, 6, 1000000)",
+            "SELECT signed, drops, funding, reason FROM drip.ilp_route_fulfilled($1)",
             &[&hold],
         )
         .await
@@ -654,7 +676,7 @@ async fn outgoing_channels_are_opened_once_held_paid_and_topped_up() {
     // Malformed input changes nothing.
     let bad = c
         .query_one(
-            "SELECT drip.ilp_fund_channel($1, 'not-an-address', $2, 1000000, 0)",
+            "SELECT drip.ilp_fund_channel($1, 'not-an-address', $2)",
             &[&PAYEE, &SERVER_KEY.to_vec()],
         )
         .await
@@ -902,16 +924,16 @@ async fn a_prepare_is_answered_once() {
 
     let unrouted = held(1, "1 minute").await;
     for sql in [
-        format!("SELECT drip.ilp_prepare('{ACCOUNT}', 1, 0, 9, NULL)"),
-        format!("SELECT drip.ilp_prepare('{ACCOUNT}', 1, 0, 9, 'infinity')"),
-        format!("SELECT drip.ilp_prepare('{ACCOUNT}', -1, 0, 9, now())"),
-        format!("SELECT drip.ilp_route('{ACCOUNT}', NULL, 1, 0, 9, now())"),
+        format!("SELECT drip.ilp_prepare('{ACCOUNT}', 1, NULL)"),
+        format!("SELECT drip.ilp_prepare('{ACCOUNT}', 1, 'infinity')"),
+        format!("SELECT drip.ilp_prepare('{ACCOUNT}', -1, now())"),
+        format!("SELECT drip.ilp_route('{ACCOUNT}', NULL, 1, now())"),
         "SELECT drip.ilp_rollback(NULL)".into(),
         "SELECT drip.ilp_fulfilled(NULL)".into(),
-        "SELECT drip.ilp_route_fulfilled(NULL, 6, 1)".into(),
+        "SELECT drip.ilp_route_fulfilled(NULL)".into(),
         "SELECT drip.ilp_release_expired(NULL)".into(),
         // An unrouted hold pays nobody.
-        format!("SELECT drip.ilp_route_fulfilled({unrouted}, 6, 1)"),
+        format!("SELECT drip.ilp_route_fulfilled({unrouted})"),
     ] {
         invalid(&c, &sql).await;
     }

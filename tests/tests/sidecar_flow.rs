@@ -11,7 +11,7 @@ use drip_core::{Drops, KeyType};
 use drip_sidecar::proto::drip_client::DripClient;
 use drip_sidecar::proto::{
     AddUnitDebtRequest, AgreementRequest, AmountDueRequest, CreateSessionRequest, Denial,
-    DestroySessionRequest, InquireRequest, SessionState,
+    DestroySessionRequest, GetSessionRequest, InquireRequest, SessionState, WatchSessionRequest,
 };
 use drip_sidecar::Sidecar;
 use drip_tests::sidecar::{
@@ -79,6 +79,83 @@ async fn calls_without_good_credentials_or_tls_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
+    // The app token (shared by every wallet) reads no session's drip token.
+    let get = || GetSessionRequest {
+        session_id: "web-auth".into(),
+    };
+    let mut merchant = api(&w, Some(MERCHANT_TOKEN)).await;
+    let mine = merchant
+        .create_session(req())
+        .await
+        .unwrap()
+        .into_inner()
+        .drip_token;
+    let theirs = merchant
+        .create_session(CreateSessionRequest {
+            session_id: "web-auth-2".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .drip_token;
+    let app_get = api(&w, Some(APP_TOKEN)).await.get_session(get()).await;
+    assert_eq!(app_get.unwrap_err().code(), Code::PermissionDenied);
+    // A payer's own drip token authorises its own session's calls, and
+    // nothing else.
+    let mut payer = api(&w, Some(Box::leak(mine.clone().into_boxed_str()))).await;
+    let due = |t: &str| AmountDueRequest {
+        drip_token: t.into(),
+    };
+    payer.amount_due(due(&mine)).await.unwrap();
+    let other = payer.amount_due(due(&theirs)).await.unwrap_err();
+    assert_eq!(other.code(), Code::PermissionDenied);
+    let watch = payer
+        .watch_session(WatchSessionRequest {
+            drip_token: theirs.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(watch.code(), Code::PermissionDenied);
+    assert_eq!(
+        payer.get_session(get()).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    // A proposal id is public once its channel's memo is on the ledger:
+    // another session's bearer cannot agree to it with a junk transaction.
+    let proposal = payer
+        .inquire(InquireRequest {
+            drip_token: mine.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut intruder = api(&w, Some(Box::leak(theirs.clone().into_boxed_str()))).await;
+    let junk = |drip_token: &str| AgreementRequest {
+        proposal_id: proposal.proposal_id.clone(),
+        tx_hash: "AB".repeat(32),
+        wait: false,
+        wait_seconds: 0,
+        drip_token: drip_token.into(),
+    };
+    for (token, code) in [
+        (theirs.as_str(), Code::NotFound),
+        (mine.as_str(), Code::PermissionDenied),
+        ("", Code::PermissionDenied),
+    ] {
+        let e = intruder.submit_agreement(junk(token)).await.unwrap_err();
+        assert_eq!(e.code(), code, "{}", e.message());
+    }
+    let state = payer
+        .amount_due(due(&mine))
+        .await
+        .unwrap()
+        .into_inner()
+        .state;
+    assert_eq!(state, i32::from(SessionState::Created));
+    assert_eq!(
+        payer.create_session(req()).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
     // Plaintext HTTP/2 to the TLS port gets nowhere.
     let plain = Channel::from_shared(format!("http://{}", sidecar(&w).grpc_addr))
         .unwrap()
@@ -596,6 +673,7 @@ async fn a_refresh_funds_the_channel_and_extends_the_session() {
             tx_hash: fund["hash"].as_str().unwrap().into(),
             wait: true,
             wait_seconds: 20,
+            drip_token: String::new(),
         })
         .await
         .unwrap()

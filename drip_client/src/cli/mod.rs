@@ -73,7 +73,8 @@ pub struct ServerArgs {
     /// The name the server's certificate carries, if not the URL's host.
     #[arg(long, env = "DRIP_TLS_NAME")]
     tls_name: Option<String>,
-    /// The bearer token (merchant or app); prefer the environment or a file
+    /// The bearer token (merchant or app; `drip pay` uses the session's own
+    /// drip token without one); prefer the environment or a file
     /// to the command line, which other users can see.
     #[arg(long, env = "DRIP_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -87,6 +88,12 @@ pub struct ServerArgs {
 
 impl ServerArgs {
     fn api(&self) -> anyhow::Result<Api> {
+        self.api_or(None)
+    }
+
+    /// The API, authorised by the given token when none was configured: a
+    /// wallet's own drip token is good for its session's calls.
+    fn api_or(&self, default_token: Option<&str>) -> anyhow::Result<Api> {
         let mut e = Endpoint::new(self.server.clone());
         e.timeout = Duration::from_secs(self.timeout.max(1));
         if let Some(ca) = &self.ca {
@@ -103,7 +110,10 @@ impl ServerArgs {
                 std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
             e.token = Some(t.trim().to_owned());
         } else {
-            e.token = self.token.clone();
+            e.token = self
+                .token
+                .clone()
+                .or_else(|| default_token.map(str::to_owned));
         }
         Ok(Api::new(&e)?)
     }

@@ -80,7 +80,7 @@ pub async fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
             .trim_end_matches('/')
             .to_owned()
     });
-    let api = a.server.api()?;
+    let api = a.server.api_or(Some(&target.token))?;
     let mut wallet = cli.open_wallet()?;
     let ledger = cli.submitter(&wallet)?;
     let config = PayerConfig {

@@ -198,6 +198,36 @@ impl Server {
         }
     }
 
+    /// Write this server's bounds to `drip.ilp_settings` (as the ledger
+    /// role): every ILP function reads them there, so the ILP role cannot
+    /// pass its own scale, bandwidth or funding.
+    pub(crate) async fn configure(&self) -> Result<(), String> {
+        let c = &self.config;
+        let client = self.pool.get().await.map_err(|e| e.to_string())?;
+        let amounts = (
+            i64::try_from(c.bandwidth),
+            i64::try_from(c.outgoing_channel_amount.get()),
+            i64::try_from(c.min_incoming_channel_amount.get()),
+        );
+        let (Ok(bandwidth), Ok(outgoing), Ok(min_incoming)) = amounts else {
+            return Err("ILP amounts must be at most 2^63-1".into());
+        };
+        client
+            .execute(
+                "SELECT drip.ilp_configure($1, $2, $3, $4, $5)",
+                &[
+                    &i32::from(c.asset_scale),
+                    &bandwidth,
+                    &i32::try_from(c.limits.max_hold_secs).unwrap_or(i32::MAX),
+                    &outgoing,
+                    &min_incoming,
+                ],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
     /// Add a socket of `account`; none while sockets of another token hold
     /// it (an account is bound to its token in the database only once its
     /// client proves a channel: until then, its first socket's token holds

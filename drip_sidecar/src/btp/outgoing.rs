@@ -71,10 +71,6 @@ pub(super) async fn fund_channel(
         .channel_keys
         .key_pair(account)
         .map_err(Failure::internal)?;
-    let amount =
-        i64::try_from(server.config.outgoing_channel_amount.get()).map_err(Failure::internal)?;
-    let min_incoming = i64::try_from(server.config.min_incoming_channel_amount.get())
-        .map_err(Failure::internal)?;
     // Subscribed before asking, so the validation cannot be missed.
     let mut changes = server.changes.subscribe();
     // A channel the client closed is forgotten and a new one asked for, once.
@@ -82,13 +78,11 @@ pub(super) async fn fund_channel(
         let client = server.pool.get().await.map_err(Failure::internal)?;
         let row = client
             .query_one(
-                "SELECT state, channel_id, reason FROM drip.ilp_fund_channel($1, $2, $3, $4, $5)",
+                "SELECT state, channel_id, reason FROM drip.ilp_fund_channel($1, $2, $3)",
                 &[
                     &account,
                     &destination,
                     &key.public_key().as_bytes().to_vec(),
-                    &amount,
-                    &min_incoming,
                 ],
             )
             .await
@@ -194,14 +188,13 @@ pub(super) async fn pay(
     packet: u64,
 ) -> Result<(), (ErrorCode, &'static str)> {
     let internal = (ErrorCode::T00_INTERNAL_ERROR, "internal error");
-    let fund = i64::try_from(server.config.outgoing_channel_amount.get()).map_err(|_| internal)?;
     let mut tries = 0;
     let row = loop {
         let result = match server.pool.get().await {
             Ok(c) => c
                 .query_one(
-                    "SELECT channel_id, signed, drops, reason FROM drip.ilp_route_fulfilled($1, $2, $3)",
-                    &[&hold, &i32::from(server.config.asset_scale), &fund],
+                    "SELECT channel_id, signed, drops, reason FROM drip.ilp_route_fulfilled($1)",
+                    &[&hold],
                 )
                 .await
                 .map_err(|e| e.to_string()),

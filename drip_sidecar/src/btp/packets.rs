@@ -185,10 +185,7 @@ async fn ready(server: &Server, account: &str) -> Result<(), Packet> {
 /// or a Reject if it may not pass.
 async fn hold(server: &Server, from: &str, to: &str, p: &Prepare) -> Result<i64, Packet> {
     let internal = |e: &dyn std::fmt::Display| internal(server, "ilp_route", e);
-    let (Ok(amount), Ok(bandwidth)) = (
-        i64::try_from(p.amount),
-        i64::try_from(server.config.bandwidth),
-    ) else {
+    let Ok(amount) = i64::try_from(p.amount) else {
         return Err(reject(
             server,
             ErrorCode::F08_AMOUNT_TOO_LARGE,
@@ -202,15 +199,8 @@ async fn hold(server: &Server, from: &str, to: &str, p: &Prepare) -> Result<i64,
     let client = server.pool.get().await.map_err(|e| internal(&e))?;
     let row = client
         .query_one(
-            "SELECT code, message, hold FROM drip.ilp_route($1, $2, $3, $4, $5, $6)",
-            &[
-                &from,
-                &to,
-                &amount,
-                &bandwidth,
-                &i32::from(server.config.asset_scale),
-                &expires_at,
-            ],
+            "SELECT code, message, hold FROM drip.ilp_route($1, $2, $3, $4)",
+            &[&from, &to, &amount, &expires_at],
         )
         .await
         .map_err(|e| match e.code() {

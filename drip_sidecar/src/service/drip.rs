@@ -11,7 +11,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use tonic::{Request, Response, Status};
 
-use crate::auth::merchant_only;
+use crate::auth::{merchant_only, payer_of};
 use crate::db::Notifications;
 use crate::metrics::Metrics;
 use crate::proto::drip_server::Drip;
@@ -74,8 +74,16 @@ fn db_status(e: tokio_postgres::Error) -> Status {
         }
         t
     };
-    match *db.code() {
-        SqlState::INVALID_PARAMETER_VALUE => Status::invalid_argument(text()),
+    let code = db.code();
+    // Class 22 is bad data (a NUL byte in text, a value out of range), and
+    // a check or not-null constraint refused the caller's value.
+    let bad_input = code.code().starts_with("22")
+        || matches!(
+            *code,
+            SqlState::CHECK_VIOLATION | SqlState::NOT_NULL_VIOLATION
+        );
+    match *code {
+        _ if bad_input => Status::invalid_argument(text()),
         SqlState::NO_DATA_FOUND => Status::not_found(text()),
         SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE => Status::failed_precondition(text()),
         _ => {
@@ -145,6 +153,7 @@ impl Drip for DripService {
         &self,
         request: Request<CreateSessionRequest>,
     ) -> Result<Response<CreateSessionResponse>, Status> {
+        merchant_only(&request)?;
         let session_id = request.into_inner().session_id;
         let r = self
             .one(
@@ -165,6 +174,8 @@ impl Drip for DripService {
         &self,
         request: Request<GetSessionRequest>,
     ) -> Result<Response<Session>, Status> {
+        // It returns the session's drip token: the merchant's alone.
+        merchant_only(&request)?;
         let session_id = request.into_inner().session_id;
         let r = self
             .one(
@@ -231,6 +242,7 @@ impl Drip for DripService {
         &self,
         request: Request<InquireRequest>,
     ) -> Result<Response<Proposal>, Status> {
+        payer_of(&request, &request.get_ref().drip_token)?;
         self.proposal(
             "SELECT proposal_id, payload, signature, public_key, expires_at FROM drip.inquire($1)",
             request.into_inner().drip_token,
@@ -243,6 +255,7 @@ impl Drip for DripService {
         &self,
         request: Request<InquireRequest>,
     ) -> Result<Response<Proposal>, Status> {
+        payer_of(&request, &request.get_ref().drip_token)?;
         self.proposal(
             "SELECT proposal_id, payload, signature, public_key, expires_at FROM drip.refresh_inquire($1)",
             request.into_inner().drip_token,
@@ -255,22 +268,21 @@ impl Drip for DripService {
         &self,
         request: Request<AgreementRequest>,
     ) -> Result<Response<AgreementResponse>, Status> {
-        self.agreement(request.into_inner(), Agreement::Initial)
-            .await
+        self.agreement(request, Agreement::Initial).await
     }
 
     async fn submit_refresh(
         &self,
         request: Request<AgreementRequest>,
     ) -> Result<Response<AgreementResponse>, Status> {
-        self.agreement(request.into_inner(), Agreement::Refresh)
-            .await
+        self.agreement(request, Agreement::Refresh).await
     }
 
     async fn amount_due(
         &self,
         request: Request<AmountDueRequest>,
     ) -> Result<Response<AmountDueResponse>, Status> {
+        payer_of(&request, &request.get_ref().drip_token)?;
         let token = request.into_inner().drip_token;
         let r = self
             .one(
@@ -290,6 +302,7 @@ impl Drip for DripService {
     }
 
     async fn pay(&self, request: Request<PayRequest>) -> Result<Response<PayResponse>, Status> {
+        payer_of(&request, &request.get_ref().drip_token)?;
         let req = request.into_inner();
         let amount = to_bigint(req.amount, "amount")?;
         let signature = hex_arg(&req.signature, "signature")?;
@@ -360,10 +373,13 @@ impl Drip for DripService {
         &self,
         request: Request<WatchSessionRequest>,
     ) -> Result<Response<Self::WatchSessionStream>, Status> {
+        payer_of(&request, &request.get_ref().drip_token)?;
         let token = request.into_inner().drip_token;
         // Subscribe first, then read the current state: no change is missed.
         let mut changes = self.notifications.sessions.subscribe();
-        let first = self.event(&token).await?;
+        let (first, notice_id) = self.event(&token).await?;
+        // Notices name the session by id (its token is a credential).
+        let notice_id = notice_id.to_string();
         let service = self.clone();
         let stream = async_stream(move |tx| async move {
             let _open = service.metrics.watch_stream();
@@ -382,14 +398,14 @@ impl Drip for DripService {
                     () = tx.closed() => return,
                 };
                 match change {
-                    Ok(t) if t != token => continue,
+                    Ok(id) if id != notice_id => continue,
                     // Missed notices: look anyway.
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 }
                 match service.event(&token).await {
-                    Ok(e) if same_event(&e, &last) => {}
-                    Ok(e) => {
+                    Ok((e, _)) if same_event(&e, &last) => {}
+                    Ok((e, _)) => {
                         last = e;
                         if tx.send(Ok(e)).await.is_err() {
                             return;
@@ -448,38 +464,47 @@ impl DripService {
         }))
     }
 
-    async fn event(&self, token: &str) -> Result<SessionEvent, Status> {
+    /// The session as an event, and the id its notices carry.
+    async fn event(&self, token: &str) -> Result<(SessionEvent, i64), Status> {
         let r = self
             .one(
-                "SELECT state::text, due, paid, channel_amount FROM drip.amount_due($1)",
+                "SELECT state::text, due, paid, channel_amount, notice_id FROM drip.amount_due($1)",
                 &[&token],
             )
             .await?;
-        Ok(SessionEvent {
+        let event = SessionEvent {
             state: state(r.get(0)).into(),
             due: drops(r.get(1)),
             paid: drops(r.get(2)),
             channel_amount: drops(r.get(3)),
             at: Some(SystemTime::now().into()),
-        })
+        };
+        Ok((event, r.get(4)))
     }
 
+    /// An agreement or refresh agreement. A proposal id is public once its
+    /// channel's memo is on the ledger, so a payer authorised by its drip
+    /// token names it, and the proposal must be that session's; the
+    /// merchant and a proxy holding the app token may leave it out.
     async fn agreement(
         &self,
-        req: AgreementRequest,
+        request: Request<AgreementRequest>,
         kind: Agreement,
     ) -> Result<Response<AgreementResponse>, Status> {
+        payer_of(&request, &request.get_ref().drip_token)?;
+        let req = request.into_inner();
         let tx_hash = hex_arg(&req.tx_hash, "tx_hash")?;
+        let token = Some(req.drip_token.as_str()).filter(|t| !t.is_empty());
         let sql = match kind {
             Agreement::Initial => {
-                "SELECT accepted, reason, state::text FROM drip.submit_agreement($1, $2)"
+                "SELECT accepted, reason, state::text FROM drip.submit_agreement($1, $2, $3)"
             }
             Agreement::Refresh => {
-                "SELECT accepted, reason, state::text FROM drip.submit_refresh($1, $2)"
+                "SELECT accepted, reason, state::text FROM drip.submit_refresh($1, $2, $3)"
             }
         };
         let mut changes = self.notifications.sessions.subscribe();
-        let r = self.one(sql, &[&req.proposal_id, &tx_hash]).await?;
+        let r = self.one(sql, &[&req.proposal_id, &tx_hash, &token]).await?;
         let (mut accepted, mut reason, mut st): (Option<bool>, Option<String>, Option<String>) = (
             r.get::<_, bool>(0).then_some(true).or(Some(false)),
             r.get(1),
