@@ -1393,3 +1393,72 @@ async fn packets_wait_at_most_the_longest_hold() {
     );
     finish(w).await;
 }
+
+#[tokio::test]
+async fn every_sub_protocol_takes_garbage_without_breaking() {
+    let w = btp_world("btp_garbage").await;
+    let c = connect(&w, "", "garbage-token").await.unwrap();
+    // splitmix64, seeded: a failure replays.
+    let mut state: u64 = 0xd819_0023;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let names = [
+        protocol::INFO,
+        protocol::CHANNEL,
+        protocol::CHANNEL_SIGNATURE,
+        protocol::FUND_CHANNEL,
+        protocol::LAST_CLAIM,
+        protocol::CLAIM,
+        protocol::ILP,
+        protocol::AUTH,
+        protocol::AUTH_TOKEN,
+        "",
+        "unknown",
+    ];
+    for i in 0..200 {
+        let mut entries = Vec::new();
+        for _ in 0..=(next() % 3) {
+            let name = names[(next() % names.len() as u64) as usize];
+            let data: Vec<u8> = match next() % 7 {
+                0 => vec![],
+                1 => (0..(next() % 2_000)).map(|_| next() as u8).collect(),
+                2 => br#"{"amount":"18446744073709551616","signature":"zz"}"#.to_vec(),
+                3 => format!("{{\"channel\":\"{}\"}}", "AB".repeat(32)).into_bytes(),
+                4 => vec![0; 20_000],
+                5 => "9".repeat(40).into_bytes(),
+                _ => vec![12, 0xff, 0xff, 0xff, 0xff],
+            };
+            entries.push(ProtocolData::new(name, next() as u8, data));
+        }
+        let sent: Vec<(String, u8, usize)> = entries
+            .iter()
+            .map(|e| (e.name.clone(), e.content_type, e.data.len()))
+            .collect();
+        let answer = c.call(Body::Message(entries), T).await;
+        match answer {
+            Ok(Packet {
+                body: Body::Response(_) | Body::Error(_),
+                ..
+            }) => {}
+            other => panic!("call {i} {sent:?}: {other:?}"),
+        }
+    }
+    // The socket and the server still serve, and garbage bound no account.
+    assert!(info(&c).await.is_object());
+    let fresh = connect(&w, "", "another-token").await.unwrap();
+    assert!(info(&fresh).await.is_object());
+    let accounts: i64 =
+        w.db.client()
+            .await
+            .query_one("SELECT count(*) FROM drip.ilp_accounts", &[])
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(accounts, 0);
+    finish(w).await;
+}
