@@ -146,13 +146,18 @@ ALTER TABLE drip.claims ADD PRIMARY KEY (channel_id, amount);
 
 -- _due now takes the channel's amount (all it used of the channel).
 DROP FUNCTION drip._due(drip.sessions, drip.channels);
-CREATE FUNCTION drip._due(s drip.sessions, channel_amount bigint) RETURNS bigint
+CREATE FUNCTION drip._due_at(s drip.sessions, channel_amount bigint, p_at timestamptz) RETURNS bigint
 LANGUAGE sql STABLE AS $$
     SELECT least(
         drip._time_due(s.payment_type::text, s.rate, s.polling_interval_secs, s.active_at,
-                       pg_catalog.now(), channel_amount)
+                       p_at, channel_amount)
             OPERATOR(pg_catalog.+) s.unit_debt,
         channel_amount)
+$$;
+
+CREATE FUNCTION drip._due(s drip.sessions, channel_amount bigint) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT drip._due_at(s, channel_amount, pg_catalog.now())
 $$;
 
 -- WatchSession maps drip_session notices (session ids) to its session.
@@ -249,7 +254,7 @@ BEGIN
     -- no flood of bad claims, nor a caller holding its transaction open
     -- after one, keeps drip.sweep from ending the session.
     SELECT s.id, s.state, c.channel_id, c.public_key, c.prepared_key, c.best_claim,
-           drip._due(s, c.amount) AS due,
+           drip._due_at(s, c.amount, clock_timestamp()) AS due,
            drip._claim_deadline(s.ends_at, c.expiration, c.cancel_after) AS deadline
     INTO r
     FROM drip.sessions s JOIN drip.channels c ON c.session = s.id
@@ -264,21 +269,23 @@ BEGIN
     IF r.state <> 'active' OR clock_timestamp() >= r.deadline THEN
         RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
     END IF;
-    IF NOT drip._check_claim(r.channel_id, p_amount, p_signature, r.public_key, r.prepared_key) THEN
-        RETURN (false, 'bad_signature'::text, r.due, r.best_claim::bigint);
-    END IF;
     -- The best claim only rises: one at or below a stale read of it is
-    -- refused for good (a replayed old claim takes no lock either).
+    -- refused for good, before the signature's cost (a replayed old claim).
     IF p_amount <= r.best_claim THEN
         RETURN (false, 'not_above_best'::text, r.due, r.best_claim::bigint);
+    END IF;
+    IF NOT drip._check_claim(r.channel_id, p_amount, p_signature, r.public_key, r.prepared_key) THEN
+        RETURN (false, 'bad_signature'::text, r.due, r.best_claim::bigint);
     END IF;
     -- The decision is one locking read: what is due comes from the session
     -- row, the claim rules from the channel row. Both are locked so that a
     -- payment that waited re-reads the latest version of each (an unlocked
     -- joined row would be the stale one). The key checked above is the
     -- channel's for good.
+    -- What is due by the clock after the lock wait, so that a payment
+    -- clears strikes only for what is owed when it is taken.
     SELECT s.id, s.state, s.past_due_strikes, c.channel_id, c.amount, c.best_claim,
-           drip._due(s, c.amount) AS due
+           drip._due_at(s, c.amount, clock_timestamp()) AS due
     INTO r
     FROM drip.sessions s JOIN drip.channels c ON c.session = s.id
     WHERE s.id = r.id
@@ -2063,6 +2070,21 @@ COMMENT ON FUNCTION drip.pay(text, bigint, bytea) IS
 COMMENT ON FUNCTION drip.sweep(timestamptz) IS
 'Scheduled work for the sidecar: past-due strikes, ending sessions at the past-due limit or inside the claim window, expiring stale proposals. Touches only rows that are due; safe to run concurrently. A due session another transaction holds is waited for briefly (up to 20 per sweep, 200 ms each), so none escapes its strikes or its end.';
 
+-- Amounts in flight or signed are base units of the scale they were
+-- counted in: the scale changes only while there are none.
+CREATE FUNCTION drip._ilp_scale_unused(p_scale integer) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, drip AS $$
+BEGIN
+    IF EXISTS (SELECT FROM drip.ilp_accounts WHERE prepared <> 0)
+       OR EXISTS (SELECT FROM drip.ilp_outgoing WHERE signed <> 0 OR reserved <> 0) THEN
+        RAISE EXCEPTION 'asset scale in use'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('ILP amounts are counted in base units of scale %s.', p_scale),
+                  HINT = 'Keep the asset scale of the accounts and channels drip already has.';
+    END IF;
+END
+$$;
+
 -- The ILP server's bounds come from the sidecar's configuration, written
 -- under the ledger role: the ILP role only reads them. Amounts already in
 -- flight or signed are base units of the scale they were counted in, so
@@ -2070,7 +2092,7 @@ COMMENT ON FUNCTION drip.sweep(timestamptz) IS
 CREATE FUNCTION drip.ilp_configure(p_asset_scale integer, p_bandwidth bigint, p_max_hold_secs integer,
     p_outgoing_channel_amount bigint, p_min_incoming_channel_amount bigint)
 RETURNS drip.ilp_settings
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip SET lock_timeout = '5s' AS $$
 DECLARE
     st drip.ilp_settings;
 BEGIN
@@ -2079,20 +2101,16 @@ BEGIN
         RAISE EXCEPTION 'invalid ILP settings'
             USING ERRCODE = 'invalid_parameter_value', DETAIL = 'Every setting is required.';
     END IF;
-    SELECT * INTO st FROM drip.ilp_settings FOR UPDATE;
+    SELECT * INTO st FROM drip.ilp_settings;
     IF p_asset_scale <> st.asset_scale THEN
+        -- Refused before any lock while amounts are counted in the old scale.
+        PERFORM drip._ilp_scale_unused(st.asset_scale);
         -- Every packet and payout reads the settings first and keeps the
-        -- table's share lock to its end: this waits for those in flight, and
-        -- holds new ones back until the new scale is committed.
+        -- table's share lock to its end: this waits (briefly) for those in
+        -- flight, holds new ones back until the new scale is committed, and
+        -- looks again once they are done.
         LOCK TABLE drip.ilp_settings IN ACCESS EXCLUSIVE MODE;
-    END IF;
-    IF p_asset_scale <> st.asset_scale
-       AND (EXISTS (SELECT FROM drip.ilp_accounts WHERE prepared <> 0)
-            OR EXISTS (SELECT FROM drip.ilp_outgoing WHERE signed <> 0 OR reserved <> 0)) THEN
-        RAISE EXCEPTION 'asset scale in use'
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = format('ILP amounts are counted in base units of scale %s.', st.asset_scale),
-                  HINT = 'Keep the asset scale of the accounts and channels drip already has.';
+        PERFORM drip._ilp_scale_unused(st.asset_scale);
     END IF;
     -- The table's checks refuse out-of-range values (23514).
     UPDATE drip.ilp_settings
@@ -2150,7 +2168,7 @@ GRANT EXECUTE ON FUNCTION drip.requeue_claim(bytea) TO drip_admin;
 -- The sidecar reports the backlog and the losses as metrics.
 GRANT SELECT ON drip.outbox_backlog, drip.losses_by_reason TO drip_ledger;
 -- Views call these with the reader's privileges; they only compute.
-GRANT EXECUTE ON FUNCTION drip._due(drip.sessions, bigint),
+GRANT EXECUTE ON FUNCTION drip._due(drip.sessions, bigint), drip._due_at(drip.sessions, bigint, timestamptz),
     drip._time_due(text, bigint, integer, timestamptz, timestamptz, bigint),
     drip._claim_deadline(timestamptz, timestamptz, timestamptz) TO drip_admin;
 -- The terms trigger runs as whoever edits the terms.

@@ -340,16 +340,22 @@ CREATE TYPE drip.amount_due AS (
     notice_id      bigint
 );
 
--- What a locked (or read) session owes now: time charged so far plus unit
--- debts, never more than the channel holds. NULL before the session is
--- active. Plain SQL without SET so the planner inlines it.
-CREATE FUNCTION drip._due(s drip.sessions, channel_amount bigint) RETURNS bigint
+-- What a locked (or read) session owes at p_at: time charged so far plus
+-- unit debts, never more than the channel holds. NULL before the session
+-- is active. Plain SQL without SET so the planner inlines it.
+CREATE FUNCTION drip._due_at(s drip.sessions, channel_amount bigint, p_at timestamptz) RETURNS bigint
 LANGUAGE sql STABLE AS $$
     SELECT least(
         drip._time_due(s.payment_type::text, s.rate, s.polling_interval_secs, s.active_at,
-                       pg_catalog.now(), channel_amount)
+                       p_at, channel_amount)
             OPERATOR(pg_catalog.+) s.unit_debt,
         channel_amount)
+$$;
+
+-- The same, now.
+CREATE FUNCTION drip._due(s drip.sessions, channel_amount bigint) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT drip._due_at(s, channel_amount, pg_catalog.now())
 $$;
 
 CREATE FUNCTION drip.amount_due(p_drip_token text) RETURNS drip.amount_due
@@ -393,7 +399,7 @@ BEGIN
     -- no flood of bad claims, nor a caller holding its transaction open
     -- after one, keeps drip.sweep from ending the session.
     SELECT s.id, s.state, c.channel_id, c.public_key, c.prepared_key, c.best_claim,
-           drip._due(s, c.amount) AS due,
+           drip._due_at(s, c.amount, clock_timestamp()) AS due,
            drip._claim_deadline(s.ends_at, c.expiration, c.cancel_after) AS deadline
     INTO r
     FROM drip.sessions s JOIN drip.channels c ON c.session = s.id
@@ -408,21 +414,23 @@ BEGIN
     IF r.state <> 'active' OR clock_timestamp() >= r.deadline THEN
         RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
     END IF;
-    IF NOT drip._check_claim(r.channel_id, p_amount, p_signature, r.public_key, r.prepared_key) THEN
-        RETURN (false, 'bad_signature'::text, r.due, r.best_claim::bigint);
-    END IF;
     -- The best claim only rises: one at or below a stale read of it is
-    -- refused for good (a replayed old claim takes no lock either).
+    -- refused for good, before the signature's cost (a replayed old claim).
     IF p_amount <= r.best_claim THEN
         RETURN (false, 'not_above_best'::text, r.due, r.best_claim::bigint);
+    END IF;
+    IF NOT drip._check_claim(r.channel_id, p_amount, p_signature, r.public_key, r.prepared_key) THEN
+        RETURN (false, 'bad_signature'::text, r.due, r.best_claim::bigint);
     END IF;
     -- The decision is one locking read: what is due comes from the session
     -- row, the claim rules from the channel row. Both are locked so that a
     -- payment that waited re-reads the latest version of each (an unlocked
     -- joined row would be the stale one). The key checked above is the
     -- channel's for good.
+    -- What is due by the clock after the lock wait, so that a payment
+    -- clears strikes only for what is owed when it is taken.
     SELECT s.id, s.state, s.past_due_strikes, c.channel_id, c.amount, c.best_claim,
-           drip._due(s, c.amount) AS due
+           drip._due_at(s, c.amount, clock_timestamp()) AS due
     INTO r
     FROM drip.sessions s JOIN drip.channels c ON c.session = s.id
     WHERE s.id = r.id
@@ -1989,6 +1997,21 @@ $$;
 COMMENT ON FUNCTION drip.ilp_release_expired(timestamptz) IS
 'Sidecar only: releases the holds of packets still unanswered past their expiry (and drip._ilp_hold_grace()) at p_now, as drip.ilp_rollback would: their senders owe nothing for them, the receivers'' channels hold nothing. Forgets fulfilled holds past it. How many were released.';
 
+-- Amounts in flight or signed are base units of the scale they were
+-- counted in: the scale changes only while there are none.
+CREATE FUNCTION drip._ilp_scale_unused(p_scale integer) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, drip AS $$
+BEGIN
+    IF EXISTS (SELECT FROM drip.ilp_accounts WHERE prepared <> 0)
+       OR EXISTS (SELECT FROM drip.ilp_outgoing WHERE signed <> 0 OR reserved <> 0) THEN
+        RAISE EXCEPTION 'asset scale in use'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('ILP amounts are counted in base units of scale %s.', p_scale),
+                  HINT = 'Keep the asset scale of the accounts and channels drip already has.';
+    END IF;
+END
+$$;
+
 -- The ILP server's bounds come from the sidecar's configuration, written
 -- under the ledger role: the ILP role only reads them. Amounts already in
 -- flight or signed are base units of the scale they were counted in, so
@@ -1996,7 +2019,7 @@ COMMENT ON FUNCTION drip.ilp_release_expired(timestamptz) IS
 CREATE FUNCTION drip.ilp_configure(p_asset_scale integer, p_bandwidth bigint, p_max_hold_secs integer,
     p_outgoing_channel_amount bigint, p_min_incoming_channel_amount bigint)
 RETURNS drip.ilp_settings
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip SET lock_timeout = '5s' AS $$
 DECLARE
     st drip.ilp_settings;
 BEGIN
@@ -2005,20 +2028,16 @@ BEGIN
         RAISE EXCEPTION 'invalid ILP settings'
             USING ERRCODE = 'invalid_parameter_value', DETAIL = 'Every setting is required.';
     END IF;
-    SELECT * INTO st FROM drip.ilp_settings FOR UPDATE;
+    SELECT * INTO st FROM drip.ilp_settings;
     IF p_asset_scale <> st.asset_scale THEN
+        -- Refused before any lock while amounts are counted in the old scale.
+        PERFORM drip._ilp_scale_unused(st.asset_scale);
         -- Every packet and payout reads the settings first and keeps the
-        -- table's share lock to its end: this waits for those in flight, and
-        -- holds new ones back until the new scale is committed.
+        -- table's share lock to its end: this waits (briefly) for those in
+        -- flight, holds new ones back until the new scale is committed, and
+        -- looks again once they are done.
         LOCK TABLE drip.ilp_settings IN ACCESS EXCLUSIVE MODE;
-    END IF;
-    IF p_asset_scale <> st.asset_scale
-       AND (EXISTS (SELECT FROM drip.ilp_accounts WHERE prepared <> 0)
-            OR EXISTS (SELECT FROM drip.ilp_outgoing WHERE signed <> 0 OR reserved <> 0)) THEN
-        RAISE EXCEPTION 'asset scale in use'
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = format('ILP amounts are counted in base units of scale %s.', st.asset_scale),
-                  HINT = 'Keep the asset scale of the accounts and channels drip already has.';
+        PERFORM drip._ilp_scale_unused(st.asset_scale);
     END IF;
     -- The table's checks refuse out-of-range values (23514).
     UPDATE drip.ilp_settings
@@ -2076,7 +2095,7 @@ GRANT EXECUTE ON FUNCTION drip.requeue_claim(bytea) TO drip_admin;
 -- The sidecar reports the backlog and the losses as metrics.
 GRANT SELECT ON drip.outbox_backlog, drip.losses_by_reason TO drip_ledger;
 -- Views call these with the reader's privileges; they only compute.
-GRANT EXECUTE ON FUNCTION drip._due(drip.sessions, bigint),
+GRANT EXECUTE ON FUNCTION drip._due(drip.sessions, bigint), drip._due_at(drip.sessions, bigint, timestamptz),
     drip._time_due(text, bigint, integer, timestamptz, timestamptz, bigint),
     drip._claim_deadline(timestamptz, timestamptz, timestamptz) TO drip_admin;
 -- The terms trigger runs as whoever edits the terms.

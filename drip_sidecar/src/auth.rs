@@ -136,6 +136,19 @@ pub fn payer_of<T>(request: &Request<T>, drip_token: &str) -> Result<(), Status>
     }
 }
 
+/// An agreement names its session's drip token unless the merchant makes
+/// it: its proposal id is public once the channel's memo is on the ledger,
+/// so the id alone authorises nothing.
+pub fn agreement_of<T>(request: &Request<T>, drip_token: &str) -> Result<(), Status> {
+    let merchant = matches!(request.extensions().get::<Caller>(), Some(Caller::Merchant));
+    if drip_token.is_empty() && !merchant {
+        return Err(Status::invalid_argument(
+            "drip_token: required (the session's drip token)",
+        ));
+    }
+    payer_of(request, drip_token)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -232,5 +245,21 @@ mod tests {
             let r = auth.intercept(with(Some(token))).unwrap();
             assert!(payer_of(&r, "any").is_ok(), "{token}");
         }
+        // Only the merchant may agree without naming the session.
+        let app = auth
+            .intercept(with(Some("Bearer app-0123456789abcd")))
+            .unwrap();
+        let merchant = auth
+            .intercept(with(Some("Bearer merchant-0123456789")))
+            .unwrap();
+        assert!(agreement_of(&merchant, "").is_ok());
+        for r in [&app, &payer] {
+            assert_eq!(
+                agreement_of(r, "").unwrap_err().code(),
+                tonic::Code::InvalidArgument
+            );
+        }
+        assert!(agreement_of(&app, &theirs).is_ok());
+        assert!(agreement_of(&payer, &mine).is_ok());
     }
 }

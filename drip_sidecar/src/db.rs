@@ -9,13 +9,26 @@ use futures_util::StreamExt as _;
 use tokio::sync::{broadcast, watch};
 use tokio_postgres::{AsyncMessage, NoTls};
 
+/// The longest any call waits for a row lock (ms).
+const LOCK_TIMEOUT_MS: u32 = 10_000;
+
 /// A connection pool for the `drip` extension's functions.
 pub fn pool(
     config: &tokio_postgres::Config,
     size: usize,
 ) -> Result<Pool, deadpool_postgres::BuildError> {
+    // A caller's transaction left open holds its rows as long as it likes:
+    // no call of the sidecar waits for a lock longer than this. It fails
+    // instead and is tried again (the outbox's backoff, the watch's next
+    // look, the client's retry), so one held row never stalls a worker.
+    let mut config = config.clone();
+    let options = format!(
+        "{} -c lock_timeout={LOCK_TIMEOUT_MS}",
+        config.get_options().unwrap_or_default()
+    );
+    config.options(options.trim_start());
     let manager = Manager::from_config(
-        config.clone(),
+        config,
         NoTls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,

@@ -131,6 +131,7 @@ const GRANTS: &[(&str, &[&str])] = &[
         &[
             "_claim_deadline",
             "_due",
+            "_due_at",
             "_settle_margin_secs",
             "_time_due",
             "requeue_claim",

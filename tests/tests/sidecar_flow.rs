@@ -140,11 +140,19 @@ async fn calls_without_good_credentials_or_tls_are_refused() {
     for (token, code) in [
         (theirs.as_str(), Code::NotFound),
         (mine.as_str(), Code::PermissionDenied),
-        ("", Code::PermissionDenied),
+        ("", Code::InvalidArgument),
     ] {
         let e = intruder.submit_agreement(junk(token)).await.unwrap_err();
         assert_eq!(e.code(), code, "{}", e.message());
     }
+    // Nor through the app token (shared by wallets' proxies) without the
+    // session's drip token.
+    let e = api(&w, Some(APP_TOKEN))
+        .await
+        .submit_agreement(junk(""))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{}", e.message());
     let state = payer
         .amount_due(due(&mine))
         .await
@@ -673,7 +681,7 @@ async fn a_refresh_funds_the_channel_and_extends_the_session() {
             tx_hash: fund["hash"].as_str().unwrap().into(),
             wait: true,
             wait_seconds: 20,
-            drip_token: String::new(),
+            drip_token: token.clone(),
         })
         .await
         .unwrap()
@@ -917,4 +925,34 @@ async fn a_client_certificate_from_the_configured_ca_is_the_merchant() {
     assert_eq!(refused.code(), Code::Unauthenticated);
     finish(w).await;
     let _ = std::fs::remove_file(ca_path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_row_held_open_by_another_caller_delays_a_call_boundedly() {
+    let w = world("grpc_held").await;
+    let payer = key(0x26, KeyType::Ed25519);
+    let (token, channel) = open(&w, "web-held", &payer).await;
+    // Another caller (a proxy with SQL access) leaves a transaction open on
+    // the session's row.
+    let holder = w.db.client().await;
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT FROM drip.sessions WHERE drip_token = '{token}' FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    let mut wallet = api(&w, Some(APP_TOKEN)).await;
+    let busy = wallet
+        .pay(claim(&token, &payer, &channel, 1_000))
+        .await
+        .unwrap_err();
+    assert_eq!(busy.code(), Code::Unavailable, "{}", busy.message());
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    let paid = wallet
+        .pay(claim(&token, &payer, &channel, 1_000))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(paid.accepted, "{paid:?}");
+    finish(w).await;
 }

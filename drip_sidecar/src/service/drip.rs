@@ -11,7 +11,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use tonic::{Request, Response, Status};
 
-use crate::auth::{merchant_only, payer_of};
+use crate::auth::{agreement_of, merchant_only, payer_of};
 use crate::db::Notifications;
 use crate::metrics::Metrics;
 use crate::proto::drip_server::Drip;
@@ -85,6 +85,8 @@ fn db_status(e: tokio_postgres::Error) -> Status {
     match *code {
         _ if bad_input => Status::invalid_argument(text()),
         SqlState::NO_DATA_FOUND => Status::not_found(text()),
+        // Another transaction held the row past the lock timeout: try again.
+        SqlState::LOCK_NOT_AVAILABLE => Status::unavailable("the session is busy; try again"),
         SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE => Status::failed_precondition(text()),
         _ => {
             tracing::error!(
@@ -482,16 +484,14 @@ impl DripService {
         Ok((event, r.get(4)))
     }
 
-    /// An agreement or refresh agreement. A proposal id is public once its
-    /// channel's memo is on the ledger, so a payer authorised by its drip
-    /// token names it, and the proposal must be that session's; the
-    /// merchant and a proxy holding the app token may leave it out.
+    /// An agreement or refresh agreement; the proposal must be the named
+    /// drip token's session's.
     async fn agreement(
         &self,
         request: Request<AgreementRequest>,
         kind: Agreement,
     ) -> Result<Response<AgreementResponse>, Status> {
-        payer_of(&request, &request.get_ref().drip_token)?;
+        agreement_of(&request, &request.get_ref().drip_token)?;
         let req = request.into_inner();
         let tx_hash = hex_arg(&req.tx_hash, "tx_hash")?;
         let token = Some(req.drip_token.as_str()).filter(|t| !t.is_empty());
