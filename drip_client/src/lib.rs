@@ -4,8 +4,8 @@
 //! user set; and the `drip` command line around it.
 //!
 //! - [`uri`]: the deep link `drip://DOMAIN/TOKEN`.
-//! - [`mandate`]: the user's limits per interval, session and site, and on
-//!   a channel's funding, settle delay and life.
+//! - [`mandate`]: the user's limits per interval, hour, session (and its
+//!   purchases) and site, and on a channel's funding, settle delay and life.
 //! - [`store`]: the wallet file, written atomically before every act.
 //! - [`api`]: drip's gRPC API with timeouts and bounded retries.
 //! - [`payer`]: one session from proposal to the channel's close.

@@ -1,9 +1,10 @@
 //! The limits a wallet's user sets on what it may sign and on the channels
-//! it opens: per polling interval, per session and per site; a channel's
-//! funding, settle delay and life. All but the per-site limit are finite by
-//! default. The wallet checks a proposal against them before it opens a
-//! channel, and every claim against them and against the rate of the
-//! proposal it accepted before signing; it says which limit stopped it.
+//! it opens: per polling interval, per hour of time, per session, for a
+//! session's purchases and per site; a channel's funding, settle delay and
+//! life. All but the per-site limit are finite by default. The wallet
+//! checks a proposal against them before it opens a channel, and every
+//! claim against them and against the rate of the proposal it accepted
+//! before signing; it says which limit stopped it.
 
 use drip_core::proposal::Proposal;
 use drip_core::Drops;
@@ -25,8 +26,14 @@ pub const LIFE_MARGIN_SECS: u64 = 600;
 pub struct Mandate {
     /// The most one polling interval may cost (so also the highest rate).
     pub per_interval: Drops,
+    /// The most an hour of a session's time may cost: the proposal's rate
+    /// per hour of wall time, whatever its polling interval.
+    pub per_hour: Drops,
     /// The most one session may cost.
     pub per_session: Drops,
+    /// The most one session's unit debts (purchases, the merchant's word)
+    /// may cost.
+    pub unit_per_session: Drops,
     /// The most all sessions of one site may cost together; `None` is no
     /// limit.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,17 +50,21 @@ pub struct Mandate {
 
 impl Default for Mandate {
     /// Sized for micropayments. drip's default terms charge 1 XRP per
-    /// 30-minute session (33,334 drops a minute): 1 XRP per interval leaves
-    /// room for purchases, 10 XRP per session for ten fundings, and a
-    /// channel never holds more than a session may spend. A day is the
-    /// longest the payer waits for a channel's XRP, whether after closing
-    /// it (the settle delay) or for it to expire (the CancelAfter). No
-    /// per-site limit: it counts every session ever, so any value would
-    /// one day stop a site for good.
+    /// 30-minute session (33,334 drops a minute, 2 XRP an hour): 1 XRP per
+    /// interval leaves room for purchases; 5 XRP an hour takes terms up to
+    /// 2.5 times dearer, and makes 10 XRP per session (ten fundings) last
+    /// at least two hours however short the server's interval; purchases
+    /// may take 1 XRP of it. A channel never holds more than a session may
+    /// spend. A day is the longest the payer waits for a channel's XRP,
+    /// whether after closing it (the settle delay) or for it to expire (the
+    /// CancelAfter). No per-site limit: it counts every session ever, so
+    /// any value would one day stop a site for good.
     fn default() -> Self {
         Mandate {
             per_interval: Drops::new(Drops::PER_XRP),
+            per_hour: Drops::new(5 * Drops::PER_XRP),
             per_session: Drops::new(10 * Drops::PER_XRP),
+            unit_per_session: Drops::new(Drops::PER_XRP),
             per_site: None,
             max_funding: Drops::new(10 * Drops::PER_XRP),
             max_settle_delay_secs: 86_400,
@@ -71,6 +82,14 @@ pub enum Refusal {
     )]
     PerInterval {
         /// What the interval would cost.
+        amount: Drops,
+        /// The limit.
+        limit: Drops,
+    },
+    /// A rate that costs too much per hour.
+    #[error("a rate of {amount} drops an hour is above the limit of {limit} per hour")]
+    PerHour {
+        /// The proposal's rate, per hour.
         amount: Drops,
         /// The limit.
         limit: Drops,
@@ -163,15 +182,24 @@ impl Mandate {
         Ok(())
     }
 
-    /// Whether a proposal may be taken: its rate, funding and settle delay,
-    /// and a session short enough for the longest channel life. Checked
-    /// before a channel is opened for it.
+    /// Whether a proposal may be taken: its rate (per interval and per
+    /// hour), funding and settle delay, and a session short enough for the
+    /// longest channel life. Checked before a channel is opened for it.
     pub fn admits(&self, p: &Proposal) -> Result<(), Refusal> {
-        if p.payment_type.charges_time() && p.rate > self.per_interval {
-            return Err(Refusal::PerInterval {
-                amount: p.rate,
-                limit: self.per_interval,
-            });
+        if p.payment_type.charges_time() {
+            if p.rate > self.per_interval {
+                return Err(Refusal::PerInterval {
+                    amount: p.rate,
+                    limit: self.per_interval,
+                });
+            }
+            let hourly = hourly_rate(p);
+            if hourly > self.per_hour {
+                return Err(Refusal::PerHour {
+                    amount: hourly,
+                    limit: self.per_hour,
+                });
+            }
         }
         self.admits_funding(p.channel_funding)?;
         if p.settle_delay_secs > self.max_settle_delay_secs {
@@ -180,11 +208,8 @@ impl Mandate {
                 limit: self.max_settle_delay_secs,
             });
         }
-        if let Some(session) = session_intervals(p) {
-            let secs = session
-                .fewest
-                .saturating_mul(u64::from(p.polling_interval_secs))
-                .saturating_add(LIFE_MARGIN_SECS);
+        if let Some(session) = session_secs(p) {
+            let secs = session.saturating_add(LIFE_MARGIN_SECS);
             if secs > u64::from(self.max_channel_life_secs) {
                 return Err(Refusal::ChannelLife {
                     secs,
@@ -207,30 +232,28 @@ impl Mandate {
     }
 
     /// The most a session may owe at `now` under the proposal `p` the
-    /// wallet accepted, having first asked to agree at `since` (the session
-    /// became active later). Time debt: the rate for each interval begun
-    /// since, counted up (one interval of slack: the wallet's clock reads
-    /// whole seconds, up to one short of the server's microseconds), plus
-    /// one, as drip bills each interval when it begins. Unit debts are the
-    /// merchant's word: what the session may spend. Without `since` (a
-    /// record from an older wallet) no time debt can be shown to be owed.
-    pub fn allowed_debt(&self, p: &Proposal, since: Option<i64>, now: i64) -> Drops {
-        let time = match since {
-            Some(since) if p.payment_type.charges_time() => {
-                let elapsed = u64::try_from(now.saturating_sub(since)).unwrap_or(0);
-                let begun = elapsed.div_ceil(u64::from(p.polling_interval_secs.max(1)));
-                p.rate
-                    .checked_mul(begun.saturating_add(1))
-                    .unwrap_or(Drops::MAX)
-            }
-            _ => Drops::ZERO,
-        };
+    /// wallet accepted, having asked to agree at `since`, with `funded` in
+    /// its channel by agreement (the create and the refreshes the server
+    /// took). Time debt: [`time_allowance`], and never above `funded`: a
+    /// session lasts as long as its funding at the rate, so a server that
+    /// stalled the agreement and bills for the wait gets no more. Unit
+    /// debts are the merchant's word, so they have their own budget
+    /// (`unit_per_session`), not all that the session may spend.
+    pub fn allowed_debt(&self, p: &Proposal, since: Option<i64>, now: i64, funded: Drops) -> Drops {
+        let time = time_allowance(p, since, now).min(funded);
         let units = if p.payment_type.takes_units() {
-            self.per_session
+            self.unit_per_session
         } else {
             Drops::ZERO
         };
         time.checked_add(units).unwrap_or(Drops::MAX)
+    }
+
+    /// How many times a session of `p` may be funded, its create
+    /// included: enough to spend `per_session`, `ceil(per_session /
+    /// funding)`, and no more (none for a proposal funding nothing).
+    pub fn fundings(&self, p: &Proposal) -> u64 {
+        ceil_div(self.per_session.get(), p.channel_funding.get()).unwrap_or(0)
     }
 
     /// The CancelAfter (Ripple-epoch seconds) for a channel opened at `now`
@@ -263,6 +286,42 @@ impl Mandate {
             .checked_add(i64::try_from(life).ok()?)?;
         u32::try_from(at).ok()
     }
+}
+
+/// The time debt a session of `p` may have at `now`, the wallet having
+/// asked to agree at `since` (the session became active later): the rate
+/// for each interval begun since, counted up (one interval of slack: the
+/// wallet's clock reads whole seconds, up to one short of the server's
+/// microseconds), plus one, as drip bills each interval when it begins.
+/// Without `since` (a record from an older wallet) no time debt can be
+/// shown to be owed.
+pub fn time_allowance(p: &Proposal, since: Option<i64>, now: i64) -> Drops {
+    match since {
+        Some(since) if p.payment_type.charges_time() => {
+            let elapsed = u64::try_from(now.saturating_sub(since)).unwrap_or(0);
+            let begun = elapsed.div_ceil(u64::from(p.polling_interval_secs.max(1)));
+            p.rate
+                .checked_mul(begun.saturating_add(1))
+                .unwrap_or(Drops::MAX)
+        }
+        _ => Drops::ZERO,
+    }
+}
+
+/// Seconds in the shortest session a time-billed `p` stands for (`None`
+/// when it bills no time).
+pub fn session_secs(p: &Proposal) -> Option<u64> {
+    session_intervals(p).map(|i| i.fewest.saturating_mul(u64::from(p.polling_interval_secs)))
+}
+
+/// What `p`'s rate costs an hour, rounded up: `rate × 3600 / interval` in
+/// exact integers (u128: no rate overflows it; above u64 saturates, so is
+/// refused) and an interval of 0 counted as 1 s, as the wallet counts
+/// intervals everywhere.
+fn hourly_rate(p: &Proposal) -> Drops {
+    let hourly =
+        (u128::from(p.rate.get()) * 3_600).div_ceil(u128::from(p.polling_interval_secs.max(1)));
+    Drops::new(u64::try_from(hourly).unwrap_or(u64::MAX))
 }
 
 /// How many whole intervals a time-billed session can have, by the rate
@@ -468,6 +527,80 @@ mod tests {
                 limit: 86_400
             })
         );
+    }
+
+    /// A rate within the per-interval limit can still take the session's
+    /// budget in seconds if the interval is short: the rate per hour of
+    /// wall time is bounded too (in whole drops, rounded up).
+    #[test]
+    fn a_rate_is_bounded_per_hour_whatever_the_interval() {
+        let m = Mandate::default();
+        // 1 XRP every second: within 1 XRP per interval, 3,600 XRP an hour.
+        let fast = proposal(PaymentType::Time, 1_000_000, 1, 10_000_000, 600);
+        assert_eq!(
+            m.admits(&fast),
+            Err(Refusal::PerHour {
+                amount: d(3_600_000_000),
+                limit: d(5_000_000)
+            })
+        );
+        let both = Proposal {
+            payment_type: PaymentType::Both,
+            ..fast.clone()
+        };
+        assert!(matches!(m.admits(&both), Err(Refusal::PerHour { .. })));
+        // A unit-only session's rate is never charged.
+        let unit = Proposal {
+            payment_type: PaymentType::Unit,
+            ..fast
+        };
+        assert_eq!(m.admits(&unit), Ok(()));
+        // Just within 5 XRP an hour (4,999,980), and just above.
+        let per_minute = |rate| proposal(PaymentType::Time, rate, 60, 1_000_000, 600);
+        assert_eq!(m.admits(&per_minute(83_333)), Ok(()));
+        assert_eq!(
+            m.admits(&per_minute(83_334)),
+            Err(Refusal::PerHour {
+                amount: d(5_000_040),
+                limit: d(5_000_000)
+            })
+        );
+        // Rounded up: a drop every 7 s is 514 2/7 drops an hour.
+        let slow = proposal(PaymentType::Time, 1, 7, 100, 600);
+        let tight = Mandate {
+            per_hour: d(514),
+            ..m
+        };
+        assert_eq!(
+            tight.admits(&slow),
+            Err(Refusal::PerHour {
+                amount: d(515),
+                limit: d(514)
+            })
+        );
+        assert_eq!(
+            Mandate {
+                per_hour: d(515),
+                ..m
+            }
+            .admits(&slow),
+            Ok(())
+        );
+        // Extremes neither overflow nor divide by zero.
+        let huge = Mandate {
+            per_interval: Drops::MAX,
+            per_hour: Drops::MAX,
+            ..m
+        };
+        let odd = proposal(PaymentType::Time, u64::MAX, 0, 100, 600);
+        assert_eq!(
+            m.admits(&Proposal {
+                rate: d(1),
+                ..odd.clone()
+            }),
+            Ok(())
+        );
+        assert_eq!(huge.admits(&odd), Ok(()));
     }
 
     #[test]

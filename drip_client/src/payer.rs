@@ -1,8 +1,9 @@
 //! One drip session from the wallet's side: check the signed proposal, open
 //! the channel it asks for (proposal id as memo, a fresh key), agree, then
 //! poll what is due and pay it with a claim for the cumulative amount; fund
-//! the channel further before the session or the channel runs out; and once
-//! the session ends, find the transaction that closed the channel.
+//! the channel further before the session or the channel runs out (judged
+//! by the ledger and the wallet's own claims, never the server's numbers);
+//! and once the session ends, find the transaction that closed the channel.
 //!
 //! Every step that gives something out is written to the wallet file first:
 //! a signed claim before it is sent, a signed transaction before it is
@@ -14,7 +15,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use drip_core::claim::sign_claim;
 use drip_core::proposal::{Proposal, ProposalKind, SignedProposal};
-use drip_core::terms::PaymentType;
 use drip_core::{Drops, Hash256, KeyType, PublicKey};
 use drip_ledger::{Outcome, Submitter};
 use drip_proto::{AgreementRequest, AgreementResponse, AmountDueResponse, Denial, SessionState};
@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::{json, Value as Json};
 
 use crate::api::Api;
-use crate::mandate::{Mandate, Refusal, Spend, Window};
+use crate::mandate::{session_secs, time_allowance, Mandate, Refusal, Spend, Window};
 use crate::store::{random_seed, PendingTx, SessionRecord, SignedClaim, Site, Wallet};
 use crate::uri::Target;
 use crate::Error;
@@ -40,7 +40,8 @@ pub struct PayerConfig {
     pub fresh_key: bool,
     /// How often to ask what is due (default: half the polling interval).
     pub poll: Option<Duration>,
-    /// Fund the channel further when the session or channel runs short.
+    /// Fund the channel further when the session or channel runs short
+    /// (see [`refresh_due`]).
     pub refresh: bool,
     /// How long the server may take to check a channel on the ledger.
     pub agreement_wait: Duration,
@@ -105,8 +106,6 @@ pub struct Payer<'w> {
     token: String,
     site: String,
     config: PayerConfig,
-    /// The session's length as first seen active, for the refresh lead.
-    span: Option<i64>,
 }
 
 /// Unix seconds now.
@@ -159,7 +158,7 @@ pub fn next_claim(
     if target <= best {
         return Ok(None);
     }
-    let allowed = mandate.allowed_debt(&record.proposal, record.active_from, now);
+    let allowed = mandate.allowed_debt(&record.proposal, record.active_from, now, record.funded());
     if target > allowed {
         return Err(Refusal::AboveProposal {
             amount: target,
@@ -181,6 +180,56 @@ pub fn next_claim(
     Ok(Some((target, window)))
 }
 
+/// Whether a session's channel, holding `held` on the ledger, should be
+/// funded further at `now`. Judged by the wallet's own numbers only (the
+/// server's due, channel amount and end are its word, and could make the
+/// wallet fund for nothing): less than a quarter of a funding left above
+/// the best claim the wallet signed, or the proposal's rate passing `held`
+/// within [`refresh_lead`]; and only if, refreshed, the wallet would let
+/// the session owe more than `held` by then (no refresh its own limits
+/// could never spend), and the session has been funded fewer than
+/// [`Mandate::fundings`] times.
+pub fn refresh_due(record: &SessionRecord, mandate: &Mandate, held: Drops, now: i64) -> bool {
+    let p = &record.proposal;
+    if u64::from(record.refreshes).saturating_add(1) >= mandate.fundings(p) {
+        return false;
+    }
+    let at = now.saturating_add(refresh_lead(p));
+    let refreshed = record
+        .funded()
+        .checked_add(p.channel_funding)
+        .unwrap_or(Drops::MAX);
+    if mandate.allowed_debt(p, record.active_from, at, refreshed) <= held {
+        return false;
+    }
+    held.saturating_sub(record.best_amount()).get() < p.channel_funding.get() / 4
+        || time_allowance(p, record.active_from, at) > held
+}
+
+/// How far ahead a refresh looks: a third of the session the proposal
+/// stands for, at least three polling intervals (time for the fund to
+/// validate and the server to check it).
+fn refresh_lead(p: &Proposal) -> i64 {
+    let secs = (session_secs(p).unwrap_or(0) / 3)
+        .max(u64::from(p.polling_interval_secs).saturating_mul(3));
+    i64::try_from(secs).unwrap_or(i64::MAX)
+}
+
+/// Whether a failed refresh ends refreshing for the session: the server
+/// refused it, or offered one the wallet refuses, or the fund failed on the
+/// ledger (each retry would burn a fee). Not reaching the server or the
+/// ledger is tried again the next round.
+fn ends_refreshes(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Refused { .. }
+            | Error::Mandate(_)
+            | Error::Mismatch(_)
+            | Error::Proposal(_)
+            | Error::Tx { .. }
+    )
+}
+
 impl<'w> Payer<'w> {
     /// A payer for `target`, talking to drip through `api` and to the ledger
     /// through `ledger` (signing with the wallet's account). `site` names
@@ -200,7 +249,6 @@ impl<'w> Payer<'w> {
             token: target.token.clone(),
             site: target.domain.clone().unwrap_or_else(|| site.to_owned()),
             config,
-            span: None,
         }
     }
 
@@ -211,6 +259,17 @@ impl<'w> Payer<'w> {
     fn must_record(&self) -> Result<&SessionRecord, Error> {
         self.record()
             .ok_or_else(|| Error::Mismatch("the wallet has no record of this session".into()))
+    }
+
+    /// Change the session's record and write it durably.
+    fn update_record(&mut self, change: impl FnOnce(&mut SessionRecord)) -> Result<(), Error> {
+        let token = self.token.clone();
+        self.wallet.update(|f| {
+            if let Some(r) = f.sessions.get_mut(&token) {
+                change(r);
+            }
+        })?;
+        Ok(())
     }
 
     /// Check a signed proposal: the site's key (given, or pinned on first
@@ -255,8 +314,7 @@ impl<'w> Payer<'w> {
     /// where an earlier run stopped. The channel's id.
     pub async fn open(&mut self) -> Result<Hash256, Error> {
         if self.record().is_none() {
-            let signed = self.api.inquire(&self.token).await?;
-            let proposal = self.verified(signed).await?;
+            let proposal = self.initial_proposal().await?;
             self.start(proposal)?;
         }
         if self.must_record()?.channel_id.is_none() {
@@ -272,13 +330,21 @@ impl<'w> Payer<'w> {
         Ok(channel)
     }
 
-    /// Record a new session for a verified initial proposal.
-    fn start(&mut self, proposal: Proposal) -> Result<(), Error> {
+    /// The session's initial proposal, asked for and verified (key,
+    /// signature, expiry), and an initial one.
+    async fn initial_proposal(&mut self) -> Result<Proposal, Error> {
+        let signed = self.api.inquire(&self.token).await?;
+        let proposal = self.verified(signed).await?;
         if proposal.kind != ProposalKind::Initial {
             return Err(Error::Mismatch(
                 "an inquiry answered with a refresh proposal".into(),
             ));
         }
+        Ok(proposal)
+    }
+
+    /// Record a new session for a verified initial proposal.
+    fn start(&mut self, proposal: Proposal) -> Result<(), Error> {
         self.wallet.file().mandate.admits(&proposal)?;
         let channel_seed = if self.config.fresh_key {
             random_seed(self.config.key_type)
@@ -298,6 +364,8 @@ impl<'w> Payer<'w> {
             best: None,
             window: Default::default(),
             active_from: None,
+            refreshes: 0,
+            refresh_stopped: false,
             closed: false,
         };
         let token = self.token.clone();
@@ -320,8 +388,7 @@ impl<'w> Payer<'w> {
         let mut proposal = record.proposal.clone();
         if unix_now() > proposal.expires_at {
             // The old proposal's create never validated: ask again.
-            let signed = self.api.inquire(&self.token).await?;
-            proposal = self.verified(signed).await?;
+            proposal = self.initial_proposal().await?;
         }
         // Checked again: a new proposal, or limits changed since.
         let mandate = self.wallet.file().mandate;
@@ -358,14 +425,10 @@ impl<'w> Payer<'w> {
     fn created(&mut self, tx: &Json, pending: PendingTx) -> Result<(), Error> {
         let channel = drip_ledger::created_channel(tx)
             .ok_or_else(|| Error::Mismatch("the create made no channel".into()))?;
-        let token = self.token.clone();
-        self.wallet.update(|f| {
-            if let Some(r) = f.sessions.get_mut(&token) {
-                r.create = Some(pending);
-                r.channel_id = Some(channel);
-            }
-        })?;
-        Ok(())
+        self.update_record(|r| {
+            r.create = Some(pending);
+            r.channel_id = Some(channel);
+        })
     }
 
     /// Sign `fields`, record the transaction with `persist` before it goes
@@ -424,13 +487,8 @@ impl<'w> Payer<'w> {
         if record.active_from.is_none() {
             // Recorded before the server hears of it: the session cannot
             // become active earlier, so time debt counts from here.
-            let token = self.token.clone();
             let now = unix_now();
-            self.wallet.update(|f| {
-                if let Some(r) = f.sessions.get_mut(&token) {
-                    r.active_from = Some(now);
-                }
-            })?;
+            self.update_record(|r| r.active_from = Some(now))?;
         }
         let request = AgreementRequest {
             proposal_id: record.proposal.proposal_id.clone(),
@@ -443,6 +501,11 @@ impl<'w> Payer<'w> {
         let agreed =
             a.accepted || a.denial() == Denial::AlreadyAgreed || a.state() == SessionState::Active;
         if !agreed {
+            // A definite no (refused, or not checked in time): this attempt
+            // started nothing, so the next one counts time from itself, and
+            // a server that stalls, then accepts hours later, cannot bill
+            // for the wait.
+            self.update_record(|r| r.active_from = None)?;
             if a.state() == SessionState::Pending && a.denial() == Denial::Unspecified {
                 return Err(Error::Timeout(
                     "the server is still checking the channel on the ledger; run again to continue"
@@ -451,13 +514,7 @@ impl<'w> Payer<'w> {
             }
             return Err(refused(&a));
         }
-        let token = self.token.clone();
-        self.wallet.update(|f| {
-            if let Some(r) = f.sessions.get_mut(&token) {
-                r.agreed = true;
-            }
-        })?;
-        Ok(())
+        self.update_record(|r| r.agreed = true)
     }
 
     /// The claims of every session of this site, summed.
@@ -512,14 +569,11 @@ impl<'w> Payer<'w> {
                     amount,
                     signature: hex::encode_upper(sign_claim(&key, &channel, amount)),
                 };
-                let token = self.token.clone();
                 // Recorded before it leaves: a restart resends it, never
                 // signing lower.
-                self.wallet.update(|f| {
-                    if let Some(r) = f.sessions.get_mut(&token) {
-                        r.best = Some(signed.clone());
-                        r.window = window;
-                    }
+                self.update_record(|r| {
+                    r.best = Some(signed.clone());
+                    r.window = window;
                 })?;
                 Some(signed)
             }
@@ -536,49 +590,69 @@ impl<'w> Payer<'w> {
                 progress.refused = Some(format!("server: {} ({:?})", paid.message, paid.denial()));
             }
         }
-        if self.needs_refresh(&due, &record) {
-            progress.event = Some(match self.refresh().await {
-                Ok(amount) => format!("refreshed: channel now {amount} drops"),
-                Err(e) => format!("refresh failed: {e}"),
-            });
+        // Not while the wallet refuses to pay (or the server its claim):
+        // the session is ending past-due, and more funding would only sit
+        // in the channel.
+        if progress.refused.is_none() {
+            progress.event = self.refresh_if_due(channel).await;
         }
         Ok(progress)
     }
 
-    /// Fund when the session ends within a third of its length (at least
-    /// three intervals), or less than a quarter of a funding is left; not if
-    /// the mandate could never spend more.
-    fn needs_refresh(&mut self, due: &AmountDueResponse, record: &SessionRecord) -> bool {
-        if !self.config.refresh {
-            return false;
+    /// Fund the channel by a refresh if one is due; what came of it, for
+    /// the status line.
+    async fn refresh_if_due(&mut self, channel: Hash256) -> Option<String> {
+        let outcome = match self.needs_refresh(channel).await {
+            Ok(false) => return None,
+            Ok(true) => self.refresh().await,
+            Err(e) => Err(e),
+        };
+        Some(match outcome {
+            Ok(amount) => format!("refreshed: channel now {amount} drops"),
+            Err(e) => format!("refresh failed: {e}"),
+        })
+    }
+
+    /// Whether to refresh now: a fund in flight is followed through;
+    /// otherwise [`refresh_due`] decides by the channel's amount on the
+    /// ledger. That is never less than what the wallet funded by agreement,
+    /// and a larger amount never calls for a refresh sooner, so the ledger
+    /// is asked only when that amount would call for one.
+    async fn needs_refresh(&self, channel: Hash256) -> Result<bool, Error> {
+        let record = self.must_record()?;
+        if !self.config.refresh || record.refresh_stopped {
+            return Ok(false);
         }
         if record.fund.is_some() {
-            return true;
+            return Ok(true);
         }
-        let p = &record.proposal;
         let mandate = self.wallet.file().mandate;
-        let after = Drops::new(due.channel_amount).checked_add(p.channel_funding);
-        if due.channel_amount >= mandate.per_session.get()
-            || after.is_none_or(|a| mandate.admits_funding(a).is_err())
-        {
-            return false;
+        let now = unix_now();
+        if !refresh_due(record, &mandate, record.funded(), now) {
+            return Ok(false);
         }
-        let left = due.channel_amount.saturating_sub(due.due);
-        if left < p.channel_funding.get() / 4 {
-            return true;
-        }
-        let Some(ends_at) = due.ends_at.as_ref().map(|t| t.seconds) else {
-            return false;
-        };
-        let remaining = ends_at - unix_now();
-        let span = *self.span.get_or_insert(remaining.max(0));
-        let lead = (span / 3).max(3 * i64::from(p.polling_interval_secs));
-        p.payment_type != PaymentType::Unit && remaining <= lead
+        let held = self.held(channel).await?;
+        Ok(refresh_due(record, &mandate, held, now))
+    }
+
+    /// The channel's amount on the validated ledger (0 once it is gone).
+    async fn held(&self, channel: Hash256) -> Result<Drops, Error> {
+        let entry = self.ledger.client().channel(&channel).await?;
+        Ok(entry.map_or(Drops::ZERO, |c| c.amount))
     }
 
     /// Fund the channel by a refresh proposal and have the server extend
-    /// the session; the channel's new amount.
+    /// the session; the channel's new amount. A definite failure (see
+    /// [`ends_refreshes`]) ends refreshing for the session.
     pub async fn refresh(&mut self) -> Result<Drops, Error> {
+        let outcome = self.refresh_once().await;
+        if outcome.as_ref().is_err_and(ends_refreshes) {
+            self.update_record(|r| r.refresh_stopped = true)?;
+        }
+        outcome
+    }
+
+    async fn refresh_once(&mut self) -> Result<Drops, Error> {
         let record = self.must_record()?.clone();
         let channel = record
             .channel_id
@@ -598,20 +672,22 @@ impl<'w> Payer<'w> {
             drip_token: self.token.clone(),
         };
         let a = self.api.submit_refresh(request).await?;
-        let token = self.token.clone();
-        self.wallet.update(|f| {
-            if let Some(r) = f.sessions.get_mut(&token) {
-                r.fund = None;
+        // Already agreed: an earlier run's submission, its answer lost.
+        let taken = a.accepted || a.denial() == Denial::AlreadyAgreed;
+        self.update_record(|r| {
+            r.fund = None;
+            if taken {
+                r.refreshes = r.refreshes.saturating_add(1);
             }
         })?;
-        if !a.accepted {
+        if !taken {
             return Err(refused(&a));
         }
-        let entry = self.ledger.client().channel(&channel).await?;
-        Ok(entry.map_or(Drops::ZERO, |c| c.amount))
+        self.held(channel).await
     }
 
     async fn fund(&mut self, channel: Hash256) -> Result<(String, PendingTx), Error> {
+        let funding = self.must_record()?.proposal.channel_funding;
         let signed = self.api.refresh_inquire(&self.token).await?;
         let p = self.verified(signed).await?;
         if p.kind
@@ -623,13 +699,17 @@ impl<'w> Payer<'w> {
                 "a refresh proposal for another channel".into(),
             ));
         }
+        // As much as the create: a server choosing the amount could have
+        // the wallet fund a drop at a time (a fee burnt for each) or lock
+        // up all max_funding allows for a small session.
+        if p.channel_funding != funding {
+            return Err(Error::Mismatch(format!(
+                "a refresh of {} drops, not the session's funding of {funding}",
+                p.channel_funding
+            )));
+        }
         // The channel's amount after the fund, by the ledger.
-        let held = self
-            .ledger
-            .client()
-            .channel(&channel)
-            .await?
-            .map_or(Drops::ZERO, |c| c.amount);
+        let held = self.held(channel).await?;
         self.wallet
             .file()
             .mandate
@@ -680,12 +760,7 @@ impl<'w> Payer<'w> {
             tokio::time::sleep(poll).await;
         }
         let closing = self.closed(channel, Duration::from_secs(300)).await?;
-        let token = self.token.clone();
-        self.wallet.update(|f| {
-            if let Some(r) = f.sessions.get_mut(&token) {
-                r.closed = true;
-            }
-        })?;
+        self.update_record(|r| r.closed = true)?;
         Ok(Some(closing))
     }
 
@@ -729,9 +804,13 @@ impl<'w> Payer<'w> {
 }
 
 #[cfg(test)]
+mod hostile;
+
+#[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use drip_core::terms::PaymentType;
 
     fn d(n: u64) -> Drops {
         Drops::new(n)
@@ -762,30 +841,44 @@ mod tests {
             best: None,
             window: Window::default(),
             active_from,
+            refreshes: 0,
+            refresh_stopped: false,
             closed: false,
         }
     }
 
-    /// The amount the wallet would sign for `due` at `now`.
-    fn sign(r: &SessionRecord, m: &Mandate, due: u64, now: i64) -> Result<Option<Drops>, Refusal> {
+    /// The amount the wallet would sign for `due` at `now`, the server
+    /// reporting `channel` in the channel.
+    fn sign_in(
+        r: &SessionRecord,
+        m: &Mandate,
+        due: u64,
+        channel: u64,
+        now: i64,
+    ) -> Result<Option<Drops>, Refusal> {
         let owed = AmountDueResponse {
             due,
-            channel_amount: 1_000_000,
+            channel_amount: channel,
             ..Default::default()
         };
         next_claim(r, m, "shop", r.best_amount(), &owed, now).map(|c| c.map(|(a, _)| a))
+    }
+
+    fn sign(r: &SessionRecord, m: &Mandate, due: u64, now: i64) -> Result<Option<Drops>, Refusal> {
+        sign_in(r, m, due, 1_000_000, now)
+    }
+
+    fn above(amount: u64, allowed: u64) -> Result<Option<Drops>, Refusal> {
+        Err(Refusal::AboveProposal {
+            amount: d(amount),
+            allowed: d(allowed),
+        })
     }
 
     #[test]
     fn time_debt_never_exceeds_the_accepted_rate() {
         let m = Mandate::default();
         let r = record(PaymentType::Time, Some(1_000));
-        let above = |amount, allowed| {
-            Err(Refusal::AboveProposal {
-                amount: d(amount),
-                allowed: d(allowed),
-            })
-        };
         // At the start: the interval drip bills as it begins.
         assert_eq!(sign(&r, &m, 100, 1_000), Ok(Some(d(100))));
         assert_eq!(sign(&r, &m, 101, 1_000), above(101, 100));
@@ -813,37 +906,151 @@ mod tests {
         );
     }
 
+    /// A server that stalled the agreement and bills for the wait (or one
+    /// whose channel the ledger shows larger) gets at most the funding
+    /// agreed: the create's, and one more for each refresh it took.
     #[test]
-    fn unit_debts_are_bounded_by_the_mandate() {
+    fn time_debt_is_capped_at_the_agreed_funding() {
         let m = Mandate {
-            per_session: d(5_000),
+            per_interval: d(10_000_000),
             ..Mandate::default()
         };
-        // Units only: no time debt, whatever the clock.
+        let r = record(PaymentType::Time, Some(1_000));
+        // A day on, the rate alone would allow 864,100 drops; a year on,
+        // far more than the funding.
+        assert_eq!(
+            sign_in(&r, &m, 864_100, 5_000_000, 1_000 + 86_400),
+            Ok(Some(d(864_100)))
+        );
+        let year = 1_000 + 365 * 86_400;
+        assert_eq!(
+            sign_in(&r, &m, 1_000_000, 5_000_000, year),
+            Ok(Some(d(1_000_000)))
+        );
+        assert_eq!(
+            sign_in(&r, &m, 1_000_001, 5_000_000, year),
+            above(1_000_001, 1_000_000)
+        );
+        let refreshed = SessionRecord {
+            refreshes: 1,
+            ..r.clone()
+        };
+        assert_eq!(
+            sign_in(&refreshed, &m, 2_000_000, 5_000_000, year),
+            Ok(Some(d(2_000_000)))
+        );
+        assert_eq!(
+            sign_in(&refreshed, &m, 2_000_001, 5_000_000, year),
+            above(2_000_001, 2_000_000)
+        );
+    }
+
+    /// Unit debts are the merchant's word: they get their own budget, not
+    /// all the session may spend.
+    #[test]
+    fn unit_debts_have_their_own_budget() {
+        let m = Mandate {
+            per_session: d(5_000),
+            unit_per_session: d(2_000),
+            ..Mandate::default()
+        };
+        // Units only: no time debt, whatever the clock. By default 1 XRP
+        // of purchases, not the 10 XRP the session may cost.
         let unit = record(PaymentType::Unit, None);
-        assert_eq!(sign(&unit, &m, 5_000, 1_000), Ok(Some(d(5_000))));
         assert_eq!(
-            sign(&unit, &m, 5_001, 1_000),
-            Err(Refusal::AboveProposal {
-                amount: d(5_001),
-                allowed: d(5_000)
-            })
+            sign_in(&unit, &Mandate::default(), 1_000_001, 5_000_000, 1_000),
+            above(1_000_001, 1_000_000)
         );
-        // Both: the time debt so far plus what the session may spend.
+        assert_eq!(sign(&unit, &m, 2_000, 1_000), Ok(Some(d(2_000))));
+        assert_eq!(sign(&unit, &m, 2_001, 1_000), above(2_001, 2_000));
+        assert_eq!(sign(&unit, &m, 5_000, 1_000_000), above(5_000, 2_000));
+        // Both: the time debt so far plus the purchases' budget; the
+        // session's limit still holds over both.
         let both = record(PaymentType::Both, Some(1_000));
+        assert_eq!(sign(&both, &m, 2_101, 1_000), above(2_101, 2_100));
+        assert_eq!(sign(&both, &m, 2_100, 1_000), Ok(Some(d(2_100))));
+        let small = Mandate {
+            per_session: d(2_000),
+            ..m
+        };
         assert_eq!(
-            sign(&both, &m, 5_101, 1_000),
-            Err(Refusal::AboveProposal {
-                amount: d(5_101),
-                allowed: d(5_100)
+            sign(&both, &small, 2_100, 1_000),
+            Err(Refusal::PerSession {
+                amount: d(2_100),
+                limit: d(2_000)
             })
         );
-        assert_eq!(
-            sign(&both, &m, 5_100, 1_000),
-            Err(Refusal::PerSession {
-                amount: d(5_100),
-                limit: d(5_000)
-            })
+    }
+
+    /// The refresh decision: the ledger's amount, the wallet's own claims
+    /// and the proposal it accepted; nothing the server says.
+    #[test]
+    fn a_refresh_is_due_by_the_wallets_own_numbers() {
+        let m = Mandate::default();
+        // 100 drops per 10 s from 1 XRP: a 100,000 s session, looked at a
+        // third of it (33,333 s) ahead.
+        let r = record(PaymentType::Time, Some(0));
+        let held = d(1_000_000);
+        assert!(!refresh_due(&r, &m, held, 0), "just started");
+        // The rate passes the funding once 10,000 intervals have begun
+        // (100 x 10,000, plus the one billed ahead): 99,991 s on, by the
+        // wallet's clock; looked at 33,333 s ahead.
+        let passes = 99_991 - 33_333;
+        assert!(!refresh_due(&r, &m, held, passes - 1));
+        assert!(refresh_due(&r, &m, held, passes));
+        // More on the ledger than funded (a fund the server refused): not
+        // yet.
+        assert!(!refresh_due(&r, &m, d(2_000_000), passes));
+        // Once refreshed, the next is due a session later.
+        let once = SessionRecord {
+            refreshes: 1,
+            ..r.clone()
+        };
+        let twice = d(2_000_000);
+        assert!(!refresh_due(&once, &m, twice, passes));
+        assert!(!refresh_due(&once, &m, twice, passes + 100_000 - 1));
+        assert!(refresh_due(&once, &m, twice, passes + 100_000));
+        // At most ceil(per_session / funding) fundings, the create's
+        // included.
+        let budget = Mandate {
+            per_session: d(1_500_000),
+            ..m
+        };
+        assert!(refresh_due(&r, &budget, held, passes));
+        assert!(!refresh_due(&once, &budget, twice, passes + 100_000));
+        // No time reckoned (a record from an older wallet): not by time.
+        let unknown = record(PaymentType::Time, None);
+        assert!(!refresh_due(&unknown, &m, held, 99_980));
+    }
+
+    /// Purchases the wallet paid leave little in the channel: a refresh,
+    /// unless the purchases' budget could never spend more than it holds.
+    #[test]
+    fn a_refresh_for_purchases_only_when_they_could_spend_it() {
+        let spent = |payment_type, best: u64| SessionRecord {
+            best: Some(SignedClaim {
+                amount: d(best),
+                signature: String::new(),
+            }),
+            ..record(payment_type, Some(0))
+        };
+        let held = d(1_000_000);
+        let m = Mandate {
+            unit_per_session: d(5_000_000),
+            ..Mandate::default()
+        };
+        assert!(!refresh_due(
+            &spent(PaymentType::Unit, 750_000),
+            &m,
+            held,
+            0
+        ));
+        assert!(refresh_due(&spent(PaymentType::Unit, 750_001), &m, held, 0));
+        assert!(refresh_due(&spent(PaymentType::Both, 750_001), &m, held, 0));
+        let m = Mandate::default();
+        assert!(
+            !refresh_due(&spent(PaymentType::Unit, 999_999), &m, held, 0),
+            "1 XRP of purchases fits in the channel as it is"
         );
     }
 }

@@ -5,18 +5,23 @@
 //! a crash at any point leaves either the old state or the new, and a
 //! restarted wallet never signs below a claim it already gave out.
 //!
-//! The file holds secrets: every write leaves it mode 0600, a symlink in
-//! its place (or the lock's) is refused rather than followed, and one
-//! process at a time holds it (an exclusive lock on `FILE.lock`).
+//! The file holds secrets: every write leaves it mode 0600, one readable by
+//! others is refused, a symlink, FIFO or device in its place (or the
+//! lock's) is refused rather than followed or waited on, one process at a
+//! time holds it (an exclusive lock on `FILE.lock`), and the holder removes
+//! the temporary copies a crashed writer left.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use drip_core::proposal::Proposal;
 use drip_core::{Drops, Hash256, KeyPair, KeyType, Seed};
+use rustix::fs::{Mode, OFlags};
 use serde::{Deserialize, Serialize};
 
 use crate::mandate::{Mandate, Window};
@@ -48,6 +53,17 @@ pub enum StoreError {
     /// `wallet new` over an existing wallet.
     #[error("wallet file {0} exists; refusing to overwrite it")]
     Exists(PathBuf),
+    /// The file's mode lets others read (or write) the seed.
+    #[error(
+        "wallet file {path} has mode {mode:03o}, open to other users; \
+         run `chmod 600 {path}` (and move the account's XRP if others could read it)"
+    )]
+    Exposed {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
 }
 
 /// The file's contents.
@@ -121,11 +137,18 @@ pub struct SessionRecord {
     /// The running polling interval, for the per-interval limit.
     #[serde(default)]
     pub window: Window,
-    /// Unix seconds when the wallet first asked the server to agree: the
-    /// session cannot have become active before, so time debt is counted
-    /// from here.
+    /// Unix seconds when the wallet asked the server to agree (the first
+    /// time, or again after a definite no): the session cannot have become
+    /// active before, so time debt is counted from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_from: Option<i64>,
+    /// Refreshes the server took, each funding as much as the create.
+    #[serde(default)]
+    pub refreshes: u32,
+    /// No more refreshes: the server refused one, or offered one the
+    /// wallet refused, or a fund failed on the ledger.
+    #[serde(default)]
+    pub refresh_stopped: bool,
     /// The session ended and its channel closed.
     #[serde(default)]
     pub closed: bool,
@@ -135,6 +158,15 @@ impl SessionRecord {
     /// The best claim's amount (0 before the first).
     pub fn best_amount(&self) -> Drops {
         self.best.as_ref().map_or(Drops::ZERO, |c| c.amount)
+    }
+
+    /// What the channel holds by agreement: the create's funding, and as
+    /// much again for each refresh the server took.
+    pub fn funded(&self) -> Drops {
+        self.proposal
+            .channel_funding
+            .checked_mul(u64::from(self.refreshes).saturating_add(1))
+            .unwrap_or(Drops::MAX)
     }
 
     /// The channel key.
@@ -191,10 +223,25 @@ impl Wallet {
         Ok(wallet)
     }
 
-    /// Open the wallet at `path`.
+    /// Open the wallet at `path`: a regular file, mode 0600 (or stricter).
     pub fn open(path: &Path) -> Result<Wallet, StoreError> {
         let lock = lock(path)?;
-        let bytes = read_no_follow(path).map_err(|source| io(path, source))?;
+        let mut f = open_no_follow(path, OFlags::RDONLY).map_err(|source| io(path, source))?;
+        let mode = f
+            .metadata()
+            .map_err(|source| io(path, source))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(StoreError::Exposed {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes)
+            .map_err(|source| io(path, source))?;
         let file: WalletFile = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
             path: path.to_owned(),
             what: e.to_string(),
@@ -320,25 +367,33 @@ fn refuse_symlink(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// The contents of `path`, never read through a symlink.
+/// The contents of `path`, a regular file, never read through a symlink.
 pub fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    open_no_follow(path, OpenOptions::new().read(true))?.read_to_end(&mut bytes)?;
+    open_no_follow(path, OFlags::RDONLY)?.read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 
-/// Open `path` with `options` without following a symlink at it: std has
-/// no O_NOFOLLOW, so the file opened must be the very file (device and
-/// inode) that `path` named, as no symlink, just before.
-fn open_no_follow(path: &Path, options: &OpenOptions) -> std::io::Result<File> {
-    let named = fs::symlink_metadata(path)?;
-    if named.file_type().is_symlink() {
-        return Err(symlink());
-    }
-    let f = options.open(path)?;
-    let opened = f.metadata()?;
-    if (opened.dev(), opened.ino()) != (named.dev(), named.ino()) {
-        return Err(symlink());
+/// Open `path` (`flags`, and mode 0600 if created) as a regular file: a
+/// symlink at it is refused by the open itself (O_NOFOLLOW, no window for
+/// a swap), and O_NONBLOCK keeps a FIFO from stalling the open for ever;
+/// whatever is not a regular file is then refused.
+fn open_no_follow(path: &Path, flags: OFlags) -> std::io::Result<File> {
+    let fd = rustix::fs::open(
+        path,
+        flags | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::LOOP => symlink(),
+        e => e.into(),
+    })?;
+    let f = File::from(fd);
+    if !f.metadata()?.file_type().is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, device or directory); the wallet reads only files",
+        ));
     }
     Ok(f)
 }
@@ -346,7 +401,7 @@ fn open_no_follow(path: &Path, options: &OpenOptions) -> std::io::Result<File> {
 fn symlink() -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::InvalidInput,
-        "a symbolic link (or replaced while opened); the wallet follows no links",
+        "a symbolic link; the wallet follows no links",
     )
 }
 
@@ -357,28 +412,50 @@ fn io(path: &Path, source: std::io::Error) -> StoreError {
     }
 }
 
-/// Hold `FILE.lock` exclusively for as long as the returned file lives.
+/// Hold `FILE.lock` exclusively for as long as the returned file lives;
+/// holding it, remove what crashed writers left.
 fn lock(path: &Path) -> Result<File, StoreError> {
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");
-    let name = PathBuf::from(name);
-    let f = match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&name)
-    {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            open_no_follow(&name, OpenOptions::new().write(true))
-        }
-        opened => opened,
-    }
-    .map_err(|source| io(path, source))?;
+    let f = open_no_follow(Path::new(&name), OFlags::WRONLY | OFlags::CREATE)
+        .map_err(|source| io(path, source))?;
     match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(fs::TryLockError::WouldBlock) => Err(StoreError::Busy(path.to_owned())),
-        Err(fs::TryLockError::Error(source)) => Err(io(path, source)),
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Busy(path.to_owned())),
+        Err(fs::TryLockError::Error(source)) => return Err(io(path, source)),
     }
+    remove_stale_temporaries(path).map_err(|source| io(path, source))?;
+    Ok(f)
+}
+
+/// Remove the temporary files `write_atomic` made for `path` and never
+/// renamed (the writer died): each is a whole copy of the file, seed
+/// included. Only names it makes (`.NAME.` 16 hex digits `.tmp`) are
+/// touched, and only under the lock, when no writer of this wallet is
+/// between creating one and renaming it.
+fn remove_stale_temporaries(path: &Path) -> std::io::Result<()> {
+    let Some(name) = path.file_name() else {
+        return Ok(());
+    };
+    let mut prefix = OsString::from(".");
+    prefix.push(name);
+    prefix.push(".");
+    for entry in fs::read_dir(directory(path))? {
+        let entry = entry?;
+        let stale = entry
+            .file_name()
+            .as_bytes()
+            .strip_prefix(prefix.as_bytes())
+            .and_then(|rest| rest.strip_suffix(b".tmp"))
+            .is_some_and(|nonce| nonce.len() == 16 && nonce.iter().all(u8::is_ascii_hexdigit));
+        if stale {
+            match fs::remove_file(entry.path()) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -495,11 +572,114 @@ mod tests {
             br#"{"version": 1, "seed": "snoPBrXtMeMyMHUVTgbuqAfg1SUTc"}"#,
         ] {
             fs::write(&path, bad).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
             assert!(matches!(
                 Wallet::open(&path),
                 Err(StoreError::Corrupt { .. })
             ));
         }
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    /// `f` on its own thread: its result, or a failure after 5 s (an open
+    /// that blocks for ever).
+    fn within_5s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the open blocked")
+    }
+
+    fn mkfifo(path: &Path) {
+        rustix::fs::mkfifoat(rustix::fs::CWD, path, Mode::from_raw_mode(0o600)).unwrap();
+    }
+
+    /// A FIFO (or a directory) where the wallet or its lock should be is
+    /// refused at once: opening a FIFO nobody writes to would wait for ever.
+    #[test]
+    fn a_fifo_in_place_of_the_wallet_or_its_lock_is_refused_at_once() {
+        let d = dir("fifo");
+        let path = d.join("wallet.json");
+        mkfifo(&path);
+        let p = path.clone();
+        let opened = within_5s(move || Wallet::open(&p));
+        assert!(matches!(&opened, Err(StoreError::Io { .. })), "{opened:?}");
+        fs::remove_file(&path).unwrap();
+
+        drop(Wallet::create(&path, KeyType::Ed25519, None).unwrap());
+        mkfifo(&d.join("wallet.json.lock.tmp"));
+        fs::rename(d.join("wallet.json.lock.tmp"), d.join("wallet.json.lock")).unwrap();
+        let p = path.clone();
+        let opened = within_5s(move || Wallet::open(&p));
+        assert!(matches!(&opened, Err(StoreError::Io { .. })), "{opened:?}");
+        fs::remove_file(d.join("wallet.json.lock")).unwrap();
+
+        let other = d.join("dir.json");
+        fs::create_dir(&other).unwrap();
+        assert!(matches!(Wallet::open(&other), Err(StoreError::Io { .. })));
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    /// A wallet file others may read is refused, saying how to fix it.
+    #[test]
+    fn a_wallet_open_to_others_is_refused() {
+        let d = dir("exposed");
+        let path = d.join("wallet.json");
+        drop(Wallet::create(&path, KeyType::Ed25519, None).unwrap());
+        for mode in [0o640, 0o604, 0o660] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            let e = Wallet::open(&path).unwrap_err();
+            assert!(matches!(e, StoreError::Exposed { mode: m, .. } if m == mode));
+            assert!(e.to_string().contains("chmod 600"), "{e}");
+        }
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o400)).unwrap();
+        assert!(Wallet::open(&path).is_ok(), "stricter than 0600 is fine");
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    /// The temporary copies a writer killed before its rename left (each
+    /// holds the seed) are removed by the next process to hold the wallet;
+    /// not while another holds it, and nothing that is not one of them.
+    #[test]
+    fn a_crashed_writers_temporary_files_are_removed_on_open() {
+        let d = dir("stale");
+        let path = d.join("wallet.json");
+        let held = Wallet::create(&path, KeyType::Ed25519, None).unwrap();
+        let victim = d.join("victim");
+        fs::write(&victim, "victim").unwrap();
+        let stale = [
+            ".wallet.json.0123456789abcdef.tmp",
+            ".wallet.json.fedcba9876543210.tmp",
+        ];
+        fs::write(d.join(stale[0]), fs::read(&path).unwrap()).unwrap();
+        std::os::unix::fs::symlink(&victim, d.join(stale[1])).unwrap();
+        let kept = [
+            ".wallet.json.notes.tmp",
+            ".other.json.0123456789abcdef.tmp",
+            "wallet.json.0123456789abcdef.tmp",
+        ];
+        for k in kept {
+            fs::write(d.join(k), "").unwrap();
+        }
+        assert!(matches!(Wallet::open(&path), Err(StoreError::Busy(_))));
+        assert!(
+            fs::symlink_metadata(d.join(stale[0])).is_ok(),
+            "not while held"
+        );
+        drop(held);
+        drop(Wallet::open(&path).unwrap());
+        let mut names: Vec<_> = fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        let mut expected = vec!["victim", "wallet.json", "wallet.json.lock"];
+        expected.extend(kept);
+        expected.sort();
+        assert_eq!(names, expected);
+        assert_eq!(fs::read(&victim).unwrap(), b"victim");
         let _ = fs::remove_dir_all(&d);
     }
 }

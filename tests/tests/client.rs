@@ -1,15 +1,16 @@
 //! The wallet (`drip_client`) against the real sidecar, extension and
 //! devnet: the demo's flow for every payment type and both key types (its
 //! channels with a CancelAfter drip accepts), a wallet killed mid-stream, a
-//! mandate that stops payment, a server charging above the proposal,
-//! refresh, and the rescue of a channel after the settle delay.
+//! mandate that stops payment (and default limits that refuse the tests'
+//! fast terms), a server charging above the proposal, refresh, and the
+//! rescue of a channel after the settle delay.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use drip_client::channels::{self, Closed, RIPPLE_EPOCH};
 use drip_client::store::SignedClaim;
-use drip_client::{Api, Closing, Endpoint, Mandate, Payer, PayerConfig, Progress, Wallet};
+use drip_client::{Api, Closing, Endpoint, Mandate, Payer, PayerConfig, Progress, Refusal, Wallet};
 use drip_core::claim::sign_claim;
 use drip_core::{Drops, Hash256, KeyType, Seed};
 use drip_ledger::Submitter;
@@ -38,8 +39,14 @@ fn wallet_api(w: &World) -> Api {
     Api::new(&e).unwrap()
 }
 
-/// A wallet file for a funded account of `key_type`; its path and the
-/// account's submitter.
+/// The tests' terms bill a whole funding a minute or faster (60 XRP an
+/// hour at 1 XRP a minute, 360 at the refresh test's 6 s sessions of
+/// 0.6 XRP), far above the wallet's default per-hour limit: their wallets
+/// allow this much.
+const TEST_PER_HOUR: Drops = Drops::new(400_000_000);
+
+/// A wallet file for a funded account of `key_type`, allowing the tests'
+/// rates (`TEST_PER_HOUR`); its path and the account's submitter.
 async fn new_wallet(w: &World, name: &str, byte: u8, key_type: KeyType) -> (PathBuf, Submitter) {
     let seed = Seed::from_entropy([byte; 16], key_type);
     let key = seed.key_pair().unwrap();
@@ -48,7 +55,10 @@ async fn new_wallet(w: &World, name: &str, byte: u8, key_type: KeyType) -> (Path
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("wallet-{byte}.json"));
     let _ = std::fs::remove_file(&path);
-    Wallet::create(&path, key_type, Some(seed)).unwrap();
+    Wallet::create(&path, key_type, Some(seed))
+        .unwrap()
+        .update(|f| f.mandate.per_hour = TEST_PER_HOUR)
+        .unwrap();
     (path, submitter(&w.devnet, key))
 }
 
@@ -355,8 +365,10 @@ async fn a_restarted_wallet_continues_without_signing_lower() {
     finish(w).await;
 }
 
-/// A per-session limit stops payment; the wallet says why, and the session
-/// ends by past-due, its channel claimed at the last accepted claim.
+/// The default limits refuse the tests' terms (1 XRP a minute, 60 XRP an
+/// hour) before a channel is opened; a per-session limit stops payment,
+/// the wallet says why, and the session ends by past-due, its channel
+/// claimed at the last accepted claim.
 #[tokio::test]
 async fn a_mandate_stops_payment_and_the_session_ends_past_due() {
     let w = world("client_mandate").await;
@@ -369,15 +381,51 @@ async fn a_mandate_stops_payment_and_the_session_ends_past_due() {
     .await;
     let uri = create(&w, "mandate").await;
     let (path, ledger) = new_wallet(&w, "mandate", 4, KeyType::Secp256k1).await;
+    {
+        let mut wallet = Wallet::open(&path).unwrap();
+        wallet.update(|f| f.mandate = Mandate::default()).unwrap();
+        let mut payer = Payer::new(
+            wallet_api(&w),
+            submitter(
+                &w.devnet,
+                Seed::from_entropy([4; 16], KeyType::Secp256k1)
+                    .key_pair()
+                    .unwrap(),
+            ),
+            &mut wallet,
+            &uri.parse().unwrap(),
+            "",
+            PayerConfig::default(),
+        );
+        let refused = payer.open().await.unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                drip_client::Error::Mandate(Refusal::PerHour { amount, limit })
+                    if amount == Drops::new(60_001_200) && limit == Mandate::default().per_hour
+            ),
+            "{refused}"
+        );
+    }
+    let account = ledger.address().parse().unwrap();
+    assert!(ledger
+        .client()
+        .account_channels(&account)
+        .await
+        .unwrap()
+        .is_empty());
     let limit = Drops::new(3 * 16_667);
     {
         let mut wallet = Wallet::open(&path).unwrap();
         wallet
             .update(|f| {
                 f.mandate = Mandate {
+                    per_hour: TEST_PER_HOUR,
                     per_session: limit,
                     ..Mandate::default()
-                }
+                };
+                // The refused proposal is not kept: the next run asks anew.
+                assert!(f.sessions.is_empty());
             })
             .unwrap();
     }

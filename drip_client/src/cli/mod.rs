@@ -42,6 +42,10 @@ enum Command {
     #[command(subcommand)]
     Wallet(wallet::Command),
     /// Pay a session: open its channel and pay what is due until it ends.
+    ///
+    /// The session's own drip token (from the deep link) is the bearer of
+    /// every call: DRIP_TOKEN and DRIP_TOKEN_FILE are not read, so no
+    /// merchant or app token goes to the server being paid.
     Pay(pay::Args),
     /// The merchant's side of sessions, over drip's gRPC API.
     #[command(subcommand)]
@@ -63,7 +67,7 @@ fn default_wallet() -> PathBuf {
 
 /// How to reach drip's gRPC API.
 #[derive(clap::Args, Debug, Clone)]
-pub struct ServerArgs {
+pub struct Connection {
     /// The API's URL.
     #[arg(long, env = "DRIP_SERVER", default_value = "https://127.0.0.1:50051")]
     server: String,
@@ -73,27 +77,14 @@ pub struct ServerArgs {
     /// The name the server's certificate carries, if not the URL's host.
     #[arg(long, env = "DRIP_TLS_NAME")]
     tls_name: Option<String>,
-    /// The bearer token (merchant or app; `drip pay` uses the session's own
-    /// drip token without one); prefer the environment or a file
-    /// to the command line, which other users can see.
-    #[arg(long, env = "DRIP_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// A file holding the bearer token.
-    #[arg(long, env = "DRIP_TOKEN_FILE", conflicts_with = "token")]
-    token_file: Option<PathBuf>,
     /// Seconds each call may take.
     #[arg(long, env = "DRIP_TIMEOUT", default_value_t = 10)]
     timeout: u64,
 }
 
-impl ServerArgs {
-    fn api(&self) -> anyhow::Result<Api> {
-        self.api_or(None)
-    }
-
-    /// The API, authorised by the given token when none was configured: a
-    /// wallet's own drip token is good for its session's calls.
-    fn api_or(&self, default_token: Option<&str>) -> anyhow::Result<Api> {
+impl Connection {
+    /// The endpoint, with `token` as the bearer.
+    fn endpoint(&self, token: Option<String>) -> anyhow::Result<Endpoint> {
         let mut e = Endpoint::new(self.server.clone());
         e.timeout = Duration::from_secs(self.timeout.max(1));
         if let Some(ca) = &self.ca {
@@ -105,17 +96,38 @@ impl ServerArgs {
         if let Some(name) = &self.tls_name {
             e.tls_name = Some(name.clone());
         }
-        if let Some(f) = &self.token_file {
-            let t =
-                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-            e.token = Some(t.trim().to_owned());
-        } else {
-            e.token = self
-                .token
-                .clone()
-                .or_else(|| default_token.map(str::to_owned));
-        }
-        Ok(Api::new(&e)?)
+        e.token = token;
+        Ok(e)
+    }
+}
+
+/// How to reach drip's gRPC API as a merchant or app: with its bearer
+/// token.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    connection: Connection,
+    /// The bearer token (merchant or app); prefer the environment or a file
+    /// to the command line, which other users can see.
+    #[arg(long, env = "DRIP_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// A file holding the bearer token.
+    #[arg(long, env = "DRIP_TOKEN_FILE", conflicts_with = "token")]
+    token_file: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    fn api(&self) -> anyhow::Result<Api> {
+        let token = match &self.token_file {
+            Some(f) => Some(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("reading {}", f.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => self.token.clone(),
+        };
+        Ok(Api::new(&self.connection.endpoint(token)?)?)
     }
 }
 

@@ -4,19 +4,20 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use drip_client::channels::xrp;
-use drip_client::{Payer, PayerConfig, Progress, Target};
+use drip_client::{Api, Endpoint, Payer, PayerConfig, Progress, Target};
 use drip_core::{Drops, KeyType, PublicKey};
 use serde_json::json;
 
 use super::wallet::key_type;
-use super::{print_json, Cli, ServerArgs};
+use super::{print_json, Cli, Connection};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The session's deep link (drip://DOMAIN/TOKEN) or its drip token.
     target: String,
+    // No bearer token is taken: the session's drip token is the bearer.
     #[command(flatten)]
-    server: ServerArgs,
+    server: Connection,
     /// The server's proposal key (hex); without it, the key a site first
     /// used is pinned and required afterwards.
     #[arg(long, env = "DRIP_SERVER_KEY")]
@@ -63,6 +64,15 @@ fn status_line(p: &Progress) -> String {
     line
 }
 
+impl Args {
+    /// The API for `target`'s session, its drip token the bearer: a
+    /// merchant's or app's token must never reach the server being paid,
+    /// which may not be the merchant's.
+    fn endpoint(&self, target: &Target) -> anyhow::Result<Endpoint> {
+        self.server.endpoint(Some(target.token.clone()))
+    }
+}
+
 pub async fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
     let target: Target = a.target.parse()?;
     let server_key = a
@@ -80,7 +90,7 @@ pub async fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
             .trim_end_matches('/')
             .to_owned()
     });
-    let api = a.server.api_or(Some(&target.token))?;
+    let api = Api::new(&a.endpoint(&target)?)?;
     let mut wallet = cli.open_wallet()?;
     let ledger = cli.submitter(&wallet)?;
     let config = PayerConfig {
@@ -157,4 +167,38 @@ fn signed_xrp(drops: i128) -> String {
     let sign = if drops < 0 { "-" } else { "" };
     let abs = u64::try_from(drops.unsigned_abs()).unwrap_or(u64::MAX);
     format!("{sign}{}", xrp(Drops::new(abs)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use clap::Parser;
+
+    use super::super::Command;
+    use super::*;
+
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    fn parse(extra: &[&str]) -> Result<Cli, clap::Error> {
+        let uri = format!("drip://shop.example/{TOKEN}");
+        let mut argv = vec!["drip", "pay", &uri, "--server", "http://127.0.0.1:1"];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv)
+    }
+
+    /// The server being paid gets the session's own drip token, never a
+    /// merchant's or app's: `pay` takes no other token.
+    #[test]
+    fn pay_bears_the_sessions_own_token_and_takes_no_other() {
+        let cli = parse(&[]).unwrap();
+        let Command::Pay(a) = &cli.command else {
+            panic!("not pay: {cli:?}");
+        };
+        let target: Target = a.target.parse().unwrap();
+        assert_eq!(a.endpoint(&target).unwrap().token.as_deref(), Some(TOKEN));
+        for flag in ["--token", "--token-file"] {
+            let e = parse(&[flag, "merchant-secret"]).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument, "{flag}");
+        }
+    }
 }

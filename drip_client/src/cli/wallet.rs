@@ -54,9 +54,17 @@ pub struct LimitArgs {
     /// highest rate).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     per_interval: Option<u64>,
+    /// The most an hour of a session's time may cost, in drops: a
+    /// proposal's rate per hour, whatever its polling interval.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    per_hour: Option<u64>,
     /// The most one session may cost, in drops.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     per_session: Option<u64>,
+    /// The most one session's purchases (unit debts) may cost, in drops (0:
+    /// none).
+    #[arg(long)]
+    unit_per_session: Option<u64>,
     /// The most all sessions at one site may cost together, in drops (0:
     /// no limit, the default).
     #[arg(long)]
@@ -78,7 +86,9 @@ impl LimitArgs {
         let m = if self.defaults { Mandate::default() } else { m };
         Mandate {
             per_interval: self.per_interval.map_or(m.per_interval, Drops::new),
+            per_hour: self.per_hour.map_or(m.per_hour, Drops::new),
             per_session: self.per_session.map_or(m.per_session, Drops::new),
+            unit_per_session: self.unit_per_session.map_or(m.unit_per_session, Drops::new),
             per_site: match self.per_site {
                 None => m.per_site,
                 Some(0) => None,
@@ -211,10 +221,13 @@ fn describe(m: &Mandate) -> String {
         .per_site
         .map_or("no limit".to_owned(), |d| format!("{} XRP", xrp(d)));
     format!(
-        "limits   per interval {} XRP, per session {} XRP, per site {site}\n\
+        "limits   per interval {} XRP, per hour {} XRP, per session {} XRP \
+         ({} XRP of purchases), per site {site}\n\
          channels at most {} XRP, settle delay at most {} s, CancelAfter at most {} s ahead",
         xrp(m.per_interval),
+        xrp(m.per_hour),
         xrp(m.per_session),
+        xrp(m.unit_per_session),
         xrp(m.max_funding),
         m.max_settle_delay_secs,
         m.max_channel_life_secs,
@@ -230,7 +243,8 @@ mod tests {
         let shown = describe(&Mandate::default());
         for part in [
             "per interval 1.000000 XRP",
-            "per session 10.000000 XRP",
+            "per hour 5.000000 XRP",
+            "per session 10.000000 XRP (1.000000 XRP of purchases)",
             "per site no limit",
             "at most 10.000000 XRP",
             "settle delay at most 86400 s",
@@ -249,7 +263,9 @@ mod tests {
         };
         assert_eq!(LimitArgs::default().apply(mine), mine);
         let set = LimitArgs {
+            per_hour: Some(90_000_000),
             per_session: Some(20_000_000),
+            unit_per_session: Some(0),
             per_site: Some(0),
             max_funding: Some(20_000_000),
             max_settle_delay: Some(600),
@@ -260,7 +276,9 @@ mod tests {
             set.apply(mine),
             Mandate {
                 per_interval: Drops::new(5),
+                per_hour: Drops::new(90_000_000),
                 per_session: Drops::new(20_000_000),
+                unit_per_session: Drops::ZERO,
                 per_site: None,
                 max_funding: Drops::new(20_000_000),
                 max_settle_delay_secs: 600,
