@@ -93,6 +93,14 @@ fn put_protocol_data(out: &mut Vec<u8>, entries: &[ProtocolData]) {
     }
 }
 
+/// The most protocol data entries a packet may carry: the asymmetric
+/// plugins send at most 4. Each entry is 3 bytes on the wire but about 56
+/// in memory, so without a cap one 64 KiB frame would decode to 1.2 MB.
+pub const MAX_PROTOCOL_DATA: usize = 16;
+
+/// The longest protocol name, in bytes (the plugins' longest is 17).
+pub const MAX_PROTOCOL_NAME: usize = 64;
+
 fn read_ascii<'a>(r: &mut Reader<'a>, field: &'static str) -> Result<&'a str, DecodeError> {
     let s = r.var_str(field)?;
     if !s.is_ascii() {
@@ -102,18 +110,24 @@ fn read_ascii<'a>(r: &mut Reader<'a>, field: &'static str) -> Result<&'a str, De
 }
 
 fn read_protocol_data(r: &mut Reader<'_>) -> Result<Vec<ProtocolData>, DecodeError> {
-    let n = r.var_uint("protocolData count")?;
-    // Each entry takes at least 3 bytes: a count beyond that is a lie, and
-    // must not size an allocation.
-    if n > (r.remaining() / 3) as u64 {
-        return Err(DecodeError::invalid(
-            "protocolData count",
-            "more entries than bytes",
-        ));
-    }
-    let mut entries = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+    // Checked before it sizes an allocation.
+    let n = usize::try_from(r.var_uint("protocolData count")?)
+        .ok()
+        .filter(|n| *n <= MAX_PROTOCOL_DATA)
+        .ok_or(DecodeError::Limit {
+            field: "protocolData count",
+            max: MAX_PROTOCOL_DATA,
+        })?;
+    let mut entries = Vec::with_capacity(n);
     for _ in 0..n {
-        let name = read_ascii(r, "protocolName")?.to_owned();
+        let name = read_ascii(r, "protocolName")?;
+        if name.len() > MAX_PROTOCOL_NAME {
+            return Err(DecodeError::Limit {
+                field: "protocolName",
+                max: MAX_PROTOCOL_NAME,
+            });
+        }
+        let name = name.to_owned();
         let content_type = r.u8("contentType")?;
         let data = r.var_octets("data")?.to_vec();
         entries.push(ProtocolData {
@@ -324,5 +338,42 @@ mod tests {
             6, 0, 0, 0, 1, 10, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0,
         ];
         assert!(Packet::decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn protocol_data_is_capped_in_count_and_name_length() {
+        let message = |entries: Vec<ProtocolData>| {
+            Packet {
+                request_id: 1,
+                body: Body::Message(entries),
+            }
+            .encode()
+        };
+        let empty = |name: &str| ProtocolData::new(name, OCTET_STREAM, vec![]);
+        let most = vec![empty("x"); MAX_PROTOCOL_DATA];
+        assert!(Packet::decode(&message(most.clone())).is_ok());
+        let one_more = [most, vec![empty("x")]].concat();
+        assert_eq!(
+            Packet::decode(&message(one_more)),
+            Err(DecodeError::Limit {
+                field: "protocolData count",
+                max: MAX_PROTOCOL_DATA
+            })
+        );
+        // A 64 KiB frame of 3-byte entries, as an attacker would send it.
+        let flood = vec![empty(""); 21_000];
+        assert!(matches!(
+            Packet::decode(&message(flood)),
+            Err(DecodeError::Limit { .. })
+        ));
+        let longest = "n".repeat(MAX_PROTOCOL_NAME);
+        assert!(Packet::decode(&message(vec![empty(&longest)])).is_ok());
+        assert_eq!(
+            Packet::decode(&message(vec![empty(&format!("{longest}n"))])),
+            Err(DecodeError::Limit {
+                field: "protocolName",
+                max: MAX_PROTOCOL_NAME
+            })
+        );
     }
 }

@@ -48,7 +48,9 @@ impl Calls {
     }
 
     /// Make a call: `send` sends the request under the id it is given; the
-    /// answer carrying that id is returned.
+    /// answer carrying that id is returned. `timeout` covers the send too: a
+    /// peer that stops reading fills its queue, and must not hold the caller
+    /// past it.
     pub async fn call<E, F, Fut>(&self, timeout: Duration, send: F) -> Result<Packet, CallError<E>>
     where
         F: FnOnce(u32) -> Fut,
@@ -64,19 +66,13 @@ impl Calls {
             pending.insert(id, tx);
             id
         };
-        let answer = match send(id).await {
-            Ok(()) => tokio::time::timeout(timeout, rx).await,
-            Err(e) => {
-                self.pending().remove(&id);
-                return Err(CallError::Send(e));
-            }
-        };
+        let answer = tokio::time::timeout(timeout, async {
+            send(id).await.map_err(CallError::Send)?;
+            rx.await.map_err(|_| CallError::Closed)
+        })
+        .await;
         self.pending().remove(&id);
-        match answer {
-            Ok(Ok(p)) => Ok(p),
-            Ok(Err(_)) => Err(CallError::Closed),
-            Err(_) => Err(CallError::Timeout),
-        }
+        answer.unwrap_or(Err(CallError::Timeout))
     }
 
     /// Hand an answer to the call waiting for it (answers nobody waits for
@@ -142,6 +138,16 @@ mod tests {
             .call(Duration::from_secs(5), |_| async { Err("down") })
             .await;
         assert_eq!(failed, Err(CallError::Send("down")));
+        // A send that never completes (the peer's queue full) times out too.
+        let stuck = tokio::time::timeout(
+            Duration::from_secs(5),
+            calls.call(Duration::from_millis(10), |_| {
+                std::future::pending::<Result<(), ()>>()
+            }),
+        )
+        .await;
+        assert_eq!(stuck, Ok(Err(CallError::Timeout)));
+        assert!(calls.pending().is_empty());
         let c = calls.clone();
         let waiting = tokio::spawn(async move {
             c.call(Duration::from_secs(5), |_| async { Ok::<_, ()>(()) })

@@ -37,6 +37,15 @@ pub enum DecodeError {
     /// Bytes after the end of the packet.
     #[error("{0} trailing bytes after the packet")]
     Trailing(usize),
+    /// More of something than a reader takes: the wire allows it, but
+    /// decoding it would cost far more memory than its bytes.
+    #[error("{field}: more than {max}")]
+    Limit {
+        /// The field.
+        field: &'static str,
+        /// The most allowed.
+        max: usize,
+    },
 }
 
 impl DecodeError {

@@ -63,7 +63,8 @@ pub struct Args {
     #[arg(long, env = "DRIP_DATABASE_PASSWORD", hide_env_values = true)]
     pub database_password: Option<String>,
     /// Connections in the pool (database.pool_size) [default: 8]; with BTP
-    /// on, its claim batches hold two more of their own.
+    /// on, its claim batches hold two more of their own, and its requests
+    /// btp.pool_size more.
     #[arg(long, env = "DRIP_DATABASE_POOL_SIZE")]
     pub database_pool_size: Option<usize>,
 
@@ -219,6 +220,14 @@ pub struct Args {
     /// its answer: a later expiry is cut to this, 1 to 3600 (btp.max_hold_secs) [default: 30].
     #[arg(long, env = "DRIP_BTP_MAX_HOLD_SECS")]
     pub btp_max_hold_secs: Option<u32>,
+    /// A socket whose account is not bound to its token (no channel proven)
+    /// this long after its auth is closed (btp.unbound_timeout_ms) [default: 120000].
+    #[arg(long, env = "DRIP_BTP_UNBOUND_TIMEOUT_MS")]
+    pub btp_unbound_timeout_ms: Option<u64>,
+    /// Database connections of the BTP server's own pool, so that its load
+    /// cannot starve gRPC and the jobs (btp.pool_size) [default: 4].
+    #[arg(long, env = "DRIP_BTP_POOL_SIZE")]
+    pub btp_pool_size: Option<usize>,
 
     /// Log filter (log.level) [default: info].
     #[arg(long, env = "DRIP_LOG_LEVEL")]
@@ -344,6 +353,8 @@ struct FileBtp {
     max_in_flight: Option<usize>,
     write_timeout_ms: Option<u64>,
     max_hold_secs: Option<u32>,
+    unbound_timeout_ms: Option<u64>,
+    pool_size: Option<usize>,
 }
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -720,6 +731,11 @@ impl Config {
                             .or(f.btp.max_connections_per_ip),
                         d.max_connections_per_ip,
                     )?,
+                    pool_size: count(
+                        "btp.pool_size",
+                        a.btp_pool_size.or(f.btp.pool_size),
+                        d.pool_size,
+                    )?,
                     auth_timeout: millis(
                         "btp.auth_timeout_ms",
                         a.btp_auth_timeout_ms.or(f.btp.auth_timeout_ms),
@@ -744,6 +760,11 @@ impl Config {
                         "btp.write_timeout_ms",
                         a.btp_write_timeout_ms.or(f.btp.write_timeout_ms),
                         ms(d.write_timeout),
+                    )?,
+                    unbound_timeout: millis(
+                        "btp.unbound_timeout_ms",
+                        a.btp_unbound_timeout_ms.or(f.btp.unbound_timeout_ms),
+                        ms(d.unbound_timeout),
                     )?,
                     max_hold_secs: match a
                         .btp_max_hold_secs
@@ -979,11 +1000,17 @@ mod tests {
         let c = Config::resolve(args(), toml::from_str(with_btp).unwrap()).unwrap();
         let btp = c.btp.unwrap().limits;
         assert_eq!((btp.max_connections, btp.max_hold_secs), (1024, 30));
+        assert_eq!(
+            (btp.unbound_timeout, btp.pool_size),
+            (Duration::from_secs(120), 4)
+        );
         for (extra, key) in [
             ("max_connections = 0", "btp.max_connections"),
             ("max_message_bytes = 100", "btp.max_message_bytes"),
             ("max_hold_secs = 3601", "btp.max_hold_secs"),
             ("write_timeout_ms = 0", "btp.write_timeout_ms"),
+            ("unbound_timeout_ms = 0", "btp.unbound_timeout_ms"),
+            ("pool_size = 0", "btp.pool_size"),
         ] {
             let e = error(args(), &format!("{with_btp}{extra}"));
             assert!(e.starts_with(&format!("config: {key}:")), "{e}");

@@ -161,7 +161,7 @@ impl Sidecar {
             btp_addr = listener.local_addr().ok();
             let server = Arc::new(btp::Server::new(
                 btp.clone(),
-                pool.clone(),
+                db::pool(&config.database, btp.limits.pool_size)?,
                 db::pool(&config.database, btp::CLAIM_WORKERS)?,
                 submitter.client().clone(),
                 config.wallet.account_id().to_address(),

@@ -1,11 +1,11 @@
 // Drives drip's ILP server with the real JavaScript ilp-plugin-btp: auth,
-// a Message round trip (IL-DCP), a channel registered with its ownership
-// proof (as the asym client sends it), an ILP Prepare routed to a second
+// a Message round trip (IL-DCP), channels registered with their ownership
+// proofs (as the asym client sends them), an ILP Prepare routed to a second
 // client and fulfilled, a Reject, and a refused token. Prints one JSON
 // object; tests/tests/interop_js.rs checks it. Usage: node btp_client.mjs
 // HOST:PORT [ws|wss] (for wss, NODE_EXTRA_CA_CERTS names the server's
 // certificate; ALICE_CHANNEL and ALICE_CHANNEL_SIGNATURE, hex, Alice's
-// channel and its proof)
+// channel and its proof, BOB_CHANNEL and BOB_CHANNEL_SIGNATURE Bob's)
 import { createRequire } from 'node:module'
 import crypto from 'node:crypto'
 
@@ -33,13 +33,16 @@ out.alice = a.clientAddress
 out.bob = b.clientAddress
 out.asset = [a.assetScale, a.assetCode]
 
-// Alice proves her channel: only a client with one sends packets.
+// Each proves its channel: only a client with one sends packets or is sent
+// them.
 const octets = (name, hex) => ({ protocolName: name, contentType: BtpPacket.MIME_APPLICATION_OCTET_STREAM, data: Buffer.from(hex, 'hex') })
-await alice._call('', {
+const prove = (client, channel, signature) => client._call('', {
   type: BtpPacket.TYPE_MESSAGE,
   requestId: crypto.randomBytes(4).readUInt32BE(),
-  data: { protocolData: [octets('channel', process.env.ALICE_CHANNEL), octets('channel_signature', process.env.ALICE_CHANNEL_SIGNATURE)] },
+  data: { protocolData: [octets('channel', channel), octets('channel_signature', signature)] },
 })
+await prove(alice, process.env.ALICE_CHANNEL, process.env.ALICE_CHANNEL_SIGNATURE)
+await prove(bob, process.env.BOB_CHANNEL, process.env.BOB_CHANNEL_SIGNATURE)
 
 const fulfillment = Buffer.alloc(32, 7)
 const condition = crypto.createHash('sha256').update(fulfillment).digest()

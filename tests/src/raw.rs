@@ -1,6 +1,7 @@
 //! Raw sockets for tests of hostile clients: TCP from a chosen loopback
 //! address, a WebSocket spoken by hand (handshake and frames, so a test can
-//! send what no library would), and a wait for the server to close.
+//! send what no library would: pings too), and a wait for the server to
+//! close.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -63,8 +64,19 @@ pub async fn ws_handshake(s: &mut TcpStream) -> std::io::Result<()> {
 
 /// One binary WebSocket frame from a client (masked, as clients must).
 pub fn ws_frame(payload: &[u8]) -> Vec<u8> {
+    client_frame(0x82, payload)
+}
+
+/// A Ping from a client (a control frame: at most 125 bytes of payload),
+/// which the server answers with a Pong of the same payload.
+pub fn ws_ping(payload: &[u8]) -> Vec<u8> {
+    client_frame(0x89, payload)
+}
+
+/// A final frame with `first` as its first byte (FIN and opcode), masked.
+fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
     let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut frame = vec![0x82];
+    let mut frame = vec![first];
     match payload.len() {
         n if n < 126 => frame.push(0x80 | n as u8),
         n if n <= usize::from(u16::MAX) => {

@@ -22,9 +22,12 @@ use drip_ilp::ildcp;
 use drip_ilp::ilp::{self, ErrorCode, Fulfill, Prepare, Timestamp};
 use drip_sidecar::btp::BtpLimits;
 use drip_sidecar::config::Tls;
+use drip_sidecar::proto::CreateSessionRequest;
+use drip_sidecar::Sidecar;
 use drip_tests::raw;
 use drip_tests::sidecar::{
-    btp_config, finish, fund, ilp_channel, metric, must, sidecar, submitter, world_with, World,
+    api, btp_config, finish, fund, ilp_channel, key, metric, must, sidecar, submitter, world_with,
+    World, MERCHANT_TOKEN,
 };
 use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
@@ -44,8 +47,13 @@ async fn btp_world(name: &str) -> World {
 /// Over wss (TLS is on by default), trusting the sidecar's certificate;
 /// over ws when TLS is off.
 async fn connect(w: &World, username: &str, token: &str) -> Result<Connection, BtpError> {
-    let addr = sidecar(w).btp_addr.unwrap();
-    match &sidecar(w).certificate {
+    connect_to(sidecar(w), username, token).await
+}
+
+/// [`connect`] to another sidecar than the world's.
+async fn connect_to(s: &Sidecar, username: &str, token: &str) -> Result<Connection, BtpError> {
+    let addr = s.btp_addr.unwrap();
+    match &s.certificate {
         Some(ca) => {
             let url = format!("wss://{addr}");
             Connection::connect_trusting(&url, username, token, Some(ca.as_bytes()), T).await
@@ -84,14 +92,19 @@ async fn info(c: &Connection) -> Json {
     serde_json::from_slice(&find(&pd, protocol::INFO).unwrap().data).unwrap()
 }
 
-/// Send an ILP packet; the ILP answer.
-async fn ilp(c: &Connection, packet: ilp::Packet) -> ilp::Packet {
+/// Send an ILP packet; the BTP answer.
+async fn ilp_message(c: &Connection, packet: ilp::Packet) -> Packet {
     let bytes = packet.encode().unwrap();
-    let p = message(
+    message(
         c,
         vec![ProtocolData::new(protocol::ILP, btp::OCTET_STREAM, bytes)],
     )
-    .await;
+    .await
+}
+
+/// Send an ILP packet; the ILP answer.
+async fn ilp(c: &Connection, packet: ilp::Packet) -> ilp::Packet {
+    let p = ilp_message(c, packet).await;
     let Body::Response(pd) = p.body else {
         panic!("{p:?}")
     };
@@ -289,11 +302,8 @@ async fn channels_claims_bandwidth_and_routing() {
         }
     });
 
-    // No channel: nothing passes.
-    assert_eq!(
-        reject_code(&ilp(&a, prepare(10, &bob)).await).as_deref(),
-        Some("F02")
-    );
+    // No channel proven: Alice's socket sends nothing.
+    assert_unbound(&ilp_message(&a, prepare(10, &bob)).await);
 
     // Alice's channel to the server, proven hers.
     let channel = open_channel(&w, &payer).await;
@@ -318,11 +328,7 @@ async fn channels_claims_bandwidth_and_routing() {
     );
     // Alice has no channel yet, so none comes back to her; Bob's 10 XRP
     // one earns him the server's channel to his wallet.
-    let (code, text) = error_text(&fund_channel(&a, &payer.account_id()).await).unwrap();
-    assert_eq!(
-        (code.as_str(), text.as_str()),
-        ("F00", "fund_channel refused: no_incoming_channel")
-    );
+    assert_unbound(&fund_channel(&a, &payer.account_id()).await);
     let back = fund_channel(&b, &payer.account_id()).await;
     let Body::Response(pd) = &back.body else {
         panic!("{back:?}")
@@ -539,6 +545,19 @@ async fn channels_claims_bandwidth_and_routing() {
     finish(w).await;
 }
 
+/// The ILP address of the account of `token`.
+fn address(token: &str) -> String {
+    format!("test.drip.{}", asym::account_name(token))
+}
+
+/// Prove `channel` (of `payer`'s) to be the channel of `c`'s account, at
+/// `address`: the account is bound to `c`'s token.
+async fn prove(c: &Connection, payer: &drip_core::KeyPair, channel: &Hash256, address: &str) {
+    let proof = payer.sign(&asym::ownership_message(channel, address));
+    let ok = message(c, register(channel, proof)).await;
+    assert_eq!(ok.body, Body::Response(vec![]), "{ok:?}");
+}
+
 /// A client that can be paid: its 10 XRP channel to the server, proven,
 /// and the server's channel back to its wallet.
 async fn payee(w: &World, token: &str, byte: u8) -> Arc<Connection> {
@@ -548,12 +567,7 @@ async fn payee(w: &World, token: &str, byte: u8) -> Arc<Connection> {
     fund(w, &key.account_id(), 50_000_000).await;
     let c = connect(w, "", token).await.unwrap();
     let channel = open_channel(w, &key).await;
-    let address = format!("test.drip.{}", asym::account_name(token));
-    let proof = key.sign(&asym::ownership_message(&channel, &address));
-    assert_eq!(
-        message(&c, register(&channel, proof)).await.body,
-        Body::Response(vec![])
-    );
+    prove(&c, &key, &channel, &address(token)).await;
     let back = fund_channel(&c, &key.account_id()).await;
     assert!(error_text(&back).is_none(), "{back:?}");
     Arc::new(c)
@@ -562,8 +576,22 @@ async fn payee(w: &World, token: &str, byte: u8) -> Arc<Connection> {
 /// Answer every ILP Prepare on `c` with the fulfillment, tagging the data
 /// with `who`; every other request with an empty Response.
 fn fulfill_all(c: Arc<Connection>, who: &'static str) {
+    fulfill_packets(c, who, None);
+}
+
+/// [`fulfill_all`], but with `transfers`, Transfers (claims) go there
+/// unanswered.
+fn fulfill_packets(
+    c: Arc<Connection>,
+    who: &'static str,
+    transfers: Option<tokio::sync::mpsc::UnboundedSender<Packet>>,
+) {
     tokio::spawn(async move {
         while let Some(req) = c.next_request().await {
+            if let (Body::Transfer { .. }, Some(to)) = (&req.body, &transfers) {
+                let _ = to.send(req);
+                continue;
+            }
             let ilp = matches!(&req.body, Body::Message(pd) if find(pd, protocol::ILP).is_some());
             if !ilp {
                 let _ = c.respond(req.request_id, Body::Response(vec![])).await;
@@ -601,9 +629,12 @@ async fn a_second_socket_per_account_and_a_reconnect() {
     assert_eq!(ok.body, Body::Response(vec![]));
     assert!(error_text(&claim(&a, &payer, &channel, 5_000).await).is_none());
 
-    // Bob twice: packets go to his newest socket, then to the one left.
+    // Bob twice: packets go to his newest socket, then to the one left;
+    // the channel he proves on one binds both.
     let b1 = Arc::new(connect(&w, "", "bob-token").await.unwrap());
     let b2 = Arc::new(connect(&w, "", "bob-token").await.unwrap());
+    let bobs = open_channel(&w, &payer).await;
+    prove(&b1, &payer, &bobs, &bob).await;
     fulfill_all(b1.clone(), "b1");
     fulfill_all(b2.clone(), "b2");
     let answered_by = |p: ilp::Packet| match p {
@@ -1220,7 +1251,8 @@ async fn an_account_is_written_only_once_its_channel_is_proven() {
     let eve_account = asym::account_name("eve-token");
     let eve_address = format!("test.drip.{eve_account}");
 
-    // What a client can do before it proves a channel leaves no row.
+    // What a client can do before it proves a channel leaves no row, and
+    // it can do little: nothing that moves or reveals money.
     let i = info(&eve).await;
     assert_eq!(i["account"], eve_address);
     assert!(i.get("channel").is_none());
@@ -1229,24 +1261,13 @@ async fn an_account_is_written_only_once_its_channel_is_proven() {
         vec![ProtocolData::new(protocol::LAST_CLAIM, 0, vec![])],
     )
     .await;
-    assert!(error_text(&last).is_none(), "{last:?}");
+    assert_unbound(&last);
     for amount in [10, 0] {
-        let answer = ilp(&eve, prepare(amount, &eve_address)).await;
-        let ilp::Packet::Reject(r) = &answer else {
-            panic!("{answer:?}")
-        };
-        assert_eq!(
-            (r.code.as_str(), r.message.as_str()),
-            ("F02", "account has no open channel")
-        );
+        assert_unbound(&ilp_message(&eve, prepare(amount, &eve_address)).await);
     }
     let channel = open_channel(&w, &payer).await;
-    assert!(error_text(&claim(&eve, &payer, &channel, 10).await).is_some());
-    let (code, text) = error_text(&fund_channel(&eve, &payer.account_id()).await).unwrap();
-    assert_eq!(
-        (code.as_str(), text.as_str()),
-        ("F00", "fund_channel refused: no_incoming_channel")
-    );
+    assert_unbound(&claim(&eve, &payer, &channel, 10).await);
+    assert_unbound(&fund_channel(&eve, &payer.account_id()).await);
     assert_eq!(accounts().await, 0);
 
     // A name is held by its first token while that token's socket is up.
@@ -1325,6 +1346,8 @@ async fn packets_wait_at_most_the_longest_hold() {
     // Bob takes packets and never answers them.
     let bob = Arc::new(connect(&w, "", "bob-token").await.unwrap());
     let bob_address = format!("test.drip.{}", asym::account_name("bob-token"));
+    let bobs = open_channel(&w, &payer).await;
+    prove(&bob, &payer, &bobs, &bob_address).await;
     let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
     let b = bob.clone();
     tokio::spawn(async move {
@@ -1387,10 +1410,7 @@ async fn packets_wait_at_most_the_longest_hold() {
 
     // A client with no channel sends nothing, not even a packet of nothing.
     let carol = connect(&w, "", "carol-token").await.unwrap();
-    assert_eq!(
-        reject_code(&ilp(&carol, prepare(0, &bob_address)).await).as_deref(),
-        Some("F02")
-    );
+    assert_unbound(&ilp_message(&carol, prepare(0, &bob_address)).await);
     finish(w).await;
 }
 
@@ -1460,5 +1480,259 @@ async fn every_sub_protocol_takes_garbage_without_breaking() {
             .unwrap()
             .get(0);
     assert_eq!(accounts, 0);
+    finish(w).await;
+}
+
+/// A refusal for a socket whose account is not bound to its token.
+fn assert_unbound(p: &Packet) {
+    let (code, text) = error_text(p).unwrap_or_else(|| panic!("not refused: {p:?}"));
+    assert_eq!(code, "F00", "{text}");
+    assert!(text.contains("not bound"), "{text}");
+}
+
+/// Two sidecars on one database. Mallory took the name "bob" on the first
+/// while no token was bound to it; Bob binds it to his own through the
+/// second. Mallory's socket may then not act as Bob's account: no claim
+/// read, packet sent, channel asked for or claim given, and no packet to
+/// Bob delivered to it; Bob, connecting to the first too, puts it out.
+#[tokio::test]
+async fn a_name_bound_on_another_sidecar_is_not_the_squatters() {
+    let w = raw_world("btp_squat", |_| {}).await;
+    let second = Sidecar::start(w.config.clone()).await.unwrap();
+    let payer = key(0x4B, KeyType::Ed25519);
+    fund(&w, &payer.account_id(), 50_000_000).await;
+    let mallory = connect(&w, "bob", "mallory-token").await.unwrap();
+    let bob = connect_to(&second, "bob", "bob-token").await.unwrap();
+    let channel = open_channel(&w, &payer).await;
+    prove(&bob, &payer, &channel, "test.drip.bob").await;
+    assert!(error_text(&claim(&bob, &payer, &channel, 5_000).await).is_none());
+
+    // Mallory learns her address, and nothing of Bob's channel or claims.
+    let expiry = Timestamp::from_unix_ms(Timestamp::now().unix_ms + 60_000);
+    let config = ilp(
+        &mallory,
+        ilp::Packet::Prepare(ildcp::request(expiry).unwrap()),
+    )
+    .await;
+    assert!(matches!(config, ilp::Packet::Fulfill(_)), "{config:?}");
+    assert!(info(&mallory).await.get("channel").is_none());
+    let last = vec![ProtocolData::new(protocol::LAST_CLAIM, 0, vec![])];
+    assert_unbound(&message(&mallory, last).await);
+    let elsewhere = key(0x4C, KeyType::Ed25519).account_id();
+    assert_unbound(&fund_channel(&mallory, &elsewhere).await);
+    let to_alice = prepare(1_000, &address("alice-token"));
+    assert_unbound(&ilp_message(&mallory, to_alice).await);
+    assert_unbound(&claim(&mallory, &payer, &channel, 6_000).await);
+
+    // Packets to Bob's account are not delivered to her.
+    let alice = connect(&w, "", "alice-token").await.unwrap();
+    let alices = open_channel(&w, &payer).await;
+    prove(&alice, &payer, &alices, &address("alice-token")).await;
+    let to_bob = ilp(&alice, prepare(0, "test.drip.bob")).await;
+    assert_eq!(reject_code(&to_bob).as_deref(), Some("F02"));
+
+    // Bob's token, on the first sidecar too, puts her out.
+    let _bob_here = connect(&w, "bob", "bob-token").await.unwrap();
+    let ended = tokio::time::timeout(T, mallory.next_request()).await;
+    assert!(matches!(ended, Ok(None)), "{ended:?}");
+    second.shutdown().await;
+    finish(w).await;
+}
+
+/// The auth deadline can fire while the server writes the auth's answer, to
+/// a client that reads nothing and filled its socket with Pongs first: the
+/// name that socket held is free again. (Three sockets: one whose write
+/// buffer happens to have no room for the answer fails the send instead.)
+#[tokio::test]
+async fn an_auth_cut_off_while_answered_frees_its_name() {
+    let w = raw_world("btp_auth_cut", |l| l.auth_timeout = Duration::from_secs(3)).await;
+    // More Pongs than the kernel's buffers (4 MiB at most here) and the
+    // server's write buffer (128 KiB) hold together.
+    let pings = raw::ws_ping(&[7; 125]).repeat(40_000);
+    let addr = sidecar(&w).btp_addr.unwrap();
+    let cut = |name: &'static str| {
+        let pings = &pings;
+        async move {
+            let mut s = raw::tcp(addr, IpAddr::from(HERE), Some(4096)).await;
+            raw::ws_handshake(&mut s).await.unwrap();
+            s.write_all(pings).await.unwrap();
+            s.write_all(&raw::ws_frame(&auth(name, "first-token")))
+                .await
+                .unwrap();
+            // Read nothing until the deadline has passed.
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            assert!(raw::closed_within(&mut s, T).await, "{name} kept");
+        }
+    };
+    tokio::join!(cut("cut-0"), cut("cut-1"), cut("cut-2"));
+    for name in ["cut-0", "cut-1", "cut-2"] {
+        if let Err(e) = connect(&w, name, "second-token").await {
+            panic!("{name}: {e}");
+        }
+    }
+    finish(w).await;
+}
+
+/// A socket whose account is not bound to its token within
+/// btp.unbound_timeout_ms of its auth is closed; one bound by its channel,
+/// or at its auth, stays.
+#[tokio::test]
+async fn a_socket_that_proves_nothing_is_let_go() {
+    let unbound = Duration::from_secs(3);
+    let w = raw_world("btp_unbound", |l| l.unbound_timeout = unbound).await;
+    let payer = key(0x4E, KeyType::Ed25519);
+    fund(&w, &payer.account_id(), 50_000_000).await;
+    let channel = open_channel(&w, &payer).await;
+    let mut squatter = raw_login(&w, HERE, "squatter-token", None).await.unwrap();
+    let alice = connect(&w, "", "alice-token").await.unwrap();
+    prove(&alice, &payer, &channel, &address("alice-token")).await;
+    let again = connect(&w, "", "alice-token").await.unwrap();
+    assert!(raw::closed_within(&mut squatter, T).await, "the squatter");
+    tokio::time::sleep(unbound).await;
+    for c in [&alice, &again] {
+        assert!(info(c).await["channel"].is_string());
+    }
+    finish(w).await;
+}
+
+/// BTP requests waiting on the database (here for Alice's row, which
+/// another transaction locked) hold the BTP server's own connections
+/// only: gRPC is answered meanwhile.
+#[tokio::test]
+async fn btp_requests_cannot_starve_the_other_callers_of_the_database() {
+    let w = btp_world("btp_pool").await;
+    let payer = key(0x4F, KeyType::Ed25519);
+    fund(&w, &payer.account_id(), 50_000_000).await;
+    let alice = Arc::new(connect(&w, "", "alice-token").await.unwrap());
+    let channel = open_channel(&w, &payer).await;
+    prove(&alice, &payer, &channel, &address("alice-token")).await;
+    let db = w.db.client().await;
+    db.batch_execute("BEGIN").await.unwrap();
+    db.execute(
+        "SELECT 1 FROM drip.ilp_accounts WHERE account = $1 FOR UPDATE",
+        &[&asym::account_name("alice-token")],
+    )
+    .await
+    .unwrap();
+    // More packets than either pool has connections, each waiting.
+    for _ in 0..8 {
+        let alice = alice.clone();
+        tokio::spawn(async move {
+            let bytes = prepare(1, &address("bob-token")).encode().unwrap();
+            let pd = vec![ProtocolData::new(protocol::ILP, btp::OCTET_STREAM, bytes)];
+            let _ = alice.call(Body::Message(pd), T).await;
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    let created = api(&w, Some(MERCHANT_TOKEN))
+        .await
+        .create_session(CreateSessionRequest {
+            session_id: "btp-pool".into(),
+        })
+        .await;
+    let took = started.elapsed();
+    db.batch_execute("ROLLBACK").await.unwrap();
+    assert!(created.is_ok(), "{created:?}");
+    assert!(took < Duration::from_secs(3), "gRPC waited {took:?}");
+    finish(w).await;
+}
+
+/// A Prepare to a client whose queue is full (it reads nothing, and the
+/// server's writes to it wait) is answered at its expiry all the same, not
+/// once the socket is given up.
+#[tokio::test]
+async fn a_prepare_to_a_stuck_client_waits_no_longer_than_its_hold() {
+    let w = raw_world("btp_stuck", |l| l.max_hold_secs = 1).await;
+    let payer = key(0x50, KeyType::Ed25519);
+    fund(&w, &payer.account_id(), 50_000_000).await;
+    let (alices, bobs) = (
+        open_channel(&w, &payer).await,
+        open_channel(&w, &payer).await,
+    );
+    let alice = connect(&w, "", "alice-token").await.unwrap();
+    prove(&alice, &payer, &alices, &address("alice-token")).await;
+    // Bob proves his channel over a raw socket, then reads nothing and asks
+    // for answers (F01s to frames that do not decode) until the server's
+    // writes to him wait.
+    let mut bob = raw_login(&w, HERE, "bob-token", Some(4096)).await.unwrap();
+    let proof = payer.sign(&asym::ownership_message(&bobs, &address("bob-token")));
+    let register = Packet {
+        request_id: 2,
+        body: Body::Message(register(&bobs, proof)),
+    };
+    bob.write_all(&raw::ws_frame(&register.encode()))
+        .await
+        .unwrap();
+    let reply = Packet::decode(&raw::ws_binary(&mut bob).await.unwrap()).unwrap();
+    assert_eq!(reply.body, Body::Response(vec![]));
+    let burst = raw::ws_frame(&[1, 0, 0, 0, 1]).repeat(100_000);
+    tokio::spawn(async move {
+        let _ = bob.write_all(&burst).await;
+        // The socket stays open, unread.
+        std::future::pending::<()>().await;
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let answer = ilp(&alice, prepare(0, &address("bob-token"))).await;
+        assert_eq!(reject_code(&answer).as_deref(), Some("R00"));
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    }
+    finish(w).await;
+}
+
+/// A claim Transfer's amount and its claim's (base units).
+fn claim_of(p: &Packet) -> (u64, String) {
+    let Body::Transfer {
+        amount,
+        protocol_data,
+    } = &p.body
+    else {
+        panic!("{p:?}")
+    };
+    let claim: ClaimJson =
+        serde_json::from_slice(&find(protocol_data, protocol::CLAIM).unwrap().data).unwrap();
+    (*amount, claim.amount)
+}
+
+/// The payee's claim goes out in a task of its own: a payee that sits on it
+/// does not hold up the sender's Fulfill, and the claims recorded while one
+/// waits for its answer follow it as one, the newest.
+#[tokio::test]
+async fn a_payee_sitting_on_its_claim_does_not_hold_up_the_fulfill() {
+    let w = btp_world("btp_slow_payee").await;
+    let payer = key(0x51, KeyType::Ed25519);
+    fund(&w, &payer.account_id(), 50_000_000).await;
+    let alice = connect(&w, "", "alice-token").await.unwrap();
+    let channel = open_channel(&w, &payer).await;
+    prove(&alice, &payer, &channel, &address("alice-token")).await;
+    assert!(error_text(&claim(&alice, &payer, &channel, 3_000).await).is_none());
+    let bob = payee(&w, "bob-token", 0x52).await;
+    let (transfers, mut claims) = tokio::sync::mpsc::unbounded_channel();
+    fulfill_packets(bob.clone(), "bob", Some(transfers));
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let answer = ilp(&alice, prepare(1_000, &address("bob-token"))).await;
+        assert!(matches!(answer, ilp::Packet::Fulfill(_)), "{answer:?}");
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(5), "fulfilled after {took:?}");
+    }
+    let first = tokio::time::timeout(T, claims.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claim_of(&first), (1_000, "1000".to_owned()));
+    let early = tokio::time::timeout(Duration::from_secs(1), claims.recv()).await;
+    assert!(early.is_err(), "a claim before the first was answered");
+    bob.respond(first.request_id, Body::Response(vec![]))
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(T, claims.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claim_of(&next), (2_000, "3000".to_owned()));
     finish(w).await;
 }

@@ -1,6 +1,6 @@
 //! drip's ILP server against the real JavaScript `ilp-plugin-btp` 1.5.0 from
 //! npm (`tests/interop/btp_client.mjs`), over wss: auth, a Message round trip
-//! (IL-DCP), a channel registered with its ownership proof, an ILP Prepare
+//! (IL-DCP), channels registered with their ownership proofs, an ILP Prepare
 //! routed between two JS clients and fulfilled, a Reject, and a token
 //! refused. `./dev test` installs the package under
 //! `target/interop-node` and runs this with `--ignored`
@@ -20,15 +20,20 @@ async fn the_javascript_btp_plugin_talks_to_drip() {
         c.btp = Some(btp_config(u64::MAX));
     })
     .await;
-    // Alice's channel, proven hers: only a client with a channel sends
-    // packets, even of nothing.
+    // Alice's channel and Bob's, each proven its client's: only a client
+    // with a channel sends packets, even of nothing, or is sent them.
     let payer = Seed::from_entropy([0x4B; 16], KeyType::Ed25519)
         .key_pair()
         .unwrap();
     fund(&w, &payer.account_id(), 50_000_000).await;
-    let channel = ilp_channel(&w, &payer, 3600).await;
     let alice = format!("test.drip.{}", asym::account_name("alice-js-token"));
-    let proof = payer.sign(&asym::ownership_message(&channel, &alice));
+    let bob = format!("test.drip.{}", asym::account_name("bob-js-token"));
+    let mut proven = Vec::new();
+    for address in [&alice, &bob] {
+        let channel = ilp_channel(&w, &payer, 3600).await;
+        let proof = payer.sign(&asym::ownership_message(&channel, address));
+        proven.push((hex::encode(channel.0), hex::encode(proof)));
+    }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/btp_client.mjs");
     // Over wss: Node trusts the sidecar's self-signed certificate.
     let out = tokio::process::Command::new("node")
@@ -37,8 +42,10 @@ async fn the_javascript_btp_plugin_talks_to_drip() {
         .arg("wss")
         .env("NODE_MODULES", &modules)
         .env("NODE_EXTRA_CA_CERTS", w.tls_dir.join("cert.pem"))
-        .env("ALICE_CHANNEL", hex::encode(channel.0))
-        .env("ALICE_CHANNEL_SIGNATURE", hex::encode(proof))
+        .env("ALICE_CHANNEL", &proven[0].0)
+        .env("ALICE_CHANNEL_SIGNATURE", &proven[0].1)
+        .env("BOB_CHANNEL", &proven[1].0)
+        .env("BOB_CHANNEL_SIGNATURE", &proven[1].1)
         .output()
         .await
         .expect("node runs");
@@ -52,7 +59,6 @@ async fn the_javascript_btp_plugin_talks_to_drip() {
     let last = stdout.lines().last().unwrap_or_default();
     let r: Json = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert_eq!(r["connected"], true);
-    let bob = format!("test.drip.{}", asym::account_name("bob-js-token"));
     assert_eq!(r["alice"], alice);
     assert_eq!(r["bob"], bob);
     assert_eq!(r["asset"], serde_json::json!([6, "XRP"]));

@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::WebSocketStream;
 
 use super::protocols::{self, Failure};
-use super::{Peer, Server};
+use super::{Binding, Peer, Registration, Server};
 
 /// Who a socket authenticated as.
 #[derive(Debug)]
@@ -27,6 +27,14 @@ pub(super) struct Login {
     /// SHA-256 of its auth token: the account is bound to it in the
     /// database once the client proves a channel.
     pub(super) token_hash: [u8; 32],
+    /// Whether it may act as the account; shared with its [`Peer`].
+    pub(super) binding: watch::Sender<Binding>,
+}
+
+impl Login {
+    pub(super) fn bound(&self) -> bool {
+        *self.binding.borrow() == Binding::Bound
+    }
 }
 
 /// Small buffers: the server holds many idle connections. A message, the
@@ -57,20 +65,20 @@ pub(super) async fn run<S>(
     // Boxed: the handshake's and the database call's state would otherwise
     // stay in every connection's task for as long as the socket lives.
     let opened = tokio::time::timeout_at(deadline, Box::pin(open(&server, stream, tx))).await;
-    let Ok(Some((sink, source, login, peer, paid))) = opened else {
+    let Ok(Some((sink, source, login, registration, paid))) = opened else {
         return;
     };
-    serve(server, sink, source, login, peer, paid, rx, stop).await;
+    serve(server, sink, source, login, registration, paid, rx, stop).await;
 }
 
 /// The WebSocket handshake and the auth Message: the socket registered
 /// as its account's, and whether the server has paid the account claims
-/// it may have missed.
+/// it may have missed. Dropped at the deadline, its registration with it.
 async fn open<S>(
     server: &Arc<Server>,
     stream: S,
     out: mpsc::Sender<Vec<u8>>,
-) -> Option<(Sink<S>, Source<S>, Login, Peer, bool)>
+) -> Option<(Sink<S>, Source<S>, Login, Registration, bool)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -91,16 +99,15 @@ where
             _ => return None,
         }
     };
-    let authenticated = authenticate(server, &first)
-        .await
-        .and_then(|(id, login, paid)| {
-            match server.register(&login.account, login.token_hash, out) {
-                Some(peer) => Ok((id, login, peer, paid)),
+    let authenticated =
+        authenticate(server, &first)
+            .await
+            .and_then(|(id, login, paid)| match server.register(&login, out) {
+                Some(registration) => Ok((id, login, registration, paid)),
                 // The name is held by another token's socket.
                 None => Err((id, "invalid auth_token".to_owned())),
-            }
-        });
-    let (request_id, login, peer, paid) = match authenticated {
+            });
+    let (request_id, login, registration, paid) = match authenticated {
         Ok(ok) => ok,
         Err((request_id, why)) => {
             let reply = Failure::not_accepted(why).into_packet(request_id);
@@ -114,22 +121,22 @@ where
         body: Body::Response(vec![]),
     };
     if sink.send(Frame::Binary(ok.encode().into())).await.is_err() {
-        server.unregister(&login.account, peer.id);
         return None;
     }
-    Some((sink, source, login, peer, paid))
+    Some((sink, source, login, registration, paid))
 }
 
 /// An authenticated socket until it closes: its requests, at most
 /// `max_in_flight` at once, and its writes, each taken within
-/// `write_timeout` or the socket is closed.
+/// `write_timeout` or the socket is closed; closed too if it is not bound
+/// to its account within `unbound_timeout`, or is put out.
 #[allow(clippy::too_many_arguments)]
 async fn serve<S>(
     server: Arc<Server>,
     mut sink: Sink<S>,
     mut source: Source<S>,
     login: Login,
-    peer: Peer,
+    registration: Registration,
     paid: bool,
     mut rx: mpsc::Receiver<Vec<u8>>,
     mut stop: watch::Receiver<bool>,
@@ -138,6 +145,10 @@ async fn serve<S>(
 {
     let limits = &server.config.limits;
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
+    let mut binding = login.binding.subscribe();
+    let unwanted = unwanted(&mut binding, Instant::now() + limits.unbound_timeout);
+    tokio::pin!(unwanted);
+    let peer = registration.peer.clone();
     let login = Arc::new(login);
     let account = login.account.clone();
     tracing::debug!(%account, peer = peer.id, "BTP client connected");
@@ -162,6 +173,7 @@ async fn serve<S>(
         let frame = tokio::select! {
             _ = stopped(&mut stop) => break,
             _ = &mut writer => break,
+            () = &mut unwanted => break,
             frame = source.next() => frame,
         };
         match frame {
@@ -180,6 +192,7 @@ async fn serve<S>(
                 let permit = tokio::select! {
                     _ = stopped(&mut stop) => break,
                     _ = &mut writer => break,
+                    () = &mut unwanted => break,
                     permit = in_flight.clone().acquire_owned() => match permit {
                         Ok(p) => p,
                         Err(_) => break,
@@ -192,16 +205,36 @@ async fn serve<S>(
             Some(Ok(_)) => {}
         }
     }
-    server.unregister(&account, peer.id);
-    // Calls waiting on this socket fail now (F02), not at their timeout.
-    peer.calls.close();
-    drop(peer);
+    drop(registration);
     writer.abort();
     tracing::debug!(%account, "BTP client gone");
 }
 
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Resolves once the socket must go: put out by a socket bound to its
+/// account, or still unbound at `deadline` (it holds a place, and perhaps
+/// a name, without proving anything).
+async fn unwanted(binding: &mut watch::Receiver<Binding>, deadline: Instant) {
+    loop {
+        let state = *binding.borrow_and_update();
+        match state {
+            Binding::Evicted => return,
+            Binding::Bound => std::future::pending().await,
+            Binding::Unbound => {}
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => return,
+            changed = binding.changed() => {
+                // The login holds the sender while the socket is served.
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// A frame from the client, read.
@@ -255,7 +288,7 @@ fn answer(
                 reply_packet(id, protocols::message(&server, &login, pd).await)
             }
             Request::Transfer(id, pd) => {
-                reply_packet(id, protocols::transfer(&server, &login.account, pd).await)
+                reply_packet(id, protocols::transfer(&server, &login, pd).await)
             }
             Request::Invalid(id, why) => Failure::invalid_fields(why).into_packet(id),
         };
@@ -296,29 +329,33 @@ async fn authenticate(server: &Server, bytes: &[u8]) -> Result<(u32, Login, bool
     {
         return Err((id, "the account name must be an ILP address segment".into()));
     }
-    let login = Login {
-        account,
-        token_hash: Sha256::digest(token.as_bytes()).into(),
+    let token_hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let login = |binding| Login {
+        account: account.clone(),
+        token_hash,
+        binding: watch::Sender::new(binding),
     };
     let unavailable = |e: &dyn std::fmt::Display| (id, format!("server unavailable: {e}"));
     let client = server.pool.get().await.map_err(|e| unavailable(&e))?;
     let known: bool = client
         .query_one(
             "SELECT (drip.ilp_account($1)).account IS NOT NULL",
-            &[&login.account],
+            &[&account],
         )
         .await
         .map_err(|e| unavailable(&e))?
         .get(0);
+    // Bound only by the database's word: a name unknown here may be bound
+    // to another token by the time this socket asks for anything.
     if !known {
-        return Ok((id, login, false));
+        return Ok((id, login(Binding::Unbound), false));
     }
     let row = client
         .query_one(
             "SELECT (a).account IS NOT NULL, (a).blocked, (a).block_reason,
                     coalesce((SELECT o.signed > 0 AND o.state = 'open' FROM drip.ilp_outgoing_channel($1) o), false)
              FROM drip.ilp_connect($1, $2) a",
-            &[&login.account, &login.token_hash.as_slice()],
+            &[&account, &token_hash.as_slice()],
         )
         .await
         .map_err(|e| unavailable(&e))?;
@@ -335,7 +372,7 @@ async fn authenticate(server: &Server, bytes: &[u8]) -> Result<(u32, Login, bool
             ),
         ));
     }
-    Ok((id, login, row.get(3)))
+    Ok((id, login(Binding::Bound), row.get(3)))
 }
 
 fn reply_packet(request_id: u32, reply: Result<Vec<btp::ProtocolData>, Failure>) -> Packet {

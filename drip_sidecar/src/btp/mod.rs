@@ -70,6 +70,13 @@ pub struct BtpLimits {
     pub write_timeout: Duration,
     /// The longest a Prepare holds funds and waits for its answer.
     pub max_hold_secs: u32,
+    /// A socket whose account is not bound to its token this long after
+    /// its auth (no channel proven) is closed: squatters cannot keep
+    /// places for ever.
+    pub unbound_timeout: Duration,
+    /// Connections of the BTP server's own database pool, apart from the
+    /// one gRPC and the jobs share: its load cannot starve them.
+    pub pool_size: usize,
 }
 
 impl Default for BtpLimits {
@@ -82,6 +89,8 @@ impl Default for BtpLimits {
             max_in_flight: 64,
             write_timeout: Duration::from_secs(30),
             max_hold_secs: 30,
+            unbound_timeout: Duration::from_secs(120),
+            pool_size: 4,
         }
     }
 }
@@ -119,6 +128,8 @@ pub(crate) const CLAIM_WORKERS: usize = 2;
 #[derive(Debug)]
 pub(crate) struct Server {
     config: BtpConfig,
+    /// The BTP server's own (`btp.pool_size`): however many requests its
+    /// clients make, gRPC and the jobs keep theirs.
     pool: deadpool_postgres::Pool,
     ledger: drip_ledger::Client,
     /// The sidecar's wallet: incoming channels pay it.
@@ -126,8 +137,25 @@ pub(crate) struct Server {
     peers: Mutex<HashMap<String, Vec<Peer>>>,
     next_peer: AtomicU64,
     claims: claims::Claims,
+    /// Accounts whose claim is being sent, each with the newest one
+    /// recorded meanwhile, to send next (see [`outgoing::pay`]).
+    claims_out: Mutex<HashMap<String, Option<outgoing::Claim>>>,
     /// `drip_ilp` notices: an account's outgoing channel changed.
     changes: broadcast::Sender<String>,
+}
+
+/// Whether a socket may act as the account it authenticated as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Binding {
+    /// It took a name no token was bound to: it may prove a channel, and
+    /// nothing that moves or reveals money (another sidecar, or another
+    /// socket here, may bind the name to another token meanwhile).
+    Unbound,
+    /// The account is bound to its token in the database (seen at its
+    /// auth, or a channel proven since with that token). For good.
+    Bound,
+    /// Put out by a socket bound to the account: closed.
+    Evicted,
 }
 
 /// One authenticated socket of an account.
@@ -136,11 +164,47 @@ pub(crate) struct Peer {
     id: u64,
     /// SHA-256 of the token it authenticated with.
     token_hash: [u8; 32],
+    /// Shared with the socket's [`connection::Login`]; changed only under
+    /// the `peers` lock.
+    binding: watch::Sender<Binding>,
     out: mpsc::Sender<Vec<u8>>,
     calls: Arc<Calls>,
 }
 
+/// A socket's place among its account's: dropped (the socket closed, or
+/// its task dropped mid-auth), the place is given up.
+#[derive(Debug)]
+struct Registration {
+    server: Arc<Server>,
+    account: String,
+    peer: Peer,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.server.unregister(&self.account, self.peer.id);
+        // Calls waiting on this socket fail now (F02), not at their timeout.
+        self.peer.calls.close();
+    }
+}
+
 impl Peer {
+    fn bound(&self) -> bool {
+        *self.binding.borrow() == Binding::Bound
+    }
+
+    /// An unbound socket becomes `to` (bound, or put out); any other stays
+    /// as it is.
+    fn leave_unbound(&self, to: Binding) {
+        self.binding.send_if_modified(|b| {
+            let unbound = *b == Binding::Unbound;
+            if unbound {
+                *b = to;
+            }
+            unbound
+        });
+    }
+
     /// Queue a frame for the socket.
     async fn send(&self, packet: &btp::Packet) -> Result<(), Gone> {
         self.out.send(packet.encode()).await.map_err(|_| Gone)
@@ -176,8 +240,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Server {
-    /// `claims_pool` holds the claim batches' connections
-    /// ([`CLAIM_WORKERS`]), apart from the pool every other call shares.
+    /// `pool` is the server's own; `claims_pool` holds the claim batches'
+    /// connections ([`CLAIM_WORKERS`]), apart from it.
     pub(crate) fn new(
         config: BtpConfig,
         pool: deadpool_postgres::Pool,
@@ -195,6 +259,7 @@ impl Server {
             wallet,
             peers: Mutex::new(HashMap::new()),
             next_peer: AtomicU64::new(1),
+            claims_out: Mutex::new(HashMap::new()),
         }
     }
 
@@ -228,29 +293,52 @@ impl Server {
         Ok(())
     }
 
-    /// Add a socket of `account`; none while sockets of another token hold
-    /// it (an account is bound to its token in the database only once its
-    /// client proves a channel: until then, its first socket's token holds
-    /// it here).
+    /// Add a socket of `login`'s account; none while sockets of another
+    /// token hold it. An account is bound to its token in the database only
+    /// once its client proves a channel: until then its first socket's
+    /// token holds the name here, in this process only, so a socket bound
+    /// at auth (its token is the account's) puts out the unbound sockets of
+    /// other tokens.
     fn register(
-        &self,
-        account: &str,
-        token_hash: [u8; 32],
+        self: &Arc<Self>,
+        login: &connection::Login,
         out: mpsc::Sender<Vec<u8>>,
-    ) -> Option<Peer> {
+    ) -> Option<Registration> {
         let mut peers = lock(&self.peers);
-        let list = peers.entry(account.to_owned()).or_default();
-        if list.iter().any(|p| p.token_hash != token_hash) {
+        let list = peers.entry(login.account.clone()).or_default();
+        let bound = login.bound();
+        if list
+            .iter()
+            .any(|p| p.token_hash != login.token_hash && (!bound || p.bound()))
+        {
             return None;
+        }
+        if bound {
+            // The database's word: this token is the account's, and the
+            // others (all unbound) are not.
+            for p in list.iter() {
+                let same = p.token_hash == login.token_hash;
+                p.leave_unbound(if same {
+                    Binding::Bound
+                } else {
+                    Binding::Evicted
+                });
+            }
+            list.retain(|p| p.token_hash == login.token_hash);
         }
         let peer = Peer {
             id: self.next_peer.fetch_add(1, Ordering::Relaxed),
-            token_hash,
+            token_hash: login.token_hash,
+            binding: login.binding.clone(),
             out,
             calls: Arc::default(),
         };
         list.push(peer.clone());
-        Some(peer)
+        Some(Registration {
+            server: self.clone(),
+            account: login.account.clone(),
+            peer,
+        })
     }
 
     fn unregister(&self, account: &str, id: u64) {
@@ -263,16 +351,30 @@ impl Server {
         }
     }
 
-    /// The newest socket of `account`, if it is connected.
+    /// `login`'s account was just bound to its token in the database: its
+    /// sockets of that token, the login's own included, may act as it now.
+    fn bind(&self, login: &connection::Login) {
+        let peers = lock(&self.peers);
+        let list = peers.get(&login.account).into_iter().flatten();
+        for p in list.filter(|p| p.token_hash == login.token_hash) {
+            p.leave_unbound(Binding::Bound);
+        }
+    }
+
+    /// The newest socket of `account` that may act as it, if one is
+    /// connected.
     fn peer(&self, account: &str) -> Option<Peer> {
         lock(&self.peers)
             .get(account)
-            .and_then(|l| l.last().cloned())
+            .and_then(|l| l.iter().rev().find(|p| p.bound()).cloned())
     }
 
-    /// Every socket of `account`.
+    /// Every socket of `account` that may act as it.
     fn peers(&self, account: &str) -> Vec<Peer> {
-        lock(&self.peers).get(account).cloned().unwrap_or_default()
+        lock(&self.peers)
+            .get(account)
+            .map(|l| l.iter().filter(|p| p.bound()).cloned().collect())
+            .unwrap_or_default()
     }
 
     /// A client's full ILP address.

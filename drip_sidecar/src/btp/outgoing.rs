@@ -11,10 +11,9 @@ use drip_ilp::asym::{protocol, ClaimJson};
 use drip_ilp::btp::{self, Body, ProtocolData};
 use drip_ilp::ilp::ErrorCode;
 use tokio::sync::{broadcast, watch};
-use tokio_postgres::error::SqlState;
 
 use super::protocols::Failure;
-use super::Server;
+use super::{lock, Server};
 
 /// How long `fund_channel` waits for the channel to validate: less than the
 /// client's 35 s call timeout.
@@ -86,13 +85,7 @@ pub(super) async fn fund_channel(
                 ],
             )
             .await
-            .map_err(|e| match e.code() {
-                // An account bound to no token yet has proven no channel.
-                Some(&SqlState::NO_DATA_FOUND) => {
-                    Failure::not_accepted("fund_channel refused: no_incoming_channel")
-                }
-                _ => Failure::internal(e),
-            })?;
+            .map_err(Failure::internal)?;
         drop(client);
         if let Some(reason) = row.get::<_, Option<String>>(2) {
             return Err(Failure::not_accepted(format!(
@@ -175,12 +168,42 @@ async fn wait_open(
     }
 }
 
+/// A claim for an account: cumulative, so the newest covers every one
+/// before it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Claim {
+    channel: Hash256,
+    /// Base units, and the drops they pay.
+    signed: u64,
+    drops: u64,
+    /// The Transfer's amount: what the claim adds to the last one sent.
+    amount: u64,
+}
+
+impl Claim {
+    /// `next` recorded after `self`, neither sent: one claim for both.
+    fn then(self, next: Claim) -> Claim {
+        // Claims recorded on one channel may arrive here out of order.
+        let newest = if next.channel == self.channel && next.signed < self.signed {
+            self
+        } else {
+            next
+        };
+        Claim {
+            // Each is at most a claim's base units, 2^63-1: the sum fits.
+            amount: self.amount.saturating_add(next.amount),
+            ..newest
+        }
+    }
+}
+
 /// A packet to `account` was fulfilled: the server owes it `amount` more.
 /// Recorded against the packet's hold first (a crash after that only delays
 /// the claim: the next one covers it, and so does the one sent at
-/// reconnect), then signed and sent. Retrying is safe: a hold is paid once.
-/// Err: the payout was not recorded (the hold expired, or the database
-/// failed), and the sender is to be rejected with this.
+/// reconnect), then signed and sent apart ([`send`]): the sender's Fulfill
+/// does not wait for the receiver's answer. Retrying is safe: a hold is
+/// paid once. Err: the payout was not recorded (the hold expired, or the
+/// database failed), and the sender is to be rejected with this.
 pub(super) async fn pay(
     server: &Arc<Server>,
     account: &str,
@@ -222,34 +245,61 @@ pub(super) async fn pay(
     }
     let channel: Vec<u8> = row.get(0);
     let (signed, drops): (i64, i64) = (row.get(1), row.get(2));
-    let (Ok(channel), Ok(signed), Ok(drops)) = (
+    if let (Ok(channel), Ok(signed), Ok(drops)) = (
         <[u8; 32]>::try_from(channel).map(Hash256),
         u64::try_from(signed),
         u64::try_from(drops),
-    ) else {
-        return Ok(());
-    };
-    send_claim(server, account, &channel, signed, drops, packet).await;
+    ) {
+        let claim = Claim {
+            channel,
+            signed,
+            drops,
+            amount: packet,
+        };
+        send(server, account, claim);
+    }
     Ok(())
 }
 
-/// Sign the claim paying `drops` (cumulative; `signed` base units) on the
-/// account's channel and send it in a Transfer of `amount` to its newest
-/// socket.
-async fn send_claim(
-    server: &Server,
-    account: &str,
-    channel: &Hash256,
-    signed: u64,
-    drops: u64,
-    amount: u64,
-) {
+/// Send `claim` to the account's newest socket, in a task of its own: one
+/// per account at a time, so what a client that never answers makes the
+/// server hold stays one task and one claim. Claims recorded meanwhile wait
+/// as one, the newest, and follow.
+fn send(server: &Arc<Server>, account: &str, claim: Claim) {
+    {
+        let mut sending = lock(&server.claims_out);
+        if let Some(waiting) = sending.get_mut(account) {
+            *waiting = Some(waiting.map_or(claim, |w| w.then(claim)));
+            return;
+        }
+        sending.insert(account.to_owned(), None);
+    }
+    let (server, account) = (server.clone(), account.to_owned());
+    tokio::spawn(async move {
+        let mut claim = claim;
+        loop {
+            send_claim(&server, &account, &claim).await;
+            let mut sending = lock(&server.claims_out);
+            match sending.get_mut(&account).and_then(Option::take) {
+                Some(next) => claim = next,
+                None => {
+                    sending.remove(&account);
+                    return;
+                }
+            }
+        }
+    });
+}
+
+/// Sign the claim and send it in a Transfer to the account's newest
+/// socket; wait for its answer.
+async fn send_claim(server: &Server, account: &str, claim: &Claim) {
     let Ok(key) = server.config.channel_keys.key_pair(account) else {
         return;
     };
-    let signature = claim::sign_claim(&key, channel, Drops::new(drops));
+    let signature = claim::sign_claim(&key, &claim.channel, Drops::new(claim.drops));
     let json = ClaimJson {
-        amount: signed.to_string(),
+        amount: claim.signed.to_string(),
         signature: hex::encode(signature),
     };
     let Ok(json) = serde_json::to_vec(&json) else {
@@ -259,7 +309,7 @@ async fn send_claim(
         return;
     };
     let body = Body::Transfer {
-        amount,
+        amount: claim.amount,
         protocol_data: vec![ProtocolData::new(protocol::CLAIM, btp::JSON, json)],
     };
     match peer.call(body, CALL_TIMEOUT).await {
@@ -268,14 +318,14 @@ async fn send_claim(
             ..
         }) => {}
         other => {
-            tracing::debug!(%account, drops, answer = ?other.map(|p| p.body), "claim not taken")
+            tracing::debug!(%account, drops = claim.drops, answer = ?other.map(|p| p.body), "claim not taken")
         }
     }
 }
 
 /// A client (re)connected: its best claim goes to it again, in case the
 /// last one never arrived.
-pub(super) async fn resend_claim(server: &Server, account: &str) {
+pub(super) async fn resend_claim(server: &Arc<Server>, account: &str) {
     let Ok(Some(o)) = outgoing(server, account).await else {
         return;
     };
@@ -288,7 +338,13 @@ pub(super) async fn resend_claim(server: &Server, account: &str) {
     let Ok(drops) = drip_ilp::asym::base_to_drops(signed, server.config.asset_scale) else {
         return;
     };
-    send_claim(server, account, &channel, signed, drops.get(), 0).await;
+    let claim = Claim {
+        channel,
+        signed,
+        drops: drops.get(),
+        amount: 0,
+    };
+    send(server, account, claim);
 }
 
 /// Tell each connected client whose outgoing channel changed (opened,

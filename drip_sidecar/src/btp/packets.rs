@@ -1,11 +1,12 @@
-//! ILP packets from clients: IL-DCP answered here; every other Prepare is
-//! held to the sender's claims and bandwidth and to what the server's
-//! channel to the receiver can pay (`drip.ilp_route`), then routed to the
-//! client it is addressed to, and its answer checked (fulfillment against
-//! condition, expiry) before it goes back. A fulfilled packet is paid to
-//! its receiver by claim, and goes back fulfilled only once that payout is
-//! recorded; what a packet left unanswered (a crash) holds is released by
-//! the sweep once it expired.
+//! ILP packets from clients: IL-DCP answered here; every other Prepare,
+//! from a socket bound to its account only, is held to the sender's claims
+//! and bandwidth and to what the server's channel to the receiver can pay
+//! (`drip.ilp_route`), then routed to the client it is addressed to, and
+//! its answer checked (fulfillment against condition, expiry) before it
+//! goes back. A fulfilled packet is paid to its receiver by claim, and goes
+//! back fulfilled once that payout is recorded (the claim is sent apart);
+//! what a packet left unanswered (a crash) holds is released by the sweep
+//! once it expired.
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -16,17 +17,28 @@ use drip_ilp::ildcp;
 use drip_ilp::ilp::{self, amount_too_large_data, ErrorCode, Packet, Prepare, Reject, Timestamp};
 
 use drip_ilp::calls::CallError;
-use tokio_postgres::error::SqlState;
 
+use super::connection::Login;
+use super::protocols::{self, Failure};
 use super::{outgoing, Server};
 
 /// The asset code IL-DCP announces.
 const ASSET_CODE: &str = "XRP";
 
-/// The answer (an encoded Fulfill or Reject) to a client's packet.
-pub(super) async fn from_client(server: &Arc<Server>, account: &str, bytes: &[u8]) -> Vec<u8> {
+/// The answer (an encoded Fulfill or Reject) to a client's packet; refused
+/// outright, but for IL-DCP, while the socket is not bound to its account.
+pub(super) async fn from_client(
+    server: &Arc<Server>,
+    login: &Login,
+    bytes: &[u8],
+) -> Result<Vec<u8>, Failure> {
+    let account = login.account.as_str();
     let reply = match Packet::decode(bytes) {
-        Ok(Packet::Prepare(p)) => prepare(server, account, p).await,
+        Ok(Packet::Prepare(p)) if ildcp::is_request(&p) => ildcp_config(server, account),
+        Ok(Packet::Prepare(p)) => {
+            protocols::bound(login)?;
+            prepare(server, account, p).await
+        }
         Ok(_) => reject(
             server,
             ErrorCode::F01_INVALID_PACKET,
@@ -40,7 +52,7 @@ pub(super) async fn from_client(server: &Arc<Server>, account: &str, bytes: &[u8
             vec![],
         ),
     };
-    reply.encode().unwrap_or_default()
+    Ok(reply.encode().unwrap_or_default())
 }
 
 fn reject(server: &Server, code: ErrorCode, message: &str, data: Vec<u8>) -> Packet {
@@ -52,37 +64,28 @@ fn reject(server: &Server, code: ErrorCode, message: &str, data: Vec<u8>) -> Pac
     })
 }
 
-/// A Prepare from a client that has no open channel (none proven yet, or
-/// blocked), as `drip.ilp_route` words it.
-fn not_ready(server: &Server) -> Packet {
-    reject(
-        server,
-        ErrorCode::F02_UNREACHABLE,
-        "account has no open channel",
-        vec![],
+/// IL-DCP: the client's address, scale and asset.
+fn ildcp_config(server: &Server, account: &str) -> Packet {
+    let Ok(client_address) = server.client_address(account).parse() else {
+        return reject(
+            server,
+            ErrorCode::F02_UNREACHABLE,
+            "no address for this account",
+            vec![],
+        );
+    };
+    Packet::Fulfill(
+        ildcp::Config {
+            client_address,
+            asset_scale: server.config.asset_scale,
+            asset_code: ASSET_CODE.into(),
+        }
+        .response(),
     )
 }
 
 async fn prepare(server: &Arc<Server>, account: &str, mut p: Prepare) -> Packet {
     let config = &server.config;
-    if ildcp::is_request(&p) {
-        let Ok(client_address) = server.client_address(account).parse() else {
-            return reject(
-                server,
-                ErrorCode::F02_UNREACHABLE,
-                "no address for this account",
-                vec![],
-            );
-        };
-        return Packet::Fulfill(
-            ildcp::Config {
-                client_address,
-                asset_scale: config.asset_scale,
-                asset_code: ASSET_CODE.into(),
-            }
-            .response(),
-        );
-    }
     if p.amount > config.max_packet_amount {
         return reject(
             server,
@@ -122,13 +125,13 @@ async fn prepare(server: &Arc<Server>, account: &str, mut p: Prepare) -> Packet 
         if let Err(refusal) = ready(server, account).await {
             return refusal;
         }
-        return forward(server, &target, &p, now).await;
+        return forward(server, &target, &p).await;
     }
     let held = match hold(server, account, &target, &p).await {
         Ok(h) => h,
         Err(refusal) => return refusal,
     };
-    let mut answer = forward(server, &target, &p, now).await;
+    let mut answer = forward(server, &target, &p).await;
     if matches!(answer, Packet::Fulfill(_)) {
         // Fulfilled only once the receiver's payout is recorded: a hold
         // released meanwhile (expired) pays nobody, so the sender must not
@@ -176,7 +179,13 @@ async fn ready(server: &Server, account: &str) -> Result<(), Packet> {
         .get(0);
     match ready {
         Some(true) => Ok(()),
-        _ => Err(not_ready(server)),
+        // As `drip.ilp_route` words it.
+        _ => Err(reject(
+            server,
+            ErrorCode::F02_UNREACHABLE,
+            "account has no open channel",
+            vec![],
+        )),
     }
 }
 
@@ -203,11 +212,7 @@ async fn hold(server: &Server, from: &str, to: &str, p: &Prepare) -> Result<i64,
             &[&from, &to, &amount, &expires_at],
         )
         .await
-        .map_err(|e| match e.code() {
-            // An account bound to no token yet has proven no channel.
-            Some(&SqlState::NO_DATA_FOUND) => not_ready(server),
-            _ => internal(&e),
-        })?;
+        .map_err(|e| internal(&e))?;
     match row.get::<_, Option<String>>(0) {
         None => row
             .get::<_, Option<i64>>(2)
@@ -238,8 +243,9 @@ async fn release(server: &Server, hold: i64) {
 }
 
 /// Send the Prepare to the target client and wait for its answer until the
-/// packet expires.
-async fn forward(server: &Server, target: &str, p: &Prepare, now: Timestamp) -> Packet {
+/// packet expires: in its queue (a client that reads nothing fills it) and
+/// for its answer together.
+async fn forward(server: &Server, target: &str, p: &Prepare) -> Packet {
     let Some(peer) = server.peer(target) else {
         return reject(
             server,
@@ -256,7 +262,7 @@ async fn forward(server: &Server, target: &str, p: &Prepare, now: Timestamp) -> 
             vec![],
         );
     };
-    let left = u64::try_from(p.expires_at.unix_ms - now.unix_ms).unwrap_or(0);
+    let left = u64::try_from(p.expires_at.unix_ms - Timestamp::now().unix_ms).unwrap_or(0);
     let answer = peer
         .call(
             Body::Message(vec![ProtocolData::new(

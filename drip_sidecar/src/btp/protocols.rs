@@ -71,15 +71,29 @@ fn btp_time() -> String {
 
 type Reply = Result<Vec<ProtocolData>, Failure>;
 
+/// Ok if `login` may act as its account; what a socket that is not bound
+/// to it gets for anything that moves or reveals money.
+pub(super) fn bound(login: &Login) -> Result<(), Failure> {
+    if login.bound() {
+        return Ok(());
+    }
+    Err(Failure::not_accepted(
+        "the account is not bound to this token: register its channel first",
+    ))
+}
+
 /// A Message: `last_claim` and `info` answer at once; otherwise `channel`,
-/// then `fund_channel`, then `ilp`, in the original's order.
+/// then `fund_channel`, then `ilp`, in the original's order. Until the
+/// socket is bound to its account (its `channel` binds it), only `info`,
+/// `channel` and IL-DCP are answered.
 pub(super) async fn message(server: &Arc<Server>, login: &Login, pd: Vec<ProtocolData>) -> Reply {
     let account = login.account.as_str();
     if find(&pd, protocol::LAST_CLAIM).is_some() {
+        bound(login)?;
         return last_claim(server, account).await;
     }
     if find(&pd, protocol::INFO).is_some() {
-        return info(server, account).await;
+        return info(server, login).await;
     }
     let mut reply = Vec::new();
     if let Some(channel) = find(&pd, protocol::CHANNEL) {
@@ -87,6 +101,7 @@ pub(super) async fn message(server: &Arc<Server>, login: &Login, pd: Vec<Protoco
         self::channel(server, login, &channel.data, proof).await?;
     }
     if let Some(address) = find(&pd, protocol::FUND_CHANNEL) {
+        bound(login)?;
         let id = outgoing::fund_channel(server, account, &address.data).await?;
         reply.push(ProtocolData::new(
             protocol::FUND_CHANNEL,
@@ -95,14 +110,15 @@ pub(super) async fn message(server: &Arc<Server>, login: &Login, pd: Vec<Protoco
         ));
     }
     if let Some(ilp) = find(&pd, protocol::ILP) {
-        let answer = packets::from_client(server, account, &ilp.data).await;
+        let answer = packets::from_client(server, login, &ilp.data).await?;
         reply.push(ProtocolData::new(protocol::ILP, btp::OCTET_STREAM, answer));
     }
     Ok(reply)
 }
 
 /// A Transfer: its `claim` is checked and kept before the answer.
-pub(super) async fn transfer(server: &Server, account: &str, pd: Vec<ProtocolData>) -> Reply {
+pub(super) async fn transfer(server: &Server, login: &Login, pd: Vec<ProtocolData>) -> Reply {
+    bound(login)?;
     let Some(claim) = find(&pd, protocol::CLAIM) else {
         return Ok(vec![]);
     };
@@ -123,7 +139,7 @@ pub(super) async fn transfer(server: &Server, account: &str, pd: Vec<ProtocolDat
     }
     let reason = server
         .claims
-        .keep(account, drops, signature)
+        .keep(&login.account, drops, signature)
         .await
         .map_err(Failure::internal)?;
     match reason.as_deref() {
@@ -176,13 +192,19 @@ fn base_units(server: &Server, drops: i64) -> Result<String, Failure> {
         .map_err(Failure::internal)
 }
 
-async fn info(server: &Server, account: &str) -> Reply {
-    let a = self::account(server, account).await?;
+/// The server's address and the client's; its channels only once the
+/// socket is bound to the account.
+async fn info(server: &Server, login: &Login) -> Reply {
+    let account = login.account.as_str();
     let mut info = json!({
         "address": server.wallet,
         "account": server.client_address(account),
         "currencyScale": server.config.asset_scale,
     });
+    if !login.bound() {
+        return Ok(json_reply(protocol::INFO, &info));
+    }
+    let a = self::account(server, account).await?;
     if let Some(c) = a.channel {
         info["channel"] = c.to_string().into();
         info["channelAmount"] = base_units(server, a.channel_amount)?.into();
@@ -216,7 +238,8 @@ async fn last_claim(server: &Server, account: &str) -> Reply {
 /// Register (or, for the account's own channel, reload) the client's
 /// incoming channel: a new one needs the ownership proof, signed by the
 /// channel's key over its id and the client's ILP address. A new account
-/// is bound to its token here, with the channel it proved, or not at all.
+/// is bound to its token here, with the channel it proved, or not at all;
+/// once it is, the socket may act as it.
 async fn channel(
     server: &Server,
     login: &Login,
@@ -285,8 +308,10 @@ async fn channel(
         .await
         .map_err(Failure::internal)?
         .get(0);
-    match denial {
-        None => tx.commit().await.map_err(Failure::internal),
-        Some(d) => Err(Failure::not_accepted(format!("channel refused: {d}"))),
+    if let Some(d) = denial {
+        return Err(Failure::not_accepted(format!("channel refused: {d}")));
     }
+    tx.commit().await.map_err(Failure::internal)?;
+    server.bind(login);
+    Ok(())
 }
