@@ -93,8 +93,8 @@ $$;
 -- A session changed: tell listeners (drip_session) its id, never its drip
 -- token, which is a bearer credential and any role may LISTEN.
 CREATE FUNCTION drip._notify_session(p_session bigint) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog AS $$
-    SELECT pg_notify('drip_session', p_session::text)
+LANGUAGE sql AS $$
+    SELECT pg_catalog.pg_notify('drip_session', p_session::pg_catalog.text)
 $$;
 
 -- The proposal with this id (of this drip token's session, when one is
@@ -252,11 +252,21 @@ $$;
 COMMENT ON FUNCTION drip.submit_agreement(text, bytea, text) IS
 'The wallet opened a channel for the proposal: queue its check on the validated ledger (session → pending). With p_drip_token, the proposal must be that session''s (a proposal id is public once the channel''s memo is on the ledger).';
 
--- When a session must start its claim-and-close: the claim window before the
--- earliest of its end, the channel's Expiration and its CancelAfter.
+-- When a session must start its claim-and-close: p_window_secs (the claim
+-- window) before the earliest of its end, the channel's Expiration and its
+-- CancelAfter. Plain SQL without SET so the planner inlines it (pay's hot
+-- path reads the terms itself).
+CREATE FUNCTION drip._claim_deadline_by(p_ends_at timestamptz, p_expiration timestamptz,
+    p_cancel_after timestamptz, p_window_secs integer)
+RETURNS timestamptz LANGUAGE sql IMMUTABLE AS $$
+    SELECT least(p_ends_at, p_expiration, p_cancel_after)
+        OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => p_window_secs)
+$$;
+
+-- The same under the terms' claim window.
 CREATE FUNCTION drip._claim_deadline(p_ends_at timestamptz, p_expiration timestamptz, p_cancel_after timestamptz)
 RETURNS timestamptz LANGUAGE sql STABLE SET search_path = pg_catalog, drip AS $$
-    SELECT least(p_ends_at, p_expiration, p_cancel_after) - make_interval(secs => t.claim_window_secs)
+    SELECT drip._claim_deadline_by(p_ends_at, p_expiration, p_cancel_after, t.claim_window_secs)
     FROM drip.terms t
 $$;
 
@@ -385,6 +395,7 @@ CREATE TYPE drip.payment AS (
 CREATE FUNCTION drip.pay(p_drip_token text, p_amount bigint, p_signature bytea) RETURNS drip.payment
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
+    look record;  -- apart from r: a record that changes shape is planned again
     r record;
     denial text;
 BEGIN
@@ -400,9 +411,9 @@ BEGIN
     -- after one, keeps drip.sweep from ending the session.
     SELECT s.id, s.state, c.channel_id, c.public_key, c.prepared_key, c.best_claim,
            drip._due_at(s, c.amount, clock_timestamp()) AS due,
-           drip._claim_deadline(s.ends_at, c.expiration, c.cancel_after) AS deadline
-    INTO r
-    FROM drip.sessions s JOIN drip.channels c ON c.session = s.id
+           drip._claim_deadline_by(s.ends_at, c.expiration, c.cancel_after, t.claim_window_secs) AS deadline
+    INTO look
+    FROM drip.sessions s JOIN drip.channels c ON c.session = s.id CROSS JOIN drip.terms t
     WHERE s.drip_token = p_drip_token;
     IF NOT FOUND THEN
         -- No channel yet, or no such session (an error).
@@ -411,16 +422,16 @@ BEGIN
     END IF;
     -- Past the claim deadline the claim-and-close is due: nothing more
     -- (by the clock: a caller's long transaction does not stop now()).
-    IF r.state <> 'active' OR clock_timestamp() >= r.deadline THEN
+    IF look.state <> 'active' OR clock_timestamp() >= look.deadline THEN
         RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
     END IF;
     -- The best claim only rises: one at or below a stale read of it is
     -- refused for good, before the signature's cost (a replayed old claim).
-    IF p_amount <= r.best_claim THEN
-        RETURN (false, 'not_above_best'::text, r.due, r.best_claim::bigint);
+    IF p_amount <= look.best_claim THEN
+        RETURN (false, 'not_above_best'::text, look.due, look.best_claim::bigint);
     END IF;
-    IF NOT drip._check_claim(r.channel_id, p_amount, p_signature, r.public_key, r.prepared_key) THEN
-        RETURN (false, 'bad_signature'::text, r.due, r.best_claim::bigint);
+    IF NOT drip._check_claim(look.channel_id, p_amount, p_signature, look.public_key, look.prepared_key) THEN
+        RETURN (false, 'bad_signature'::text, look.due, look.best_claim::bigint);
     END IF;
     -- The decision is one locking read: what is due comes from the session
     -- row, the claim rules from the channel row. Both are locked so that a
@@ -433,7 +444,7 @@ BEGIN
            drip._due_at(s, c.amount, clock_timestamp()) AS due
     INTO r
     FROM drip.sessions s JOIN drip.channels c ON c.session = s.id
-    WHERE s.id = r.id
+    WHERE s.id = look.id
     FOR UPDATE OF s, c;
     IF r.state <> 'active' THEN
         RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
@@ -2097,6 +2108,7 @@ GRANT SELECT ON drip.outbox_backlog, drip.losses_by_reason TO drip_ledger;
 -- Views call these with the reader's privileges; they only compute.
 GRANT EXECUTE ON FUNCTION drip._due(drip.sessions, bigint), drip._due_at(drip.sessions, bigint, timestamptz),
     drip._time_due(text, bigint, integer, timestamptz, timestamptz, bigint),
-    drip._claim_deadline(timestamptz, timestamptz, timestamptz) TO drip_admin;
+    drip._claim_deadline(timestamptz, timestamptz, timestamptz),
+    drip._claim_deadline_by(timestamptz, timestamptz, timestamptz, integer) TO drip_admin;
 -- The terms trigger runs as whoever edits the terms.
 GRANT EXECUTE ON FUNCTION drip._settle_margin_secs() TO drip_admin;

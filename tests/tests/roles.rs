@@ -130,6 +130,7 @@ const GRANTS: &[(&str, &[&str])] = &[
         "drip_admin",
         &[
             "_claim_deadline",
+            "_claim_deadline_by",
             "_due",
             "_due_at",
             "_settle_margin_secs",
