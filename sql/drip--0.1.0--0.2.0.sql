@@ -286,12 +286,15 @@ BEGIN
     -- What is due by the clock after the lock wait, so that a payment
     -- clears strikes only for what is owed when it is taken.
     SELECT s.id, s.state, s.past_due_strikes, c.channel_id, c.amount, c.best_claim,
-           drip._due_at(s, c.amount, clock_timestamp()) AS due
+           drip._due_at(s, c.amount, clock_timestamp()) AS due,
+           drip._claim_deadline_by(s.ends_at, c.expiration, c.cancel_after, t.claim_window_secs) AS deadline
     INTO r
-    FROM drip.sessions s JOIN drip.channels c ON c.session = s.id
+    FROM drip.sessions s JOIN drip.channels c ON c.session = s.id CROSS JOIN drip.terms t
     WHERE s.id = look.id
     FOR UPDATE OF s, c;
-    IF r.state <> 'active' THEN
+    -- Again after the lock wait: the state, and a deadline the wait (or a
+    -- close request moving the Expiration) may have passed.
+    IF r.state <> 'active' OR clock_timestamp() >= r.deadline THEN
         RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
     END IF;
     denial := drip._claim_denial(p_amount, r.best_claim, r.amount);
@@ -2128,6 +2131,12 @@ BEGIN
         -- table's share lock to its end: this waits (briefly) for those in
         -- flight, holds new ones back until the new scale is committed, and
         -- looks again once they are done.
+        LOCK TABLE drip.ilp_settings IN ACCESS EXCLUSIVE MODE;
+    END IF;
+    -- The settings as they stand now: another sidecar may have changed the
+    -- scale since the first look.
+    SELECT * INTO st FROM drip.ilp_settings FOR UPDATE;
+    IF p_asset_scale <> st.asset_scale THEN
         LOCK TABLE drip.ilp_settings IN ACCESS EXCLUSIVE MODE;
         PERFORM drip._ilp_scale_unused(st.asset_scale);
     END IF;

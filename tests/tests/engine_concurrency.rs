@@ -462,3 +462,41 @@ async fn a_payer_holding_its_session_busy_still_gets_its_strikes() {
     }
     assert_eq!((row.get::<_, i32>(0), row.get::<_, i32>(1)), (1, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_passed_during_the_lock_wait_refuses_the_payment() {
+    let db = TestDb::new("pay_wait_deadline").await;
+    let c = db.client().await;
+    let payer = Seed::from_entropy([0x65; 16], KeyType::Ed25519)
+        .key_pair()
+        .unwrap();
+    let token = active_session(&c, &payer, "wait", CHANNEL).await;
+    // Another transaction holds the session; meanwhile the channel's
+    // Expiration moves to now (as a close request on the ledger would).
+    let holder = db.client().await;
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT FROM drip.sessions WHERE drip_token = '{token}' FOR UPDATE;
+             UPDATE drip.channels SET expiration = now() WHERE channel_id = '\\x{}'",
+            hex::encode(CHANNEL)
+        ))
+        .await
+        .unwrap();
+    let sig = sign_claim(&payer, &Hash256(CHANNEL), Drops::new(1_000));
+    let url = db.url.clone();
+    let token2 = token.clone();
+    let paying = tokio::spawn(async move {
+        let c = drip_tests::connect(&url).await;
+        let row = c
+            .query_one(
+                "SELECT accepted, reason FROM drip.pay($1, 1000, $2)",
+                &[&token2, &sig],
+            )
+            .await
+            .unwrap();
+        (row.get::<_, bool>(0), row.get::<_, Option<String>>(1))
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    holder.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(paying.await.unwrap(), (false, Some("not_active".into())));
+}
