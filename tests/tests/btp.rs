@@ -1418,15 +1418,9 @@ async fn packets_wait_at_most_the_longest_hold() {
 async fn every_sub_protocol_takes_garbage_without_breaking() {
     let w = btp_world("btp_garbage").await;
     let c = connect(&w, "", "garbage-token").await.unwrap();
-    // splitmix64, seeded: a failure replays.
-    let mut state: u64 = 0xd819_0023;
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
+    // Seeded: a failure replays.
+    let mut rng = drip_tests::sim::Rng::new(0xd819_0023);
+    let mut next = || rng.next_u64();
     let names = [
         protocol::INFO,
         protocol::CHANNEL,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use drip_core::claim::sign_claim;
-use drip_core::{Drops, Hash256, KeyType, Seed};
+use drip_core::{Drops, Hash256, KeyPair, KeyType, Seed};
 use drip_tests::{active_session, TestDb};
 
 const CHANNEL: [u8; 32] = [0x5D; 32];
@@ -248,6 +248,18 @@ async fn two_sweeps_at_once_judge_each_session_once() {
     );
 }
 
+/// A fresh database with one active session on CHANNEL: a connection,
+/// the payer's Ed25519 key (from `seed`) and the session's drip token.
+async fn live_session(test: &str, seed: u8) -> (TestDb, tokio_postgres::Client, KeyPair, String) {
+    let db = TestDb::new(test).await;
+    let c = db.client().await;
+    let payer = Seed::from_entropy([seed; 16], KeyType::Ed25519)
+        .key_pair()
+        .unwrap();
+    let token = active_session(&c, &payer, test, CHANNEL).await;
+    (db, c, payer, token)
+}
+
 /// (checked, ended) of a sweep 10 years ahead: every session is past its
 /// claim deadline.
 async fn sweep_far_ahead(c: &tokio_postgres::Client) -> (i32, i32) {
@@ -263,12 +275,7 @@ async fn sweep_far_ahead(c: &tokio_postgres::Client) -> (i32, i32) {
 
 #[tokio::test]
 async fn a_session_past_its_deadline_ends_whatever_its_payers_hold_open() {
-    let db = TestDb::new("sweep_held").await;
-    let c = db.client().await;
-    let payer = Seed::from_entropy([0x62; 16], KeyType::Ed25519)
-        .key_pair()
-        .unwrap();
-    let token = active_session(&c, &payer, "held", CHANNEL).await;
+    let (db, c, payer, token) = live_session("sweep_held", 0x62).await;
 
     // A caller leaves its transaction open after a bad claim: it took no
     // lock, and the sweep ends the session.
@@ -316,12 +323,7 @@ async fn a_session_past_its_deadline_ends_whatever_its_payers_hold_open() {
 
 #[tokio::test]
 async fn no_payment_is_taken_past_the_claim_deadline() {
-    let db = TestDb::new("pay_late").await;
-    let c = db.client().await;
-    let payer = Seed::from_entropy([0x63; 16], KeyType::Ed25519)
-        .key_pair()
-        .unwrap();
-    let token = active_session(&c, &payer, "late", CHANNEL).await;
+    let (_db, c, payer, token) = live_session("pay_late", 0x63).await;
     let sig = sign_claim(&payer, &Hash256(CHANNEL), Drops::new(1_000));
     // A claim window as long as the session: its deadline is now.
     c.batch_execute("UPDATE drip.terms SET min_settle_delay_secs = 3600, claim_window_secs = 1800")
@@ -426,12 +428,7 @@ async fn an_agreement_naming_another_sessions_token_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_payer_holding_its_session_busy_still_gets_its_strikes() {
-    let db = TestDb::new("sweep_busy").await;
-    let c = db.client().await;
-    let payer = Seed::from_entropy([0x64; 16], KeyType::Ed25519)
-        .key_pair()
-        .unwrap();
-    let token = active_session(&c, &payer, "busy", CHANNEL).await;
+    let (db, c, _payer, token) = live_session("sweep_busy", 0x64).await;
     // Four connections take the session's lock back to back (a refresh
     // inquiry locks an active session), as a payer looping on it would.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -465,12 +462,7 @@ async fn a_payer_holding_its_session_busy_still_gets_its_strikes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadline_passed_during_the_lock_wait_refuses_the_payment() {
-    let db = TestDb::new("pay_wait_deadline").await;
-    let c = db.client().await;
-    let payer = Seed::from_entropy([0x65; 16], KeyType::Ed25519)
-        .key_pair()
-        .unwrap();
-    let token = active_session(&c, &payer, "wait", CHANNEL).await;
+    let (db, _c, payer, token) = live_session("pay_wait_deadline", 0x65).await;
     // Another transaction holds the session; meanwhile the channel's
     // Expiration moves to now (as a close request on the ledger would).
     let holder = db.client().await;

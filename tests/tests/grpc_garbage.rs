@@ -11,47 +11,39 @@ use drip_sidecar::proto::{
     DestroySessionRequest, GetSessionRequest, InquireRequest, PayRequest, WatchSessionRequest,
 };
 use drip_tests::sidecar::{api, finish, world, Api, MERCHANT_TOKEN};
+use drip_tests::sim::Rng;
 use tonic::Code;
 
-/// splitmix64: a seeded sequence, so a failure replays with its seed.
-struct Rng(u64);
+/// A number in `0..n`.
+fn below(rng: &mut Rng, n: usize) -> usize {
+    usize::try_from(rng.below(n as u64)).unwrap_or(0)
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
+/// A string worth trying: boundaries, malformed values, or one of `real`.
+fn text(rng: &mut Rng, real: &[String]) -> String {
+    let fixed = [
+        String::new(),
+        "x".into(),
+        "\0".into(),
+        "a\0b".into(),
+        "é∑\u{10FFFF}".into(),
+        "a".repeat(257),
+        "a".repeat(100_000),
+        "zz".into(),
+        "00".repeat(32),
+        "drip://localhost/".into(),
+    ];
+    let i = below(rng, fixed.len() + real.len());
+    fixed
+        .get(i)
+        .cloned()
+        .unwrap_or_else(|| real[i - fixed.len()].clone())
+}
 
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % n as u64).unwrap_or(0)
-    }
-
-    fn text(&mut self, real: &[String]) -> String {
-        let fixed = [
-            String::new(),
-            "x".into(),
-            "\0".into(),
-            "a\0b".into(),
-            "é∑\u{10FFFF}".into(),
-            "a".repeat(257),
-            "a".repeat(100_000),
-            "zz".into(),
-            "00".repeat(32),
-            "drip://localhost/".into(),
-        ];
-        let i = self.below(fixed.len() + real.len());
-        fixed
-            .get(i)
-            .cloned()
-            .unwrap_or_else(|| real[i - fixed.len()].clone())
-    }
-
-    fn amount(&mut self) -> u64 {
-        [0, 1, 1_000, (1 << 63) - 1, 1 << 63, u64::MAX, self.next()][self.below(7)]
-    }
+/// An amount worth trying: 0, 1, 2^63 - 1, 2^63, u64::MAX, or random.
+fn amount(rng: &mut Rng) -> u64 {
+    let random = rng.next_u64();
+    [0, 1, 1_000, (1 << 63) - 1, 1 << 63, u64::MAX, random][below(rng, 7)]
 }
 
 /// A clear refusal, or a success.
@@ -79,9 +71,9 @@ async fn one_call(
     rng: &mut Rng,
     real: &[String],
 ) -> (String, Result<(), tonic::Status>) {
-    let method = rng.below(10);
-    let (t, u) = (rng.text(real), rng.text(real));
-    let amount = rng.amount();
+    let method = below(rng, 10);
+    let (t, u) = (text(rng, real), text(rng, real));
+    let amount = amount(rng);
     let what = format!(
         "method {method} ({} and {} chars, amount {amount})",
         t.len(),
@@ -111,7 +103,7 @@ async fn one_call(
                 tx_hash: u,
                 wait: amount.is_multiple_of(2),
                 wait_seconds: 1,
-                drip_token: rng.text(real),
+                drip_token: text(rng, real),
             };
             if amount.is_multiple_of(3) {
                 c.submit_refresh(req).await.map(drop)
@@ -159,7 +151,7 @@ async fn every_method_takes_garbage_without_breaking() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0xd819_0022);
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut merchant = api(&w, Some(MERCHANT_TOKEN)).await;
     let session = merchant
         .create_session(CreateSessionRequest {

@@ -7,25 +7,13 @@
 //! past the first checks.
 
 use drip_core::{KeyType, Seed};
+use drip_tests::sim::Rng;
 use drip_tests::{active_session, describe, TestDb};
 use tokio_postgres::Client;
 
-/// splitmix64: a seeded sequence, so a failure replays with its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn pick<'a>(&mut self, from: &'a [String]) -> &'a str {
-        let i = usize::try_from(self.next() % from.len() as u64).unwrap_or(0);
-        &from[i]
-    }
+/// One of `from`, at random.
+fn pick<'a>(rng: &mut Rng, from: &'a [String]) -> &'a str {
+    &from[usize::try_from(rng.below(from.len() as u64)).unwrap_or(0)]
 }
 
 /// SQL expressions of `ty` worth trying: boundaries, malformed values, and
@@ -33,7 +21,7 @@ impl Rng {
 fn values(ty: &str, real: &Real, rng: &mut Rng) -> Vec<String> {
     let random_hex = |n: usize, rng: &mut Rng| -> String {
         (0..n)
-            .map(|_| format!("{:02x}", rng.next() as u8))
+            .map(|_| format!("{:02x}", rng.next_u64() as u8))
             .collect()
     };
     let mut v: Vec<String> = match ty {
@@ -58,7 +46,7 @@ fn values(ty: &str, real: &Real, rng: &mut Rng) -> Vec<String> {
             "(-9223372036854775807 - 1)".into(),
             "1000000".into(),
             real.hold.to_string(),
-            (rng.next() >> 1).to_string(),
+            (rng.next_u64() >> 1).to_string(),
         ],
         "integer" => vec![
             "0".into(),
@@ -202,7 +190,7 @@ async fn every_granted_function_takes_garbage_without_breaking() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0xd819_0021);
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let functions = granted(&c).await;
     assert!(functions.len() > 40, "{} functions", functions.len());
     // Money invariants that no call, however wrong, may break.
@@ -231,7 +219,7 @@ async fn every_granted_function_takes_garbage_without_breaking() {
                     if i == k {
                         pool[pool.len() - 1].clone()
                     } else {
-                        rng.pick(pool).to_owned()
+                        pick(&mut rng, pool).to_owned()
                     }
                 })
                 .collect();
