@@ -65,6 +65,33 @@ REVOKE USAGE ON SCHEMA drip FROM drip_app;
 ALTER TYPE drip.outbox_kind ADD VALUE 'ilp_channel';
 ALTER TYPE drip.outbox_kind ADD VALUE 'ilp_fund';
 
+-- Why drip refused: the reason of every refusal drip's functions answer
+-- (drip.payment, drip.agreement, drip.unit_debt, the ILP results). An
+-- enum, so that a caller's exhaustive match learns of a new one.
+CREATE TYPE drip.reason AS ENUM (
+    -- a session, a claim, a unit debt
+    'not_found', 'not_active', 'bad_signature', 'not_above_best', 'exceeds_channel',
+    'session_ending', 'awaiting_payment', 'not_unit_based', 'not_positive', 'already_ending',
+    -- an agreement or a refresh
+    'already_agreed', 'not_an_initial_proposal', 'not_a_refresh_proposal', 'proposal_expired',
+    'not_pending', 'not_submitted', 'not_checked',
+    -- the channel or fund on the validated ledger is not the proposal's
+    'memo_mismatch', 'wrong_destination', 'wrong_destination_tag', 'underfunded',
+    'settle_delay_too_short', 'bad_public_key', 'cancel_after_too_soon', 'expiration_too_soon',
+    'bad_channel_id', 'channel_in_use', 'wrong_channel', 'not_a_channel_create',
+    'no_channel_created', 'channel_not_on_ledger', 'not_a_fund_of_this_channel', 'tx_failed',
+    'tx_not_validated',
+    -- ILP
+    'malformed', 'no_channel', 'blocked', 'channel_expires', 'channel_exists',
+    'no_incoming_channel', 'incoming_channel_too_small', 'other_destination', 'not_held', 'expired'
+);
+ALTER TYPE drip.agreement ALTER ATTRIBUTE reason TYPE drip.reason;
+ALTER TYPE drip.payment ALTER ATTRIBUTE reason TYPE drip.reason;
+ALTER TYPE drip.unit_debt ALTER ATTRIBUTE reason TYPE drip.reason;
+-- An agreement refused by a failed transaction: its reason without the code.
+UPDATE drip.outbox SET last_error = 'tx_failed'
+WHERE kind IN ('verify_channel', 'verify_fund') AND last_error LIKE 'tx\_failed\_%';
+
 ALTER TABLE drip.sessions
     ADD COLUMN payment_type drip.payment_type,
     ADD COLUMN rate bigint CHECK (rate >= 0),
@@ -188,13 +215,13 @@ DECLARE
     p drip.proposals;
     s drip.sessions;
     session_end timestamptz;
-    reason text;
+    reason drip.reason;
 BEGIN
     p := drip._proposal(p_proposal_id);
     SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
     IF s.state <> 'pending' OR p.tx_hash IS DISTINCT FROM p_tx_hash THEN
         PERFORM drip._verify_done(p.proposal_id, p_tx_hash, 'not_pending');
-        RETURN (false, 'not_pending'::text, s.state);
+        RETURN (false, 'not_pending'::drip.reason, s.state);
     END IF;
     session_end := now() + make_interval(secs => p.session_length_secs);
     reason := CASE
@@ -210,7 +237,7 @@ BEGIN
         -- Another session's, or an ILP account's: one channel pays one owner.
         WHEN EXISTS (SELECT FROM drip.channels c WHERE c.channel_id = p_channel_id) THEN 'channel_in_use'
     END;
-    PERFORM drip._verify_done(p.proposal_id, p_tx_hash, reason);
+    PERFORM drip._verify_done(p.proposal_id, p_tx_hash, reason::text);
     IF reason IS NOT NULL THEN
         -- The wallet may try again with a new inquiry.
         UPDATE drip.sessions SET state = 'created', updated_at = now() WHERE id = s.id;
@@ -231,7 +258,7 @@ BEGIN
                               drip._claim_deadline(session_end, p_expiration, p_cancel_after))
     WHERE id = s.id;
     PERFORM drip._notify_session(s.id);
-    RETURN (true, NULL::text, 'active'::drip.session_state);
+    RETURN (true, NULL::drip.reason, 'active'::drip.session_state);
 END
 $$;
 COMMENT ON FUNCTION drip.confirm_channel(text, bytea, bytea, text, bytea, bigint, integer, text, bigint, timestamptz, timestamptz, text) IS
@@ -242,7 +269,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
     look record;  -- apart from r: a record that changes shape is planned again
     r record;
-    denial text;
+    denial drip.reason;
 BEGIN
     IF p_amount IS NULL OR p_amount <= 0 THEN
         RAISE EXCEPTION 'invalid amount'
@@ -263,20 +290,20 @@ BEGIN
     IF NOT FOUND THEN
         -- No channel yet, or no such session (an error).
         PERFORM drip._session(p_drip_token);
-        RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
+        RETURN (false, 'not_active'::drip.reason, NULL::bigint, NULL::bigint);
     END IF;
     -- Past the claim deadline the claim-and-close is due: nothing more
     -- (by the clock: a caller's long transaction does not stop now()).
     IF look.state <> 'active' OR clock_timestamp() >= look.deadline THEN
-        RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
+        RETURN (false, 'not_active'::drip.reason, NULL::bigint, NULL::bigint);
     END IF;
     -- The best claim only rises: one at or below a stale read of it is
     -- refused for good, before the signature's cost (a replayed old claim).
     IF p_amount <= look.best_claim THEN
-        RETURN (false, 'not_above_best'::text, look.due, look.best_claim::bigint);
+        RETURN (false, 'not_above_best'::drip.reason, look.due, look.best_claim::bigint);
     END IF;
     IF NOT drip._check_claim(look.channel_id, p_amount, p_signature, look.public_key, look.prepared_key) THEN
-        RETURN (false, 'bad_signature'::text, look.due, look.best_claim::bigint);
+        RETURN (false, 'bad_signature'::drip.reason, look.due, look.best_claim::bigint);
     END IF;
     -- The decision is one locking read: what is due comes from the session
     -- row, the claim rules from the channel row. Both are locked so that a
@@ -295,25 +322,19 @@ BEGIN
     -- Again after the lock wait: the state, and a deadline the wait (or a
     -- close request moving the Expiration) may have passed.
     IF r.state <> 'active' OR clock_timestamp() >= r.deadline THEN
-        RETURN (false, 'not_active'::text, NULL::bigint, NULL::bigint);
+        RETURN (false, 'not_active'::drip.reason, NULL::bigint, NULL::bigint);
     END IF;
     denial := drip._claim_denial(p_amount, r.best_claim, r.amount);
     IF denial IS NOT NULL THEN
         RETURN (false, denial, r.due, r.best_claim::bigint);
     END IF;
-    UPDATE drip.channels
-    SET best_claim = p_amount, best_signature = p_signature, updated_at = now()
-    WHERE channel_id = r.channel_id;
-    -- clock_timestamp(): the moment of acceptance, after the lock wait, so
-    -- the audit's time order is the acceptance order.
-    INSERT INTO drip.claims (channel_id, amount, signature, accepted_at)
-    VALUES (r.channel_id, p_amount, p_signature, clock_timestamp());
+    PERFORM drip._take_claim(r.channel_id, p_amount, p_signature);
     -- Paid up: clear strikes (only if any, to spare a row write per payment).
     IF p_amount >= r.due AND r.past_due_strikes > 0 THEN
         UPDATE drip.sessions SET past_due_strikes = 0, updated_at = now() WHERE id = r.id;
     END IF;
     PERFORM drip._notify_session(r.id);
-    RETURN (true, NULL::text, r.due, p_amount);
+    RETURN (true, NULL::drip.reason, r.due, p_amount);
 END
 $$;
 
@@ -322,7 +343,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
     s drip.sessions;
     c drip.channels;
-    denial text;
+    denial drip.reason;
 BEGIN
     IF p_amount IS NULL OR p_amount <= 0 THEN
         RAISE EXCEPTION 'invalid amount'
@@ -332,18 +353,18 @@ BEGIN
     END IF;
     SELECT * INTO s FROM drip.sessions WHERE drip_token = p_drip_token FOR UPDATE;
     IF NOT FOUND THEN
-        RETURN (false, 'not_found'::text, NULL::bigint);
+        RETURN (false, 'not_found'::drip.reason, NULL::bigint);
     END IF;
     IF s.state IN ('closing', 'closed') THEN
-        RETURN (false, 'session_ending'::text, NULL::bigint);
+        RETURN (false, 'session_ending'::drip.reason, NULL::bigint);
     END IF;
     IF s.state <> 'active' THEN
-        RETURN (false, 'not_active'::text, NULL::bigint);
+        RETURN (false, 'not_active'::drip.reason, NULL::bigint);
     END IF;
     -- Read after the session lock: channel writers hold it, so this is current.
     SELECT * INTO c FROM drip.channels WHERE session = s.id;
     IF s.past_due_strikes > 0 THEN
-        RETURN (false, 'awaiting_payment'::text, drip._due(s, c.amount));
+        RETURN (false, 'awaiting_payment'::drip.reason, drip._due(s, c.amount));
     END IF;
     denial := drip._unit_debt_denial(s.payment_type::text,
         drip._time_due(s.payment_type::text, s.rate, s.polling_interval_secs, s.active_at, now(), c.amount),
@@ -355,7 +376,7 @@ BEGIN
     UPDATE drip.sessions SET unit_debt = unit_debt + p_amount, updated_at = now()
     WHERE id = s.id RETURNING * INTO s;
     PERFORM drip._notify_session(s.id);
-    RETURN (true, NULL::text, drip._due(s, c.amount));
+    RETURN (true, NULL::drip.reason, drip._due(s, c.amount));
 END
 $$;
 
@@ -456,14 +477,14 @@ DECLARE
     s drip.sessions;
     c drip.channels;
     new_end timestamptz;
-    reason text;
+    reason drip.reason;
 BEGIN
     p := drip._proposal(p_proposal_id);
     SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
     SELECT * INTO c FROM drip.channels WHERE session = s.id FOR UPDATE;
     IF p.kind <> 'refresh' OR p.tx_hash IS DISTINCT FROM p_tx_hash OR p.accepted_at IS NOT NULL THEN
         PERFORM drip._verify_done(p.proposal_id, p_tx_hash, 'not_pending');
-        RETURN (false, 'not_pending'::text, s.state);
+        RETURN (false, 'not_pending'::drip.reason, s.state);
     END IF;
     new_end := greatest(s.ends_at, now()) + make_interval(secs => p.session_length_secs);
     reason := CASE
@@ -472,7 +493,7 @@ BEGIN
         WHEN p_ledger_amount IS NULL OR p_ledger_amount < c.amount + p.channel_funding THEN 'underfunded'
         WHEN p_expiration IS NOT NULL AND p_expiration < new_end THEN 'expiration_too_soon'
     END;
-    PERFORM drip._verify_done(p.proposal_id, p_tx_hash, reason);
+    PERFORM drip._verify_done(p.proposal_id, p_tx_hash, reason::text);
     IF reason IS NOT NULL THEN
         UPDATE drip.proposals SET tx_hash = NULL WHERE proposal_id = p.proposal_id;
         RETURN (false, reason, s.state);
@@ -485,7 +506,7 @@ BEGIN
         next_check_at = least(next_check_at, drip._claim_deadline(new_end, p_expiration, c.cancel_after))
     WHERE id = s.id;
     PERFORM drip._notify_session(s.id);
-    RETURN (true, NULL::text, s.state);
+    RETURN (true, NULL::drip.reason, s.state);
 END
 $$;
 COMMENT ON FUNCTION drip.confirm_fund(text, bytea, bytea, bigint, timestamptz) IS
@@ -598,6 +619,8 @@ CREATE FUNCTION drip.reject_agreement(p_proposal_id text, p_tx_hash bytea, p_rea
 RETURNS drip.agreement
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
+    -- Only drip's words (an unknown one raises before anything changes).
+    refusal drip.reason := p_reason;
     p drip.proposals;
     s drip.sessions;
 BEGIN
@@ -605,16 +628,16 @@ BEGIN
     SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
     IF p.tx_hash IS DISTINCT FROM p_tx_hash OR p.accepted_at IS NOT NULL THEN
         PERFORM drip._verify_done(p.proposal_id, p_tx_hash, 'not_pending');
-        RETURN (false, 'not_pending'::text, s.state);
+        RETURN (false, 'not_pending'::drip.reason, s.state);
     END IF;
     UPDATE drip.proposals SET tx_hash = NULL WHERE proposal_id = p.proposal_id;
-    PERFORM drip._verify_done(p.proposal_id, p_tx_hash, p_reason);
+    PERFORM drip._verify_done(p.proposal_id, p_tx_hash, refusal::text);
     IF p.kind = 'initial' AND s.state = 'pending' THEN
         UPDATE drip.sessions SET state = 'created', updated_at = now() WHERE id = s.id
         RETURNING * INTO s;
     END IF;
     PERFORM drip._notify_session(s.id);
-    RETURN (false, p_reason, s.state);
+    RETURN (false, refusal, s.state);
 END
 $$;
 COMMENT ON FUNCTION drip.reject_agreement(text, bytea, text) IS
@@ -632,16 +655,17 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $
 DECLARE
     p drip.proposals;
     st drip.session_state;
-    refusal text;
+    refusal drip.reason;
 BEGIN
     p := drip._proposal(p_proposal_id);
     SELECT s.state INTO st FROM drip.sessions s WHERE s.id = p.session;
     IF p.accepted_at IS NOT NULL THEN
-        RETURN (true, NULL::text, st);
+        RETURN (true, NULL::drip.reason, st);
     ELSIF p.tx_hash IS NOT NULL THEN
-        RETURN (NULL::boolean, NULL::text, st);
+        RETURN (NULL::boolean, NULL::drip.reason, st);
     END IF;
-    SELECT o.last_error INTO refusal FROM drip.outbox o
+    -- The job's error is the reason word, then any detail ('not_checked: …').
+    SELECT split_part(o.last_error, ':', 1) INTO refusal FROM drip.outbox o
     WHERE o.proposal_id = p.proposal_id AND o.kind IN ('verify_channel', 'verify_fund')
     ORDER BY o.id DESC LIMIT 1;
     RETURN (false, coalesce(refusal, 'not_submitted'), st);
@@ -929,7 +953,7 @@ COMMENT ON FUNCTION drip.ilp_account(text) IS
 CREATE FUNCTION drip.ilp_open_channel(p_account text, p_channel_id bytea, p_source text, p_public_key bytea,
     p_amount bigint, p_settle_delay integer, p_destination text, p_expiration timestamptz,
     p_cancel_after timestamptz, p_ledger_balance bigint, p_min_settle_delay integer)
-RETURNS text
+RETURNS drip.reason
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
     a drip.ilp_accounts;
@@ -983,14 +1007,23 @@ $$;
 COMMENT ON FUNCTION drip.ilp_open_channel(text, bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer) IS
 'Sidecar only: a client''s incoming channel as the validated ledger has it (after its ownership proof). NULL when taken (or, for the account''s own channel, its new amount recorded); else why not: blocked, channel_in_use, wrong_destination, settle_delay_too_short, channel_expires, channel_exists.';
 
-CREATE FUNCTION drip.ilp_claim(p_account text, p_amount bigint, p_signature bytea) RETURNS drip.payment
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+-- An ILP client's claim, checked and kept under its channel's lock: the
+-- one body of drip.ilp_claim and drip.ilp_claims. A malformed claim (an
+-- unknown account, a bad amount, a signature or key of the wrong shape)
+-- raises when p_strict, else is refused as malformed.
+CREATE FUNCTION drip._ilp_take_claim(p_account text, p_amount bigint, p_signature bytea, p_strict boolean)
+RETURNS drip.payment
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
 DECLARE
     c drip.channels;
     is_blocked boolean;
-    denial text;
+    signed boolean;
+    denial drip.reason;
 BEGIN
     IF p_amount IS NULL OR p_amount <= 0 THEN
+        IF NOT p_strict THEN
+            RETURN (false, 'malformed'::drip.reason, NULL::bigint, NULL::bigint);
+        END IF;
         RAISE EXCEPTION 'invalid amount'
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('amount must be a positive number of drops, got %s.', coalesce(p_amount::text, 'NULL')),
@@ -998,31 +1031,38 @@ BEGIN
     END IF;
     SELECT a.blocked INTO is_blocked FROM drip.ilp_accounts a WHERE a.account = p_account;
     IF NOT FOUND THEN
+        IF NOT p_strict THEN
+            RETURN (false, 'malformed'::drip.reason, NULL::bigint, NULL::bigint);
+        END IF;
         RAISE EXCEPTION 'unknown ILP account' USING ERRCODE = 'no_data_found';
     END IF;
     -- The channel's row lock orders concurrent claims.
     SELECT * INTO c FROM drip.channels WHERE ilp_account = p_account AND closed_at IS NULL FOR UPDATE;
     IF NOT FOUND THEN
-        RETURN (false, 'no_channel'::text, NULL::bigint, NULL::bigint);
+        RETURN (false, 'no_channel'::drip.reason, NULL::bigint, NULL::bigint);
     END IF;
     IF is_blocked THEN
-        RETURN (false, 'blocked'::text, NULL::bigint, c.best_claim::bigint);
+        RETURN (false, 'blocked'::drip.reason, NULL::bigint, c.best_claim::bigint);
     END IF;
-    IF NOT drip._check_claim(c.channel_id, p_amount, p_signature, c.public_key, c.prepared_key) THEN
-        RETURN (false, 'bad_signature'::text, NULL::bigint, c.best_claim::bigint);
+    IF p_strict THEN
+        signed := drip._check_claim(c.channel_id, p_amount, p_signature, c.public_key, c.prepared_key);
+        denial := CASE WHEN NOT signed THEN 'bad_signature' END;
+    ELSE
+        denial := drip._claim_fault(c.channel_id, p_amount, p_signature, c.public_key, c.prepared_key);
     END IF;
-    denial := drip._claim_denial(p_amount, c.best_claim, c.amount);
+    denial := coalesce(denial, drip._claim_denial(p_amount, c.best_claim, c.amount)::drip.reason);
     IF denial IS NOT NULL THEN
         RETURN (false, denial, NULL::bigint, c.best_claim::bigint);
     END IF;
-    WITH best AS (
-        UPDATE drip.channels SET best_claim = p_amount, best_signature = p_signature, updated_at = now()
-        WHERE channel_id = c.channel_id
-        RETURNING channel_id
-    )
-    INSERT INTO drip.claims (channel_id, amount, signature, accepted_at)
-    SELECT channel_id, p_amount, p_signature, clock_timestamp() FROM best;
-    RETURN (true, NULL::text, NULL::bigint, p_amount);
+    PERFORM drip._take_claim(c.channel_id, p_amount, p_signature);
+    RETURN (true, NULL::drip.reason, NULL::bigint, p_amount);
+END
+$$;
+
+CREATE FUNCTION drip.ilp_claim(p_account text, p_amount bigint, p_signature bytea) RETURNS drip.payment
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+BEGIN
+    RETURN drip._ilp_take_claim(p_account, p_amount, p_signature, true);
 END
 $$;
 COMMENT ON FUNCTION drip.ilp_claim(text, bigint, bytea) IS
@@ -1051,8 +1091,10 @@ REVOKE ALL ON FUNCTION drip._claim_fault(bytea, bigint, bytea, bytea, bytea) FRO
 -- ('malformed'); the channels are locked in id order, so concurrent
 -- batches cannot deadlock.
 CREATE FUNCTION drip.ilp_claims(p_accounts text[], p_amounts bigint[], p_signatures bytea[])
-RETURNS TABLE (accepted boolean, reason text)
+RETURNS TABLE (accepted boolean, reason drip.reason)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    r drip.payment;
 BEGIN
     IF cardinality(p_accounts) IS DISTINCT FROM cardinality(p_amounts)
        OR cardinality(p_accounts) IS DISTINCT FROM cardinality(p_signatures) THEN
@@ -1060,60 +1102,20 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'accounts, amounts and signatures must have one element per claim.';
     END IF;
-    RETURN QUERY
-    WITH
-    -- The batch's open channels, locked in one order.
-    locked AS MATERIALIZED (
-        SELECT c.channel_id, c.ilp_account, c.public_key, c.prepared_key, c.best_claim, c.amount
-        FROM drip.channels c
-        WHERE c.ilp_account = ANY (p_accounts) AND c.closed_at IS NULL
-        ORDER BY c.channel_id
-        FOR UPDATE
-    ),
-    -- drip.ilp_claim's checks, in its order. Materialized: inlined, the
-    -- reason would be computed (and the signature checked) once for each
-    -- place that reads it.
-    checked AS MATERIALIZED (
-        SELECT t.i, t.amount, t.signature, l.channel_id,
-               CASE
-                   WHEN t.amount IS NULL OR t.amount <= 0 OR a.account IS NULL THEN 'malformed'
-                   WHEN l.channel_id IS NULL THEN 'no_channel'
-                   WHEN a.blocked THEN 'blocked'
-                   ELSE coalesce(drip._claim_fault(l.channel_id, t.amount, t.signature, l.public_key, l.prepared_key),
-                                 drip._claim_denial(t.amount, l.best_claim, l.amount))
-               END AS reason
-        FROM unnest(p_accounts, p_amounts, p_signatures) WITH ORDINALITY AS t(account, amount, signature, i)
-        LEFT JOIN drip.ilp_accounts a ON a.account = t.account
-        LEFT JOIN locked l ON l.ilp_account = t.account
-    ),
-    -- A claim must also rise above the channel's valid claims earlier in
-    -- the batch (their running maximum is the best claim it meets).
-    verdict AS (
-        SELECT c.i, c.channel_id, c.amount, c.signature,
-               CASE WHEN c.reason IS NULL
-                         AND c.amount <= max(c.amount) FILTER (WHERE c.reason IS NULL)
-                             OVER (PARTITION BY c.channel_id ORDER BY c.i
-                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-                    THEN 'not_above_best' ELSE c.reason END AS reason
-        FROM checked c
-    ),
-    best AS (
-        UPDATE drip.channels ch
-        SET best_claim = v.amount, best_signature = v.signature, updated_at = now()
-        FROM (SELECT DISTINCT ON (w.channel_id) w.channel_id, w.amount, w.signature
-              FROM verdict w WHERE w.reason IS NULL
-              ORDER BY w.channel_id, w.amount DESC) v
-        WHERE ch.channel_id = v.channel_id
-    ),
-    audit AS (
-        INSERT INTO drip.claims (channel_id, amount, signature, accepted_at)
-        SELECT v.channel_id, v.amount, v.signature, clock_timestamp() FROM verdict v WHERE v.reason IS NULL
-    )
-    SELECT v.reason IS NULL, v.reason FROM verdict v ORDER BY v.i;
+    PERFORM FROM drip.channels c
+    WHERE c.ilp_account = ANY (p_accounts) AND c.closed_at IS NULL
+    ORDER BY c.channel_id
+    FOR UPDATE;
+    FOR i IN 1 .. coalesce(cardinality(p_accounts), 0) LOOP
+        r := drip._ilp_take_claim(p_accounts[i], p_amounts[i], p_signatures[i], false);
+        accepted := r.accepted;
+        reason := r.reason;
+        RETURN NEXT;
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION drip.ilp_claims(text[], bigint[], bytea[]) IS
-'drip.ilp_claim for each (account, amount, signature) in order, as one statement in one transaction; a malformed claim is refused alone (reason malformed).';
+'drip.ilp_claim for each (account, amount, signature) in order, in one transaction; a malformed claim is refused alone (reason malformed).';
 
 CREATE TYPE drip.ilp_verdict AS (
     code    text,
@@ -1224,7 +1226,7 @@ $$;
 COMMENT ON FUNCTION drip.ilp_rollback(bigint) IS
 'A held Prepare (drip.ilp_prepare''s or drip.ilp_route''s) was rejected: its sender owes nothing for it, and the receiver''s channel holds nothing. False, and nothing changes, when it is no longer held (released already, or fulfilled).';
 
-CREATE FUNCTION drip.ilp_fulfilled(p_hold bigint) RETURNS text
+CREATE FUNCTION drip.ilp_fulfilled(p_hold bigint) RETURNS drip.reason
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
     h drip.ilp_holds;
@@ -1322,7 +1324,7 @@ COMMENT ON FUNCTION drip.ilp_outgoing_channel(text) IS
 CREATE TYPE drip.ilp_funding AS (
     state      text,
     channel_id bytea,
-    reason     text
+    reason     drip.reason
 );
 
 CREATE FUNCTION drip.ilp_fund_channel(p_account text, p_destination text, p_public_key bytea)
@@ -1346,21 +1348,21 @@ BEGIN
         RAISE EXCEPTION 'unknown ILP account' USING ERRCODE = 'no_data_found';
     END IF;
     IF a.blocked THEN
-        RETURN (NULL::text, NULL::bytea, 'blocked'::text);
+        RETURN (NULL::text, NULL::bytea, 'blocked'::drip.reason);
     END IF;
     SELECT c.amount INTO incoming FROM drip.channels c WHERE c.ilp_account = p_account AND c.closed_at IS NULL;
     IF NOT FOUND THEN
-        RETURN (NULL::text, NULL::bytea, 'no_incoming_channel'::text);
+        RETURN (NULL::text, NULL::bytea, 'no_incoming_channel'::drip.reason);
     END IF;
     IF incoming < st.min_incoming_channel_amount THEN
-        RETURN (NULL::text, NULL::bytea, 'incoming_channel_too_small'::text);
+        RETURN (NULL::text, NULL::bytea, 'incoming_channel_too_small'::drip.reason);
     END IF;
     SELECT * INTO o FROM drip.ilp_outgoing WHERE account = p_account FOR UPDATE;
     IF FOUND AND o.state IN ('opening', 'open') THEN
         IF o.destination <> p_destination THEN
-            RETURN (o.state, o.channel_id, 'other_destination'::text);
+            RETURN (o.state, o.channel_id, 'other_destination'::drip.reason);
         END IF;
-        RETURN (o.state, o.channel_id, NULL::text);
+        RETURN (o.state, o.channel_id, NULL::drip.reason);
     END IF;
     -- A new channel: claims on it start from nothing.
     INSERT INTO drip.ilp_outgoing AS t (account, destination, public_key, amount)
@@ -1370,7 +1372,7 @@ BEGIN
         state = 'opening', channel_id = NULL, funding = NULL, signed = 0, last_error = NULL,
         updated_at = now();
     INSERT INTO drip.outbox (kind, ilp_account) VALUES ('ilp_channel', p_account);
-    RETURN ('opening'::text, NULL::bytea, NULL::text);
+    RETURN ('opening'::text, NULL::bytea, NULL::drip.reason);
 END
 $$;
 COMMENT ON FUNCTION drip.ilp_fund_channel(text, text, bytea) IS
@@ -1440,7 +1442,7 @@ CREATE TYPE drip.ilp_payout AS (
     signed     bigint,
     drops      bigint,
     funding    bigint,
-    reason     text
+    reason     drip.reason
 );
 
 CREATE FUNCTION drip.ilp_route_fulfilled(p_hold bigint)
@@ -1461,14 +1463,14 @@ BEGIN
     -- A packet no longer held was given back to its sender, who owes
     -- nothing for it: paying the receiver would be the operator's loss.
     IF NOT FOUND THEN
-        RETURN (NULL::bytea, NULL::bigint, NULL::bigint, NULL::bigint, 'not_held'::text);
+        RETURN (NULL::bytea, NULL::bigint, NULL::bigint, NULL::bigint, 'not_held'::drip.reason);
     END IF;
     IF h.receiver IS NULL THEN
         RAISE EXCEPTION 'not a routed hold' USING ERRCODE = 'invalid_parameter_value',
             HINT = 'drip.ilp_fulfilled keeps it.';
     END IF;
     IF h.fulfilled_at IS NULL AND h.expires_at < now() - drip._ilp_hold_grace() THEN
-        RETURN (NULL::bytea, NULL::bigint, NULL::bigint, NULL::bigint, 'expired'::text);
+        RETURN (NULL::bytea, NULL::bigint, NULL::bigint, NULL::bigint, 'expired'::drip.reason);
     END IF;
     SELECT * INTO o FROM drip.ilp_outgoing WHERE account = h.receiver FOR UPDATE;
     IF o.channel_id IS NULL THEN
@@ -1478,7 +1480,7 @@ BEGIN
     IF h.fulfilled_at IS NOT NULL THEN
         -- Recorded already (the first answer was lost): paid once, and
         -- the claim as it stands.
-        RETURN (o.channel_id, o.signed, drip._base_in_drops(o.signed, st.asset_scale)::bigint, o.funding, NULL::text);
+        RETURN (o.channel_id, o.signed, drip._base_in_drops(o.signed, st.asset_scale)::bigint, o.funding, NULL::drip.reason);
     END IF;
     UPDATE drip.ilp_holds SET fulfilled_at = now() WHERE id = p_hold;
     drops := drip._base_in_drops(o.signed + h.amount, st.asset_scale)::bigint;
@@ -1491,7 +1493,7 @@ BEGIN
         INSERT INTO drip.outbox (kind, channel_id, ilp_account) VALUES ('ilp_fund', o.channel_id, h.receiver);
         o.funding := st.outgoing_channel_amount;
     END IF;
-    RETURN (o.channel_id, o.signed + h.amount, drops, o.funding, NULL::text);
+    RETURN (o.channel_id, o.signed + h.amount, drops, o.funding, NULL::drip.reason);
 END
 $$;
 COMMENT ON FUNCTION drip.ilp_route_fulfilled(bigint) IS
@@ -1750,6 +1752,43 @@ GRANT EXECUTE ON FUNCTION drip.outbox_done(bigint, bytea, text), drip.outbox_fai
 GRANT EXECUTE ON FUNCTION drip.requeue_claim(bytea) TO drip_admin;
 GRANT SELECT ON drip.losses_by_reason TO drip_admin, drip_ledger;
 
+
+-- Refusals are drip.reason; drip.pay and the ILP claims keep a claim
+-- through one function.
+-- A claim taken: the channel's best claim, and the audit row. Call with
+-- the channel locked, after every check. clock_timestamp(): the moment of
+-- acceptance, after the lock wait, so the audit's time order is the
+-- acceptance order.
+CREATE FUNCTION drip._take_claim(p_channel_id bytea, p_amount bigint, p_signature bytea) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
+BEGIN
+    UPDATE drip.channels
+    SET best_claim = p_amount, best_signature = p_signature, updated_at = now()
+    WHERE channel_id = p_channel_id;
+    INSERT INTO drip.claims (channel_id, amount, signature, accepted_at)
+    VALUES (p_channel_id, p_amount, p_signature, clock_timestamp());
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION drip.destroy_session(p_session_id text) RETURNS drip.agreement
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    s drip.sessions;
+BEGIN
+    SELECT * INTO s FROM drip.sessions WHERE session_id = p_session_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN (false, 'not_found'::drip.reason, NULL::drip.session_state);
+    END IF;
+    IF s.state IN ('closing', 'closed') THEN
+        RETURN (false, 'already_ending'::drip.reason, s.state);
+    END IF;
+    RETURN (true, NULL::drip.reason, drip._end_session(s.id, 'destroyed'));
+END
+$$;
+COMMENT ON FUNCTION drip.destroy_session(text) IS
+'End the web server''s session: its channel is queued for claim-and-close (the best claim is redeemed, the rest refunded at once).';
+
 -- Least privilege: one role per kind of caller (drip_merchant, drip_payer,
 -- drip_ilp; 0.1.0's drip_app keeps the first two), and the ILP bounds in
 -- drip.ilp_settings. A session's notices carry its id, not its drip token;
@@ -1878,20 +1917,20 @@ BEGIN
     p := drip._proposal(p_proposal_id, p_drip_token);
     SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
     IF s.state <> 'created' THEN
-        RETURN (false, 'already_agreed'::text, s.state);
+        RETURN (false, 'already_agreed'::drip.reason, s.state);
     END IF;
     IF p.kind <> 'initial' THEN
-        RETURN (false, 'not_an_initial_proposal'::text, s.state);
+        RETURN (false, 'not_an_initial_proposal'::drip.reason, s.state);
     END IF;
     IF p.expires_at < now() THEN
-        RETURN (false, 'proposal_expired'::text, s.state);
+        RETURN (false, 'proposal_expired'::drip.reason, s.state);
     END IF;
     UPDATE drip.proposals SET tx_hash = p_tx_hash WHERE proposal_id = p.proposal_id;
     UPDATE drip.sessions SET state = 'pending', updated_at = now() WHERE id = s.id;
     INSERT INTO drip.outbox (kind, session, proposal_id, tx_hash)
     VALUES ('verify_channel', s.id, p.proposal_id, p_tx_hash);
     PERFORM drip._notify_session(s.id);
-    RETURN (true, NULL::text, 'pending'::drip.session_state);
+    RETURN (true, NULL::drip.reason, 'pending'::drip.session_state);
 END
 $$;
 COMMENT ON FUNCTION drip.submit_agreement(text, bytea, text) IS
@@ -1909,22 +1948,22 @@ BEGIN
     p := drip._proposal(p_proposal_id, p_drip_token);
     SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
     IF p.kind <> 'refresh' THEN
-        RETURN (false, 'not_a_refresh_proposal'::text, s.state);
+        RETURN (false, 'not_a_refresh_proposal'::drip.reason, s.state);
     END IF;
     IF s.state <> 'active' THEN
-        RETURN (false, 'not_active'::text, s.state);
+        RETURN (false, 'not_active'::drip.reason, s.state);
     END IF;
     IF p.tx_hash IS NOT NULL THEN
-        RETURN (false, 'already_agreed'::text, s.state);
+        RETURN (false, 'already_agreed'::drip.reason, s.state);
     END IF;
     IF p.expires_at < now() THEN
-        RETURN (false, 'proposal_expired'::text, s.state);
+        RETURN (false, 'proposal_expired'::drip.reason, s.state);
     END IF;
     UPDATE drip.proposals SET tx_hash = p_tx_hash WHERE proposal_id = p.proposal_id;
     INSERT INTO drip.outbox (kind, session, proposal_id, channel_id, tx_hash)
     SELECT 'verify_fund', s.id, p.proposal_id, c.channel_id, p_tx_hash
     FROM drip.channels c WHERE c.session = s.id;
-    RETURN (true, NULL::text, s.state);
+    RETURN (true, NULL::drip.reason, s.state);
 END
 $$;
 

@@ -50,6 +50,26 @@ CREATE TYPE drip.proposal_kind AS ENUM ('initial', 'refresh');
 CREATE TYPE drip.outbox_kind AS ENUM ('verify_channel', 'verify_fund', 'claim', 'claim_and_close', 'offload',
     'ilp_channel', 'ilp_fund');
 CREATE TYPE drip.outbox_state AS ENUM ('queued', 'submitted', 'done', 'failed');
+-- Why drip refused: the reason of every refusal drip's functions answer
+-- (drip.payment, drip.agreement, drip.unit_debt, the ILP results). An
+-- enum, so that a caller's exhaustive match learns of a new one.
+CREATE TYPE drip.reason AS ENUM (
+    -- a session, a claim, a unit debt
+    'not_found', 'not_active', 'bad_signature', 'not_above_best', 'exceeds_channel',
+    'session_ending', 'awaiting_payment', 'not_unit_based', 'not_positive', 'already_ending',
+    -- an agreement or a refresh
+    'already_agreed', 'not_an_initial_proposal', 'not_a_refresh_proposal', 'proposal_expired',
+    'not_pending', 'not_submitted', 'not_checked',
+    -- the channel or fund on the validated ledger is not the proposal's
+    'memo_mismatch', 'wrong_destination', 'wrong_destination_tag', 'underfunded',
+    'settle_delay_too_short', 'bad_public_key', 'cancel_after_too_soon', 'expiration_too_soon',
+    'bad_channel_id', 'channel_in_use', 'wrong_channel', 'not_a_channel_create',
+    'no_channel_created', 'channel_not_on_ledger', 'not_a_fund_of_this_channel', 'tx_failed',
+    'tx_not_validated',
+    -- ILP
+    'malformed', 'no_channel', 'blocked', 'channel_expires', 'channel_exists',
+    'no_incoming_channel', 'incoming_channel_too_small', 'other_destination', 'not_held', 'expired'
+);
 
 -- The one-column rules of the two tables every accepted claim writes
 -- (drip.channels and the drip.claims audit) are domains: PostgreSQL

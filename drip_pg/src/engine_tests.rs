@@ -45,7 +45,7 @@ fn confirm(pid: &str, amount: i64, settle: i32, memo: &str, cancel_after: Option
 
 fn confirm_key(pid: &str, key: &KeyPair, amount: i64, settle: i32, memo: &str, cancel_after: Option<&str>) -> Option<String> {
     let sql = format!(
-        "SELECT reason FROM drip.confirm_channel($1, $2, $3, 'rPayer', $4, $5, $6, '{SERVER}', NULL, NULL, {}, $7)",
+        "SELECT reason::text AS reason FROM drip.confirm_channel($1, $2, $3, 'rPayer', $4, $5, $6, '{SERVER}', NULL, NULL, {}, $7)",
         cancel_after.map_or("NULL".to_owned(), |c| format!("'{c}'::timestamptz"))
     );
     let chan = vec![0x5D_u8; 32];
@@ -321,7 +321,7 @@ fn strikes_and_state(web_id: &str) -> (i32, String, Option<String>) {
 fn unit_debt(token: &str, amount: i64) -> (bool, Option<String>) {
     Spi::connect(|c| {
         let r = c
-            .select("SELECT accepted, reason FROM drip.add_unit_debt($1, $2)", None, &[token.into(), amount.into()])
+            .select("SELECT accepted, reason::text AS reason FROM drip.add_unit_debt($1, $2)", None, &[token.into(), amount.into()])
             .unwrap()
             .first();
         (r.get::<bool>(1).unwrap().unwrap(), r.get::<String>(2).unwrap())
@@ -356,7 +356,7 @@ fn destroy_queues_claim_and_close_once() {
     assert!(pay(&token, 33_334).0);
     let ok = Spi::get_one::<bool>("SELECT accepted FROM drip.destroy_session('web-destroy')").unwrap();
     assert_eq!(ok, Some(true));
-    let again = Spi::get_one::<String>("SELECT reason FROM drip.destroy_session('web-destroy')").unwrap();
+    let again = Spi::get_one::<String>("SELECT reason::text AS reason FROM drip.destroy_session('web-destroy')").unwrap();
     assert_eq!(again.as_deref(), Some("already_ending"));
     let jobs = Spi::get_one::<i64>("SELECT count(*) FROM drip.outbox WHERE kind = 'claim_and_close'").unwrap();
     assert_eq!(jobs, Some(1));
@@ -366,7 +366,7 @@ fn destroy_queues_claim_and_close_once() {
     Spi::run("SELECT drip.create_session('web-empty')").unwrap();
     let state = Spi::get_one::<String>("SELECT state::text FROM drip.destroy_session('web-empty')").unwrap();
     assert_eq!(state.as_deref(), Some("closed"));
-    let nope = Spi::get_one::<String>("SELECT reason FROM drip.destroy_session('no-such')").unwrap();
+    let nope = Spi::get_one::<String>("SELECT reason::text AS reason FROM drip.destroy_session('no-such')").unwrap();
     assert_eq!(nope.as_deref(), Some("not_found"));
 }
 
@@ -462,7 +462,7 @@ fn refresh(token: &str) -> String {
 fn confirm_fund(pid: &str, ledger_amount: i64) -> Option<String> {
     let (tx, chan) = (vec![0xCD_u8; 32], vec![0x5D_u8; 32]);
     Spi::get_one_with_args::<String>(
-        "SELECT reason FROM drip.confirm_fund($1, $2, $3, $4, NULL)",
+        "SELECT reason::text AS reason FROM drip.confirm_fund($1, $2, $3, $4, NULL)",
         &[pid.into(), tx.as_slice().into(), chan.as_slice().into(), ledger_amount.into()],
     )
     .unwrap()

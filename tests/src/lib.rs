@@ -130,7 +130,7 @@ pub async fn active_session(c: &Client, payer: &KeyPair, web: &str, channel: [u8
     let row = c
         .query_one(
             &format!(
-                "SELECT accepted, reason FROM drip.confirm_channel($1, $2, $3, 'rPayer', $4, $5, $6,
+                "SELECT accepted, reason::text AS reason FROM drip.confirm_channel($1, $2, $3, 'rPayer', $4, $5, $6,
                  '{SERVER}', NULL, NULL, NULL, $1)"
             ),
             &[&pid, &tx, &chan, &key, &amount, &settle],

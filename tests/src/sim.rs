@@ -352,7 +352,7 @@ impl Sim {
         let r = self
             .db
             .query_one(
-                "SELECT accepted, reason FROM drip.submit_agreement($1, $2)",
+                "SELECT accepted, reason::text AS reason FROM drip.submit_agreement($1, $2)",
                 &[&proposal, &hash],
             )
             .await;
@@ -429,7 +429,7 @@ impl Sim {
         let r = self
             .db
             .query_one(
-                "SELECT accepted, reason FROM drip.pay($1, $2, $3)",
+                "SELECT accepted, reason::text AS reason FROM drip.pay($1, $2, $3)",
                 &[&token, &drops, &signature],
             )
             .await;
@@ -455,7 +455,7 @@ impl Sim {
         let r = self
             .db
             .query_one(
-                "SELECT accepted, reason FROM drip.add_unit_debt($1, $2)",
+                "SELECT accepted, reason::text AS reason FROM drip.add_unit_debt($1, $2)",
                 &[&token, &drops],
             )
             .await;
@@ -474,7 +474,7 @@ impl Sim {
         let r = self
             .db
             .query_one(
-                "SELECT accepted, reason FROM drip.destroy_session($1)",
+                "SELECT accepted, reason::text AS reason FROM drip.destroy_session($1)",
                 &[&web],
             )
             .await;

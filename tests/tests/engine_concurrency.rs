@@ -29,7 +29,7 @@ async fn concurrent_payments_end_with_the_highest_accepted_claim() {
         tasks.push(tokio::spawn(async move {
             let c = drip_tests::connect(&url).await;
             let stmt = c
-                .prepare("SELECT accepted, reason FROM drip.pay($1, $2, $3)")
+                .prepare("SELECT accepted, reason::text AS reason FROM drip.pay($1, $2, $3)")
                 .await
                 .unwrap();
             let mut accepted = Vec::new();
@@ -114,7 +114,7 @@ async fn unit_debts_racing_payments_never_outgrow_the_channel() {
                 let amount = 900_000 + i64::try_from(w).unwrap() * 1_000 + i;
                 let row = c
                     .query_one(
-                        "SELECT accepted, reason FROM drip.add_unit_debt($1, $2)",
+                        "SELECT accepted, reason::text AS reason FROM drip.add_unit_debt($1, $2)",
                         &[&token, &amount],
                     )
                     .await
@@ -283,7 +283,7 @@ async fn a_session_past_its_deadline_ends_whatever_its_payers_hold_open() {
     flooder.batch_execute("BEGIN").await.unwrap();
     let bad = flooder
         .query_one(
-            "SELECT reason FROM drip.pay($1, 1, $2)",
+            "SELECT reason::text AS reason FROM drip.pay($1, 1, $2)",
             &[&token, &vec![0u8; 64]],
         )
         .await
@@ -331,7 +331,7 @@ async fn no_payment_is_taken_past_the_claim_deadline() {
         .unwrap();
     let row = c
         .query_one(
-            "SELECT accepted, reason FROM drip.pay($1, 1000, $2)",
+            "SELECT accepted, reason::text AS reason FROM drip.pay($1, 1000, $2)",
             &[&token, &sig],
         )
         .await
@@ -481,7 +481,7 @@ async fn a_deadline_passed_during_the_lock_wait_refuses_the_payment() {
         let c = drip_tests::connect(&url).await;
         let row = c
             .query_one(
-                "SELECT accepted, reason FROM drip.pay($1, 1000, $2)",
+                "SELECT accepted, reason::text AS reason FROM drip.pay($1, 1000, $2)",
                 &[&token2, &sig],
             )
             .await

@@ -52,7 +52,7 @@ async fn open(
 ) -> Option<String> {
     c.query_one(
         "SELECT drip.ilp_open_channel($1, $2, 'rPayer', $3, 10000000, $4, $5,
-                CASE WHEN $6 THEN now() + interval '1 day' END, NULL, 0, 3600)",
+                CASE WHEN $6 THEN now() + interval '1 day' END, NULL, 0, 3600)::text",
         &[
             &account,
             &channel.to_vec(),
@@ -77,7 +77,7 @@ async fn claim(
     let sig = sign_claim(key, &Hash256(channel), Drops::new(amount));
     let row = c
         .query_one(
-            "SELECT accepted, reason FROM drip.ilp_claim($1, $2, $3)",
+            "SELECT accepted, reason::text AS reason FROM drip.ilp_claim($1, $2, $3)",
             &[&account, &i64::try_from(amount).unwrap(), &sig],
         )
         .await
@@ -466,7 +466,7 @@ async fn a_batch_of_claims_commits_together_and_refuses_alone() {
         .unwrap();
     let rows = tx
         .query(
-            "SELECT accepted, reason FROM drip.ilp_claims($1, $2, $3)",
+            "SELECT accepted, reason::text AS reason FROM drip.ilp_claims($1, $2, $3)",
             &[
                 &vec![
                     ACCOUNT, ACCOUNT, ACCOUNT, "nobody", ACCOUNT, ACCOUNT, ACCOUNT,
@@ -562,7 +562,7 @@ async fn fund_channel(
     .unwrap();
     let row = c
         .query_one(
-            "SELECT state, reason FROM drip.ilp_fund_channel($1, $2, $3)",
+            "SELECT state, reason::text AS reason FROM drip.ilp_fund_channel($1, $2, $3)",
             &[&account, &destination, &SERVER_KEY.to_vec()],
         )
         .await
@@ -616,7 +616,7 @@ async fn rollback(c: &Client, hold: i64) -> bool {
 async fn payout(c: &Client, hold: i64) -> (Option<i64>, Option<i64>, Option<i64>, Option<String>) {
     let r = c
         .query_one(
-            "SELECT signed, drops, funding, reason FROM drip.ilp_route_fulfilled($1)",
+            "SELECT signed, drops, funding, reason::text AS reason FROM drip.ilp_route_fulfilled($1)",
             &[&hold],
         )
         .await
@@ -794,7 +794,7 @@ async fn outgoing_channels_are_opened_once_held_paid_and_topped_up() {
 }
 
 async fn fulfilled(c: &Client, hold: i64) -> Option<String> {
-    c.query_one("SELECT drip.ilp_fulfilled($1)", &[&hold])
+    c.query_one("SELECT drip.ilp_fulfilled($1)::text", &[&hold])
         .await
         .unwrap()
         .get(0)

@@ -48,7 +48,7 @@ async fn confirm(c: &Client, pid: &str, tx: u8, channel: [u8; 32]) -> (bool, Opt
     let r = c
         .query_one(
             &format!(
-                "SELECT accepted, reason FROM drip.confirm_channel($1, $2, $3, 'rPayer', $4,
+                "SELECT accepted, reason::text AS reason FROM drip.confirm_channel($1, $2, $3, 'rPayer', $4,
                  100000000, 1800, '{SERVER}', NULL, NULL, NULL, $1)"
             ),
             &[
@@ -172,7 +172,7 @@ async fn a_failing_job_backs_off_never_delays_the_next_and_is_given_up() {
     assert_eq!(backlog, (1, 10));
     let agreement: (Option<bool>, Option<String>, String) = c
         .query_one(
-            "SELECT accepted, reason, state::text FROM drip.agreement_state($1)",
+            "SELECT accepted, reason::text AS reason, state::text FROM drip.agreement_state($1)",
             &[&pid],
         )
         .await

@@ -177,7 +177,7 @@ async fn every_release_updates_to_the_fresh_schema_with_its_data() {
         assert_eq!(row.get::<_, String>(2), "active");
         let paid = c
             .query_one(
-                "SELECT accepted, reason FROM drip.pay($1, 45000, $2)",
+                "SELECT accepted, reason::text AS reason FROM drip.pay($1, 45000, $2)",
                 &[&token, &claim(45000)],
             )
             .await
@@ -189,7 +189,7 @@ async fn every_release_updates_to_the_fresh_schema_with_its_data() {
         );
         let stale = c
             .query_one(
-                "SELECT reason FROM drip.pay($1, 40000, $2)",
+                "SELECT reason::text AS reason FROM drip.pay($1, 40000, $2)",
                 &[&token, &claim(40000)],
             )
             .await

@@ -86,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         let denial: Option<String> = db
             .query_one(
-                &format!("SELECT drip.ilp_open_channel($1, $2, 'rPayer', $3, 100000000000000, 3600, '{SERVER}', NULL, NULL, 0, 3600)"),
+                &format!("SELECT drip.ilp_open_channel($1, $2, 'rPayer', $3, 100000000000000, 3600, '{SERVER}', NULL, NULL, 0, 3600)::text"),
                 &[&account, &channel.0.to_vec(), &payer.public_key().as_bytes().to_vec()],
             )
             .await?

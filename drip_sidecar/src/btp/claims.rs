@@ -110,7 +110,7 @@ async fn keep(
     let amounts: Vec<i64> = batch.iter().map(|i| i.drops).collect();
     let signatures: Vec<&[u8]> = batch.iter().map(|i| i.signature.as_slice()).collect();
     let statement = client
-        .prepare_cached("SELECT accepted, reason FROM drip.ilp_claims($1, $2, $3)")
+        .prepare_cached("SELECT accepted, reason::text AS reason FROM drip.ilp_claims($1, $2, $3)")
         .await
         .map_err(|e| e.to_string())?;
     let rows = client

@@ -77,7 +77,7 @@ pub(super) async fn fund_channel(
         let client = server.pool.get().await.map_err(Failure::internal)?;
         let row = client
             .query_one(
-                "SELECT state, channel_id, reason FROM drip.ilp_fund_channel($1, $2, $3)",
+                "SELECT state, channel_id, reason::text AS reason FROM drip.ilp_fund_channel($1, $2, $3)",
                 &[
                     &account,
                     &destination,
@@ -216,7 +216,7 @@ pub(super) async fn pay(
         let result = match server.pool.get().await {
             Ok(c) => c
                 .query_one(
-                    "SELECT channel_id, signed, drops, reason FROM drip.ilp_route_fulfilled($1)",
+                    "SELECT channel_id, signed, drops, reason::text AS reason FROM drip.ilp_route_fulfilled($1)",
                     &[&hold],
                 )
                 .await

@@ -290,7 +290,7 @@ async fn channel(
     }
     let denial: Option<String> = tx
         .query_one(
-            "SELECT drip.ilp_open_channel($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "SELECT drip.ilp_open_channel($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)::text",
             &[
                 &account,
                 &id.0.to_vec(),

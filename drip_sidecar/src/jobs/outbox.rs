@@ -207,7 +207,7 @@ impl Worker {
         let tag = entry.destination_tag.map(i64::from);
         let r = tx
             .query_one(
-                "SELECT accepted, reason FROM drip.confirm_channel($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                "SELECT accepted, reason::text AS reason FROM drip.confirm_channel($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 &[
                     pid,
                     &hash.0.to_vec(),
@@ -257,7 +257,7 @@ impl Worker {
         let amount = entry.amount.to_i64().unwrap_or(i64::MAX);
         let r = tx
             .query_one(
-                "SELECT accepted, reason FROM drip.confirm_fund($1, $2, $3, $4, $5)",
+                "SELECT accepted, reason::text AS reason FROM drip.confirm_fund($1, $2, $3, $4, $5)",
                 &[
                     pid,
                     &hash.0.to_vec(),
@@ -286,7 +286,8 @@ impl Worker {
                 result, tx: found, ..
             } if result == "tesSUCCESS" => Ok(Some(found)),
             TxLookup::Validated { result, .. } => {
-                reject(tx, pid, hash, &format!("tx_failed_{result}")).await?;
+                tracing::info!(proposal = pid, %hash, %result, "the agreement's transaction failed");
+                reject(tx, pid, hash, "tx_failed").await?;
                 Ok(None)
             }
             TxLookup::NotFound | TxLookup::Pending => {

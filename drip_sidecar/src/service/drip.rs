@@ -221,7 +221,7 @@ impl Drip for DripService {
         let session_id = request.into_inner().session_id;
         let r = self
             .one(
-                "SELECT accepted, reason, state::text FROM drip.destroy_session($1)",
+                "SELECT accepted, reason::text AS reason, state::text FROM drip.destroy_session($1)",
                 &[&session_id],
             )
             .await?;
@@ -342,7 +342,7 @@ impl Drip for DripService {
         let amount = to_bigint(req.amount, "amount")?;
         let r = self
             .one(
-                "SELECT accepted, reason, due FROM drip.add_unit_debt($1, $2)",
+                "SELECT accepted, reason::text AS reason, due FROM drip.add_unit_debt($1, $2)",
                 &[&req.drip_token, &amount],
             )
             .await?;
@@ -497,10 +497,10 @@ impl DripService {
         let token = Some(req.drip_token.as_str()).filter(|t| !t.is_empty());
         let sql = match kind {
             Agreement::Initial => {
-                "SELECT accepted, reason, state::text FROM drip.submit_agreement($1, $2, $3)"
+                "SELECT accepted, reason::text AS reason, state::text FROM drip.submit_agreement($1, $2, $3)"
             }
             Agreement::Refresh => {
-                "SELECT accepted, reason, state::text FROM drip.submit_refresh($1, $2, $3)"
+                "SELECT accepted, reason::text AS reason, state::text FROM drip.submit_refresh($1, $2, $3)"
             }
         };
         let mut changes = self.notifications.sessions.subscribe();
@@ -522,7 +522,7 @@ impl DripService {
                 loop {
                     let r = self
                         .one(
-                            "SELECT accepted, reason, state::text FROM drip.agreement_state($1)",
+                            "SELECT accepted, reason::text AS reason, state::text FROM drip.agreement_state($1)",
                             &[&req.proposal_id],
                         )
                         .await?;
