@@ -172,16 +172,42 @@ CREATE TYPE drip.inquiry AS (
     expires_at  timestamptz
 );
 
+-- A signed proposal for session p_session, recorded: the terms' funding,
+-- session length and inquiry lifetime, with the rest as given (an initial
+-- proposal's from the terms, a refresh's from the accepted one).
+CREATE FUNCTION drip._propose(p_session bigint, p_kind drip.proposal_kind, p_channel_id bytea,
+    p_payment_type drip.payment_type, p_rate bigint, p_polling_interval_secs integer,
+    p_settle_delay_secs integer, p_destination text, p_destination_tag bigint)
+RETURNS drip.inquiry
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
+DECLARE
+    t drip.terms;
+    new_id text := drip._new_proposal_id();
+    expires timestamptz;
+    r drip.inquiry;
+BEGIN
+    SELECT * INTO t FROM drip.terms;
+    expires := now() + make_interval(secs => t.inquiry_ttl_secs);
+    INSERT INTO drip.proposals (proposal_id, session, kind, payment_type, rate,
+        polling_interval_secs, channel_funding, settle_delay_secs, session_length_secs,
+        destination, destination_tag, expires_at)
+    VALUES (new_id, p_session, p_kind, p_payment_type, p_rate, p_polling_interval_secs,
+        t.channel_funding, p_settle_delay_secs, t.session_length_secs,
+        p_destination, p_destination_tag, expires);
+    SELECT new_id, p.payload, p.signature, p.public_key, expires INTO r
+    FROM drip.server_key k,
+         drip._sign_proposal(k.secret, new_id, p_channel_id, p_payment_type::text, p_rate,
+             p_polling_interval_secs, t.channel_funding, p_settle_delay_secs,
+             p_destination, p_destination_tag, expires) p;
+    RETURN r;
+END
+$$;
+
 CREATE FUNCTION drip.inquire(p_drip_token text) RETURNS drip.inquiry
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
 DECLARE
     s drip.sessions;
     t drip.terms;
-    k drip.server_key;
-    id text := drip._new_proposal_id();
-    rate bigint;
-    expires timestamptz;
-    r drip.inquiry;
 BEGIN
     -- A refusal takes no lock (a payer looping on it must not keep the
     -- sweep from its session).
@@ -196,21 +222,9 @@ BEGIN
                   HINT = 'Use drip.refresh_inquire to fund an active session further.';
     END IF;
     SELECT * INTO t FROM drip.terms;
-    SELECT * INTO k FROM drip.server_key;
-    rate := drip.terms_rate(t.payment_type::text, t.polling_interval_secs,
-                            t.channel_funding, t.session_length_secs);
-    expires := now() + make_interval(secs => t.inquiry_ttl_secs);
-    INSERT INTO drip.proposals (proposal_id, session, kind, payment_type, rate,
-        polling_interval_secs, channel_funding, settle_delay_secs, session_length_secs,
-        destination, destination_tag, expires_at)
-    VALUES (id, s.id, 'initial', t.payment_type, rate, t.polling_interval_secs,
-        t.channel_funding, t.min_settle_delay_secs, t.session_length_secs,
-        coalesce(t.destination, ''), t.destination_tag, expires);
-    SELECT id, p.payload, p.signature, p.public_key, expires INTO r
-    FROM drip._sign_proposal(k.secret, id, NULL, t.payment_type::text, rate,
-        t.polling_interval_secs, t.channel_funding, t.min_settle_delay_secs,
-        coalesce(t.destination, ''), t.destination_tag, expires) p;
-    RETURN r;
+    RETURN drip._propose(s.id, 'initial', NULL, t.payment_type,
+        drip.terms_rate(t.payment_type::text, t.polling_interval_secs, t.channel_funding, t.session_length_secs),
+        t.polling_interval_secs, t.min_settle_delay_secs, coalesce(t.destination, ''), t.destination_tag);
 END
 $$;
 COMMENT ON FUNCTION drip.inquire(text) IS
@@ -222,31 +236,57 @@ CREATE TYPE drip.agreement AS (
     state    drip.session_state
 );
 
-CREATE FUNCTION drip.submit_agreement(p_proposal_id text, p_tx_hash bytea, p_drip_token text DEFAULT NULL)
+-- The wallet sent the transaction p_tx_hash for proposal p_proposal_id of
+-- kind p_kind (the initial proposal's PaymentChannelCreate, a refresh's
+-- PaymentChannelFund): queue its check on the validated ledger, or refuse.
+CREATE FUNCTION drip._submit(p_kind drip.proposal_kind, p_proposal_id text, p_tx_hash bytea, p_drip_token text)
 RETURNS drip.agreement
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
 DECLARE
     p drip.proposals;
     s drip.sessions;
+    refusal drip.reason;
 BEGIN
-    PERFORM drip._check_tx_hash(p_tx_hash, 'PaymentChannelCreate');
+    PERFORM drip._check_tx_hash(p_tx_hash,
+        CASE p_kind WHEN 'initial' THEN 'PaymentChannelCreate' ELSE 'PaymentChannelFund' END);
     p := drip._proposal(p_proposal_id, p_drip_token);
     SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
-    IF s.state <> 'created' THEN
-        RETURN (false, 'already_agreed'::drip.reason, s.state);
+    refusal := CASE
+        WHEN p_kind = 'initial' THEN CASE
+            WHEN s.state <> 'created' THEN 'already_agreed'
+            WHEN p.kind <> 'initial' THEN 'not_an_initial_proposal' END
+        ELSE CASE
+            WHEN p.kind <> 'refresh' THEN 'not_a_refresh_proposal'
+            WHEN s.state <> 'active' THEN 'not_active'
+            WHEN p.tx_hash IS NOT NULL THEN 'already_agreed' END
+    END;
+    IF refusal IS NULL AND p.expires_at < now() THEN
+        refusal := 'proposal_expired';
     END IF;
-    IF p.kind <> 'initial' THEN
-        RETURN (false, 'not_an_initial_proposal'::drip.reason, s.state);
-    END IF;
-    IF p.expires_at < now() THEN
-        RETURN (false, 'proposal_expired'::drip.reason, s.state);
+    IF refusal IS NOT NULL THEN
+        RETURN (false, refusal, s.state);
     END IF;
     UPDATE drip.proposals SET tx_hash = p_tx_hash WHERE proposal_id = p.proposal_id;
-    UPDATE drip.sessions SET state = 'pending', updated_at = now() WHERE id = s.id;
-    INSERT INTO drip.outbox (kind, session, proposal_id, tx_hash)
-    VALUES ('verify_channel', s.id, p.proposal_id, p_tx_hash);
-    PERFORM drip._notify_session(s.id);
-    RETURN (true, NULL::drip.reason, 'pending'::drip.session_state);
+    IF p_kind = 'initial' THEN
+        UPDATE drip.sessions SET state = 'pending', updated_at = now() WHERE id = s.id
+        RETURNING * INTO s;
+        INSERT INTO drip.outbox (kind, session, proposal_id, tx_hash)
+        VALUES ('verify_channel', s.id, p.proposal_id, p_tx_hash);
+        PERFORM drip._notify_session(s.id);
+    ELSE
+        INSERT INTO drip.outbox (kind, session, proposal_id, channel_id, tx_hash)
+        SELECT 'verify_fund', s.id, p.proposal_id, c.channel_id, p_tx_hash
+        FROM drip.channels c WHERE c.session = s.id;
+    END IF;
+    RETURN (true, NULL::drip.reason, s.state);
+END
+$$;
+
+CREATE FUNCTION drip.submit_agreement(p_proposal_id text, p_tx_hash bytea, p_drip_token text DEFAULT NULL)
+RETURNS drip.agreement
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+BEGIN
+    RETURN drip._submit('initial', p_proposal_id, p_tx_hash, p_drip_token);
 END
 $$;
 COMMENT ON FUNCTION drip.submit_agreement(text, bytea, text) IS
@@ -355,11 +395,8 @@ CREATE TYPE drip.amount_due AS (
 -- is active. Plain SQL without SET so the planner inlines it.
 CREATE FUNCTION drip._due_at(s drip.sessions, channel_amount bigint, p_at timestamptz) RETURNS bigint
 LANGUAGE sql STABLE AS $$
-    SELECT least(
-        drip._time_due(s.payment_type::text, s.rate, s.polling_interval_secs, s.active_at,
-                       p_at, channel_amount)
-            OPERATOR(pg_catalog.+) s.unit_debt,
-        channel_amount)
+    SELECT drip._amount_due(s.payment_type::text, s.rate, s.polling_interval_secs, s.active_at,
+                            p_at, s.unit_debt, channel_amount)
 $$;
 
 -- The same, now.
@@ -491,11 +528,6 @@ DECLARE
     s drip.sessions;
     c drip.channels;
     first drip.proposals;
-    t drip.terms;
-    k drip.server_key;
-    id text := drip._new_proposal_id();
-    expires timestamptz;
-    r drip.inquiry;
 BEGIN
     s := drip._session(p_drip_token);
     IF s.state = 'active' THEN
@@ -509,21 +541,9 @@ BEGIN
     END IF;
     SELECT * INTO c FROM drip.channels WHERE session = s.id;
     SELECT * INTO first FROM drip.proposals WHERE session = s.id AND kind = 'initial' AND accepted_at IS NOT NULL;
-    SELECT * INTO t FROM drip.terms;
-    SELECT * INTO k FROM drip.server_key;
-    expires := now() + make_interval(secs => t.inquiry_ttl_secs);
     -- The session keeps its rate; the refresh adds the terms' funding.
-    INSERT INTO drip.proposals (proposal_id, session, kind, payment_type, rate,
-        polling_interval_secs, channel_funding, settle_delay_secs, session_length_secs,
-        destination, destination_tag, expires_at)
-    VALUES (id, s.id, 'refresh', first.payment_type, first.rate, first.polling_interval_secs,
-        t.channel_funding, first.settle_delay_secs, t.session_length_secs,
-        first.destination, first.destination_tag, expires);
-    SELECT id, p.payload, p.signature, p.public_key, expires INTO r
-    FROM drip._sign_proposal(k.secret, id, c.channel_id, first.payment_type::text, first.rate,
-        first.polling_interval_secs, t.channel_funding, first.settle_delay_secs,
-        first.destination, first.destination_tag, expires) p;
-    RETURN r;
+    RETURN drip._propose(s.id, 'refresh', c.channel_id, first.payment_type, first.rate,
+        first.polling_interval_secs, first.settle_delay_secs, first.destination, first.destination_tag);
 END
 $$;
 COMMENT ON FUNCTION drip.refresh_inquire(text) IS
@@ -532,30 +552,8 @@ COMMENT ON FUNCTION drip.refresh_inquire(text) IS
 CREATE FUNCTION drip.submit_refresh(p_proposal_id text, p_tx_hash bytea, p_drip_token text DEFAULT NULL)
 RETURNS drip.agreement
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
-DECLARE
-    p drip.proposals;
-    s drip.sessions;
 BEGIN
-    PERFORM drip._check_tx_hash(p_tx_hash, 'PaymentChannelFund');
-    p := drip._proposal(p_proposal_id, p_drip_token);
-    SELECT * INTO s FROM drip.sessions WHERE id = p.session FOR UPDATE;
-    IF p.kind <> 'refresh' THEN
-        RETURN (false, 'not_a_refresh_proposal'::drip.reason, s.state);
-    END IF;
-    IF s.state <> 'active' THEN
-        RETURN (false, 'not_active'::drip.reason, s.state);
-    END IF;
-    IF p.tx_hash IS NOT NULL THEN
-        RETURN (false, 'already_agreed'::drip.reason, s.state);
-    END IF;
-    IF p.expires_at < now() THEN
-        RETURN (false, 'proposal_expired'::drip.reason, s.state);
-    END IF;
-    UPDATE drip.proposals SET tx_hash = p_tx_hash WHERE proposal_id = p.proposal_id;
-    INSERT INTO drip.outbox (kind, session, proposal_id, channel_id, tx_hash)
-    SELECT 'verify_fund', s.id, p.proposal_id, c.channel_id, p_tx_hash
-    FROM drip.channels c WHERE c.session = s.id;
-    RETURN (true, NULL::drip.reason, s.state);
+    RETURN drip._submit('refresh', p_proposal_id, p_tx_hash, p_drip_token);
 END
 $$;
 
@@ -717,9 +715,8 @@ BEGIN
     IF s.past_due_strikes > 0 THEN
         RETURN (false, 'awaiting_payment'::drip.reason, drip._due(s, c.amount));
     END IF;
-    denial := drip._unit_debt_denial(s.payment_type::text,
-        drip._time_due(s.payment_type::text, s.rate, s.polling_interval_secs, s.active_at, now(), c.amount),
-        s.unit_debt, s.rate, p_amount, c.amount);
+    denial := drip._unit_debt_denial(s.payment_type::text, s.rate, s.polling_interval_secs,
+        s.active_at, now(), s.unit_debt, p_amount, c.amount);
     IF denial IS NOT NULL THEN
         RETURN (false, denial, drip._due(s, c.amount));
     END IF;
@@ -798,28 +795,28 @@ BEGIN
         SELECT s.id, s.drip_token, s.past_due_strikes, s.intervals_checked, s.active_at,
                s.polling_interval_secs, c.channel_id, e.ended,
                drip._claim_deadline(s.ends_at, c.expiration, c.cancel_after) AS deadline,
+               c.best_claim,
                -- What was due when the latest ended interval closed: its
                -- charges and the unit debts recorded before its end.
-               c.best_claim < least(
-                   drip._time_due_after(s.payment_type::text, s.rate, e.ended, c.amount)
-                   + coalesce((SELECT sum(d.amount) FROM drip.debts d
-                               WHERE d.session = s.id
-                                 AND d.created_at < drip._interval_end(s.active_at,
-                                     greatest(e.ended - 1, 0), s.polling_interval_secs)), 0)::bigint,
-                   c.amount) AS unpaid
+               drip._due_after(s.payment_type::text, s.rate, e.ended,
+                   coalesce((SELECT sum(d.amount) FROM drip.debts d
+                             WHERE d.session = s.id
+                               AND d.created_at < drip._interval_end(s.active_at,
+                                   greatest(e.ended - 1, 0), s.polling_interval_secs)), 0)::bigint,
+                   c.amount) AS due
         FROM picked s
         JOIN drip.channels c ON c.session = s.id
         CROSS JOIN LATERAL (SELECT drip._intervals_ended(s.active_at, p_now, s.polling_interval_secs) AS ended) e
-    ), judged AS (
-        SELECT f.*, f.ended > f.intervals_checked AND f.unpaid AS struck,
-               CASE WHEN f.ended <= f.intervals_checked THEN f.past_due_strikes
-                    WHEN f.unpaid THEN f.past_due_strikes + 1 ELSE 0 END AS strikes
-        FROM facts f
     ), verdict AS (
-        SELECT j.*, CASE WHEN p_now >= j.deadline THEN 'expired'
-                         WHEN t.past_due_limit > 0 AND j.strikes >= t.past_due_limit THEN 'past_due'
-                    END AS end_reason
-        FROM judged j CROSS JOIN drip.terms t
+        -- (A session whose terms cannot be judged keeps its strikes, and
+        -- still ends at its deadline.)
+        SELECT f.*, coalesce(j.strikes, f.past_due_strikes) AS strikes, coalesce(j.struck, false) AS struck,
+               CASE WHEN p_now >= f.deadline THEN 'expired'
+                    WHEN j.past_due THEN 'past_due'
+               END AS end_reason
+        FROM facts f CROSS JOIN drip.terms t
+        LEFT JOIN LATERAL drip._judge_intervals(f.past_due_strikes, f.intervals_checked, f.ended,
+                                                f.best_claim, f.due, t.past_due_limit) j ON true
     ), updated AS (
         UPDATE drip.sessions s
         SET past_due_strikes = v.strikes, intervals_checked = v.ended, updated_at = p_now,
@@ -2106,7 +2103,7 @@ GRANT EXECUTE ON FUNCTION drip.requeue_claim(bytea) TO drip_admin;
 GRANT SELECT ON drip.outbox_backlog, drip.losses_by_reason TO drip_ledger;
 -- Views call these with the reader's privileges; they only compute.
 GRANT EXECUTE ON FUNCTION drip._due(drip.sessions, bigint), drip._due_at(drip.sessions, bigint, timestamptz),
-    drip._time_due(text, bigint, integer, timestamptz, timestamptz, bigint),
+    drip._amount_due(text, bigint, integer, timestamptz, timestamptz, bigint, bigint),
     drip._claim_deadline(timestamptz, timestamptz, timestamptz),
     drip._claim_deadline_by(timestamptz, timestamptz, timestamptz, integer) TO drip_admin;
 -- The terms trigger runs as whoever edits the terms.

@@ -100,7 +100,6 @@ CREATE TABLE drip.terms (
     destination_tag       bigint CHECK (destination_tag BETWEEN 0 AND 4294967295),
     past_due_limit        integer NOT NULL DEFAULT 10 CHECK (past_due_limit >= 0),
     claim_window_secs     integer NOT NULL DEFAULT 300 CHECK (claim_window_secs >= 0),
-    expired_window_secs   integer NOT NULL DEFAULT 420 CHECK (expired_window_secs >= 0),
     domain                text NOT NULL DEFAULT 'localhost',
     updated_at            timestamptz NOT NULL DEFAULT now()
 );

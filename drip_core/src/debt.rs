@@ -61,6 +61,17 @@ pub struct Due {
     pub total: Drops,
 }
 
+impl Due {
+    /// A debt of `time` and `units`, of which the wallet owes what the
+    /// channel holds at most.
+    pub fn new(time: Drops, units: Drops, channel_amount: Drops) -> Self {
+        let total = time
+            .checked_add(units)
+            .map_or(channel_amount, |t| t.min(channel_amount));
+        Due { time, units, total }
+    }
+}
+
 /// Total debt of a session.
 pub fn amount_due(
     payment_type: PaymentType,
@@ -74,10 +85,7 @@ pub fn amount_due(
     } else {
         Drops::ZERO
     };
-    let total = time
-        .checked_add(units)
-        .map_or(channel_amount, |t| t.min(channel_amount));
-    Due { time, units, total }
+    Due::new(time, units, channel_amount)
 }
 
 /// Why a unit debt was refused (the seed's reasons, plus `NotPositive`).
@@ -133,21 +141,54 @@ pub enum ClaimDenial {
 }
 
 /// Check a claim's amount: above the best claim held and within the channel.
-/// Returns whether it pays everything due. A claim short of the debt is still
-/// taken (it lowers the exposure); being behind is the past-due rule's job.
-pub fn accept_claim(
-    amount: Drops,
-    best: Drops,
-    due: Drops,
-    channel_amount: Drops,
-) -> Result<bool, ClaimDenial> {
+/// A claim short of the debt is still taken (it lowers the exposure); being
+/// behind is the past-due rule's job ([`judge_intervals`]).
+pub fn accept_claim(amount: Drops, best: Drops, channel_amount: Drops) -> Result<(), ClaimDenial> {
     if amount <= best {
         return Err(ClaimDenial::NotAboveBest);
     }
     if amount > channel_amount {
         return Err(ClaimDenial::ExceedsChannel);
     }
-    Ok(amount >= due)
+    Ok(())
+}
+
+/// A session's standing after a check of its polling intervals.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Judgement {
+    /// Past-due strikes in a row.
+    pub strikes: u32,
+    /// Whether this check added a strike.
+    pub struck: bool,
+    /// Whether the strikes reached the limit: the session must end.
+    pub past_due: bool,
+}
+
+/// The past-due rule. A check that finds intervals ended since the last one
+/// (`ended` > `checked`) judges the latest: a strike if the best claim is
+/// short of what was `due` when it ended, otherwise the strikes reset. A
+/// session with `limit` strikes (0: no limit) is past due.
+pub fn judge_intervals(
+    strikes: u32,
+    checked: u64,
+    ended: u64,
+    best: Drops,
+    due: Drops,
+    limit: u32,
+) -> Judgement {
+    let struck = ended > checked && best < due;
+    let strikes = if ended <= checked {
+        strikes
+    } else if struck {
+        strikes.saturating_add(1)
+    } else {
+        0
+    };
+    Judgement {
+        strikes,
+        struck,
+        past_due: limit > 0 && strikes >= limit,
+    }
 }
 
 #[cfg(test)]
@@ -247,20 +288,62 @@ mod tests {
     #[test]
     fn claims_must_add_something_and_fit_the_channel() {
         assert_eq!(
-            accept_claim(Drops::new(5), Drops::new(5), Drops::ZERO, Drops::new(9)),
+            accept_claim(Drops::new(5), Drops::new(5), Drops::new(9)),
             Err(ClaimDenial::NotAboveBest)
         );
         assert_eq!(
-            accept_claim(Drops::new(10), Drops::new(5), Drops::ZERO, Drops::new(9)),
+            accept_claim(Drops::new(10), Drops::new(5), Drops::new(9)),
             Err(ClaimDenial::ExceedsChannel)
         );
         assert_eq!(
-            accept_claim(Drops::new(6), Drops::new(5), Drops::new(7), Drops::new(9)),
-            Ok(false)
+            accept_claim(Drops::new(6), Drops::new(5), Drops::new(9)),
+            Ok(())
         );
         assert_eq!(
-            accept_claim(Drops::new(7), Drops::new(5), Drops::new(7), Drops::new(9)),
-            Ok(true)
+            accept_claim(Drops::new(9), Drops::new(5), Drops::new(9)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn each_unpaid_interval_strikes_and_a_paid_one_forgives() {
+        let (paid, short, due) = (Drops::new(10), Drops::new(9), Drops::new(10));
+        let j =
+            |strikes, checked, ended, best| judge_intervals(strikes, checked, ended, best, due, 3);
+        // Nothing ended since the last check: nothing changes.
+        assert_eq!(
+            j(2, 4, 4, short),
+            Judgement {
+                strikes: 2,
+                struck: false,
+                past_due: false
+            }
+        );
+        assert_eq!(
+            j(2, 4, 5, short),
+            Judgement {
+                strikes: 3,
+                struck: true,
+                past_due: true
+            }
+        );
+        assert_eq!(
+            j(2, 4, 5, paid),
+            Judgement {
+                strikes: 0,
+                struck: false,
+                past_due: false
+            }
+        );
+        // Several intervals since the last check count as one strike.
+        assert_eq!(j(0, 1, 9, short).strikes, 1);
+        // At the limit already, a check with nothing new still says so.
+        assert!(j(3, 4, 4, paid).past_due);
+        // No limit: never past due.
+        assert!(!judge_intervals(u32::MAX, 0, 1, short, due, 0).past_due);
+        assert_eq!(
+            judge_intervals(u32::MAX, 0, 1, short, due, 0).strikes,
+            u32::MAX
         );
     }
 

@@ -9,7 +9,7 @@ use pgrx::prelude::*;
 
 use crate::error;
 
-fn drops(v: i64, argument: &str) -> Drops {
+pub(crate) fn drops(v: i64, argument: &str) -> Drops {
     Drops::from_i64(v).unwrap_or_else(|e| {
         error::invalid_parameter(
             &e.to_string(),
@@ -176,55 +176,81 @@ fn timestamp(unix_micros: i64) -> TimestampWithTimeZone {
         .unwrap_or_else(|_| error::internal("timestamp out of range"))
 }
 
-/// Time debt of a session at `now`: one rate per polling interval started
-/// since `active_at` (none before it is active), capped at the channel's
-/// amount. Not strict, for `active_at`; the other arguments are required.
-#[pg_extern(immutable, parallel_safe, name = "_time_due")]
-fn time_due(
+/// Intervals charged by `at` for a session of these time terms, active since
+/// `active_at` (none before it is active). The terms are required.
+pub(crate) fn charged(
+    polling_interval_secs: Option<i32>,
+    active_at: Option<TimestampWithTimeZone>,
+    at: Option<TimestampWithTimeZone>,
+) -> u64 {
+    let (Some(interval), Some(at)) = (polling_interval_secs, at) else {
+        missing_terms()
+    };
+    active_at.map_or(0, |active_at| {
+        debt::intervals_charged(
+            micros(active_at),
+            micros(at),
+            secs(interval, "polling_interval_secs"),
+        )
+    })
+}
+
+pub(crate) fn missing_terms() -> ! {
+    error::invalid_parameter(
+        "missing time terms",
+        "payment_type, rate, polling_interval_secs, at, unit_debt, channel_amount",
+        "Only active_at may be NULL (a session not yet active owes no time).",
+    )
+}
+
+/// A session's debt after `charged` intervals and `units` of unit debts.
+pub(crate) fn due(
+    payment_type: &str,
+    rate: i64,
+    charged: u64,
+    units: i64,
+    channel_amount: i64,
+) -> debt::Due {
+    debt::amount_due(
+        self::payment_type(payment_type),
+        drops(rate, "rate"),
+        charged,
+        drops(units, "unit_debt"),
+        drops(channel_amount, "channel_amount"),
+    )
+}
+
+pub(crate) fn to_sql(d: Drops) -> i64 {
+    d.to_i64().unwrap_or(i64::MAX)
+}
+
+/// What a session owes at `at`: one rate per polling interval started since
+/// `active_at` plus its unit debts, never more than the channel holds. Not
+/// strict, for `active_at`; the other arguments are required.
+#[pg_extern(immutable, parallel_safe, name = "_amount_due")]
+fn amount_due(
     payment_type: Option<&str>,
     rate: Option<i64>,
     polling_interval_secs: Option<i32>,
     active_at: Option<TimestampWithTimeZone>,
-    now: Option<TimestampWithTimeZone>,
+    at: Option<TimestampWithTimeZone>,
+    unit_debt: Option<i64>,
     channel_amount: Option<i64>,
 ) -> i64 {
-    let (Some(payment_type), Some(rate), Some(interval), Some(now), Some(channel_amount)) = (
-        payment_type,
-        rate,
-        polling_interval_secs,
-        now,
-        channel_amount,
-    ) else {
-        error::invalid_parameter(
-            "missing time terms",
-            "payment_type, rate, polling_interval_secs, now, channel_amount",
-            "Only active_at may be NULL (a session not yet active owes no time).",
-        )
+    let charged = charged(polling_interval_secs, active_at, at);
+    let (Some(payment_type), Some(rate), Some(units), Some(channel_amount)) =
+        (payment_type, rate, unit_debt, channel_amount)
+    else {
+        missing_terms()
     };
-    let Some(active_at) = active_at else {
-        return 0;
-    };
-    let charged = debt::intervals_charged(
-        micros(active_at),
-        micros(now),
-        secs(interval, "polling_interval_secs"),
-    );
-    capped_time_debt(payment_type, rate, charged, channel_amount)
+    to_sql(due(payment_type, rate, charged, units, channel_amount).total)
 }
 
-/// Time debt after `charged` intervals for this payment type, capped at the
-/// channel's amount.
-fn capped_time_debt(payment_type: &str, rate: i64, charged: u64, channel_amount: i64) -> i64 {
-    if !self::payment_type(payment_type).charges_time() {
-        return 0;
-    }
-    debt::time_debt(
-        drops(rate, "rate"),
-        charged,
-        drops(channel_amount, "channel_amount"),
-    )
-    .to_i64()
-    .unwrap_or(i64::MAX)
+/// What a session owes after `charged` intervals and `units` of unit debts.
+#[pg_extern(immutable, strict, parallel_safe, name = "_due_after")]
+fn due_after(payment_type: &str, rate: i64, charged: i64, units: i64, channel_amount: i64) -> i64 {
+    let charged = u64::try_from(charged).unwrap_or(0);
+    to_sql(due(payment_type, rate, charged, units, channel_amount).total)
 }
 
 /// Polling intervals of a session active since `active_at` that have ended
@@ -259,42 +285,76 @@ fn interval_end(
     timestamp(end)
 }
 
-/// Time debt after `charged` intervals, capped at the channel's amount.
-#[pg_extern(immutable, strict, parallel_safe, name = "_time_due_after")]
-fn time_due_after(payment_type: &str, rate: i64, charged: i64, channel_amount: i64) -> i64 {
-    capped_time_debt(
-        payment_type,
-        rate,
-        u64::try_from(charged).unwrap_or(0),
-        channel_amount,
-    )
+/// The past-due rule for a session with `strikes_before` strikes, checked
+/// with `ended` intervals over (`checked` at its last check), whose best
+/// claim is `best` and which owed `due` when the latest ended: its strikes
+/// after, whether this check
+/// struck, and whether it reached `past_due_limit` (0: none).
+#[pg_extern(immutable, strict, parallel_safe, name = "_judge_intervals")]
+fn judge_intervals(
+    strikes_before: i32,
+    checked: i64,
+    ended: i64,
+    best: i64,
+    due: i64,
+    past_due_limit: i32,
+) -> TableIterator<
+    'static,
+    (
+        name!(strikes, i32),
+        name!(struck, bool),
+        name!(past_due, bool),
+    ),
+> {
+    let count = |v: i64| u64::try_from(v).unwrap_or(0);
+    let j = debt::judge_intervals(
+        u32::try_from(strikes_before).unwrap_or(0),
+        count(checked),
+        count(ended),
+        drops(best, "best"),
+        drops(due, "due"),
+        u32::try_from(past_due_limit).unwrap_or(0),
+    );
+    TableIterator::once((
+        i32::try_from(j.strikes).unwrap_or(i32::MAX),
+        j.struck,
+        j.past_due,
+    ))
 }
 
-/// Why a unit debt of `amount` cannot be added (`not_unit_based`,
-/// `exceeds_channel`), or NULL.
+/// Why a unit debt of `amount` cannot be added to a session of these terms
+/// at `at` (`not_positive`, `not_unit_based`, `exceeds_channel`), or NULL.
 #[pg_extern(immutable, strict, parallel_safe, name = "_unit_debt_denial")]
-fn unit_debt_denial(
+#[allow(clippy::too_many_arguments)]
+fn admit_unit_debt(
     payment_type: &str,
-    time_due: i64,
-    units: i64,
+    rate: i64,
+    polling_interval_secs: i32,
+    active_at: TimestampWithTimeZone,
+    at: TimestampWithTimeZone,
+    unit_debt: i64,
+    amount: i64,
+    channel_amount: i64,
+) -> Option<&'static str> {
+    let charged = charged(Some(polling_interval_secs), Some(active_at), Some(at));
+    let due = due(payment_type, rate, charged, unit_debt, channel_amount);
+    unit_debt_refusal(payment_type, due, rate, amount, channel_amount)
+}
+
+/// `debt::admit_unit_debt`'s refusal in SQL's words.
+pub(crate) fn unit_debt_refusal(
+    payment_type: &str,
+    due: debt::Due,
     rate: i64,
     amount: i64,
     channel_amount: i64,
 ) -> Option<&'static str> {
-    let (time, units) = (drops(time_due, "time_due"), drops(units, "units"));
-    let channel = drops(channel_amount, "channel_amount");
-    let due = debt::Due {
-        time,
-        units,
-        total: time.checked_add(units).unwrap_or(Drops::MAX).min(channel),
-    };
-    let pt = self::payment_type(payment_type);
     match debt::admit_unit_debt(
-        pt,
+        self::payment_type(payment_type),
         due,
         drops(rate, "rate"),
         drops(amount, "amount"),
-        channel,
+        drops(channel_amount, "channel_amount"),
     ) {
         Ok(()) => None,
         Err(debt::UnitDebtDenial::NotPositive) => Some("not_positive"),
@@ -310,11 +370,10 @@ fn claim_denial(amount: i64, best: i64, channel_amount: i64) -> Option<&'static 
     let r = debt::accept_claim(
         drops(amount, "amount"),
         drops(best, "best"),
-        Drops::ZERO,
         drops(channel_amount, "channel_amount"),
     );
     match r {
-        Ok(_) => None,
+        Ok(()) => None,
         Err(ClaimDenial::NotAboveBest) => Some("not_above_best"),
         Err(ClaimDenial::ExceedsChannel) => Some("exceeds_channel"),
     }

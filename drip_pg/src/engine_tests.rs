@@ -85,7 +85,7 @@ fn pay_with(token: &str, amount: i64, sig: &[u8]) -> (bool, Option<String>, Opti
     Spi::connect(|c| {
         let row = c
             .select(
-                "SELECT accepted, reason, due, paid FROM drip.pay($1, $2, $3)",
+                "SELECT accepted, reason::text AS reason, due, paid FROM drip.pay($1, $2, $3)",
                 None,
                 &[token.into(), amount.into(), sig.into()],
             )

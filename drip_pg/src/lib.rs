@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 
 mod engine;
 mod error;
+mod released;
 
 ::pgrx::pg_module_magic!(name, version);
 

@@ -129,12 +129,12 @@ const GRANTS: &[(&str, &[&str])] = &[
     (
         "drip_admin",
         &[
+            "_amount_due",
             "_claim_deadline",
             "_claim_deadline_by",
             "_due",
             "_due_at",
             "_settle_margin_secs",
-            "_time_due",
             "requeue_claim",
         ],
     ),
