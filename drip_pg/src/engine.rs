@@ -1,5 +1,5 @@
 //! The session engine's Rust helpers: each wraps one `drip_core` rule for the
-//! SQL functions in `sql/engine.sql`, which own the transactions and locks.
+//! SQL functions in `sql/engine/`, which own the transactions and locks.
 
 use drip_core::debt::{self, ClaimDenial};
 use drip_core::proposal::{Proposal, ProposalKind};

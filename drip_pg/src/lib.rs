@@ -90,9 +90,68 @@ fn claim_fault(
 }
 
 // Tables, types and roles come first; the SQL functions that own the
-// transactions come last, once every Rust helper exists.
+// transactions come after every Rust helper, one file per topic in the
+// order each needs the last (`sql/engine/setup.sql` says what is where).
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
-extension_sql_file!("../sql/engine.sql", name = "engine", finalize);
+extension_sql_file!(
+    "../sql/engine/setup.sql",
+    name = "engine_setup",
+    requires = [
+        "channel_prepared_key",
+        version,
+        verify_claim,
+        check_claim,
+        claim_fault,
+        engine::new_token,
+        engine::new_proposal_id,
+        engine::generate_server_key,
+        engine::terms_rate,
+        engine::sign_proposal,
+        engine::amount_due,
+        engine::due_after,
+        engine::intervals_ended,
+        engine::interval_end,
+        engine::judge_intervals,
+        engine::admit_unit_debt,
+        engine::claim_denial,
+    ]
+);
+extension_sql_file!(
+    "../sql/engine/sessions.sql",
+    name = "engine_sessions",
+    requires = ["engine_setup"]
+);
+extension_sql_file!(
+    "../sql/engine/proposals.sql",
+    name = "engine_proposals",
+    requires = ["engine_sessions"]
+);
+extension_sql_file!(
+    "../sql/engine/payments.sql",
+    name = "engine_payments",
+    requires = ["engine_proposals"]
+);
+extension_sql_file!(
+    "../sql/engine/sweep.sql",
+    name = "engine_sweep",
+    requires = ["engine_payments"]
+);
+extension_sql_file!(
+    "../sql/engine/ledger.sql",
+    name = "engine_ledger",
+    requires = ["engine_sweep"]
+);
+extension_sql_file!(
+    "../sql/engine/views.sql",
+    name = "engine_views",
+    requires = ["engine_ledger"]
+);
+extension_sql_file!(
+    "../sql/engine/ilp.sql",
+    name = "engine_ilp",
+    requires = ["engine_views"]
+);
+extension_sql_file!("../sql/engine/grants.sql", name = "engine_grants", finalize);
 
 // Generated from the key, so it cannot disagree with it; pay's updates
 // leave public_key alone, so PostgreSQL does not recompute it.

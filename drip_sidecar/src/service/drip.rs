@@ -310,7 +310,7 @@ impl Drip for DripService {
         let signature = hex_arg(&req.signature, "signature")?;
         let r = self
             .one(
-                "SELECT accepted, reason, due, paid FROM drip.pay($1, $2, $3)",
+                "SELECT accepted, reason::text AS reason, due, paid FROM drip.pay($1, $2, $3)",
                 &[&req.drip_token, &amount, &signature],
             )
             .await?;
