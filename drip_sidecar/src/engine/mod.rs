@@ -23,8 +23,8 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Error, Row};
 
 pub use enums::{
-    OutboxKind, OutboxState, OutgoingState, PaymentType, ProposalKind, Reason, SessionState,
-    SqlEnum, ENUMS,
+    EnumDecl, OutboxKind, OutboxState, OutgoingState, PaymentType, ProposalKind, Reason,
+    SessionState, SqlEnum, ENUMS,
 };
 
 /// A column a result struct reads: its name and its SQL type.
