@@ -42,8 +42,8 @@ async fn attributes(c: &Client, rel: Oid) -> Vec<Found> {
     .collect()
 }
 
-/// The view's columns; panics when `drip.name` is no view.
-async fn view_columns(c: &Client, name: &str) -> Vec<Found> {
+/// The view's columns.
+async fn view_columns(c: &Client, name: &str) -> Result<Vec<Found>, String> {
     let rel: Oid = c
         .query_opt(
             "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -52,15 +52,15 @@ async fn view_columns(c: &Client, name: &str) -> Vec<Found> {
         )
         .await
         .unwrap()
-        .unwrap_or_else(|| panic!("no view drip.{name}"))
+        .ok_or("no such view")?
         .get(0);
-    attributes(c, rel).await
+    Ok(attributes(c, rel).await)
 }
 
 /// The result columns of the function `drip.name` that takes `args` (and
 /// perhaps more, with defaults): its OUT or TABLE parameters, its
 /// composite type's attributes, or one column named after it.
-async fn function_columns(c: &Client, call: &dyn Declared) -> Vec<Found> {
+async fn function_columns(c: &Client, call: &dyn Declared) -> Result<Vec<Found>, String> {
     let name = call.name();
     let args: Vec<Oid> = call.args().iter().map(|t| t.oid()).collect();
     let rows = c
@@ -75,7 +75,9 @@ async fn function_columns(c: &Client, call: &dyn Declared) -> Vec<Found> {
         )
         .await
         .unwrap();
-    assert!(!rows.is_empty(), "no function drip.{name}");
+    if rows.is_empty() {
+        return Err("no such function".into());
+    }
     // The overload this call resolves to: its leading parameters are the
     // arguments passed, the rest have defaults.
     let takes = |r: &tokio_postgres::Row| {
@@ -88,17 +90,15 @@ async fn function_columns(c: &Client, call: &dyn Declared) -> Vec<Found> {
     let matching: Vec<_> = rows.iter().filter(|r| takes(r)).collect();
     let [r] = matching[..] else {
         let found: Vec<Vec<Oid>> = rows.iter().map(|r| r.get(0)).collect();
-        panic!(
-            "drip.{name}: {} overloads take {args:?} (its parameters: {found:?})",
+        return Err(format!(
+            "{} overloads take the argument types {args:?} (their parameters: {found:?})",
             matching.len()
-        );
+        ));
     };
     let set: bool = r.get(2);
-    assert_eq!(
-        set,
-        call.source() == Source::SetFunction,
-        "drip.{name}: returns a set: {set}"
-    );
+    if set != (call.source() == Source::SetFunction) {
+        return Err(format!("returns a set: {set}"));
+    }
     let (types, modes, names): (Vec<Oid>, Vec<String>, Vec<String>) =
         (r.get(6), r.get(7), r.get(8));
     let outs: Vec<Found> = modes
@@ -111,7 +111,7 @@ async fn function_columns(c: &Client, call: &dyn Declared) -> Vec<Found> {
         })
         .collect();
     let (returns, typtype, typrelid): (Oid, String, Oid) = (r.get(3), r.get(4), r.get(5));
-    if !outs.is_empty() {
+    Ok(if !outs.is_empty() {
         outs
     } else if typtype == "c" {
         attributes(c, typrelid).await
@@ -120,7 +120,7 @@ async fn function_columns(c: &Client, call: &dyn Declared) -> Vec<Found> {
             name: name.to_owned(),
             ty: returns,
         }]
-    }
+    })
 }
 
 /// What `call` reads missing from `columns`, or of another type there.
@@ -152,7 +152,11 @@ async fn every_call_matches_the_catalog() {
             Source::View => view_columns(&c, call.name()).await,
             Source::Function | Source::SetFunction => function_columns(&c, call).await,
         };
-        for w in mismatches(&c, call.columns(), &columns).await {
+        let found = match columns {
+            Ok(columns) => mismatches(&c, call.columns(), &columns).await,
+            Err(e) => vec![e],
+        };
+        for w in found {
             wrong.push(format!("drip.{}: {w}", call.name()));
         }
         // And the statement itself, as the sidecar prepares it.
