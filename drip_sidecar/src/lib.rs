@@ -7,6 +7,7 @@ pub mod auth;
 pub mod btp;
 pub mod config;
 pub mod db;
+pub mod engine;
 pub mod jobs;
 pub mod limits;
 pub mod metrics;
@@ -291,11 +292,9 @@ async fn check_database(pool: &deadpool_postgres::Pool) -> Result<(), StartError
         .get()
         .await
         .map_err(|e| StartError::Database(e.to_string()))?;
-    let version: String = client
-        .query_one("SELECT drip.version()", &[])
+    let version = engine::outbox::version(&client)
         .await
-        .map_err(|e| StartError::Database(format!("is the drip extension installed? {e}")))?
-        .get(0);
+        .map_err(|e| StartError::Database(format!("is the drip extension installed? {e}")))?;
     tracing::info!(extension = %version, "database ready");
     Ok(())
 }

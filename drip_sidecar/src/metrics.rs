@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use deadpool_postgres::Pool;
 use prometheus_client::encoding::text::encode;
@@ -19,6 +19,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
+
+use crate::engine::outbox;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Outcome {
@@ -275,35 +277,26 @@ impl Metrics {
     /// The text exposition, with the outbox read fresh from the database.
     pub async fn render(&self, pool: &Pool) -> String {
         if let Ok(client) = pool.get().await {
-            if let Ok(rows) = client
-                .query(
-                    "SELECT kind::text, state::text, jobs, extract(epoch FROM now() - oldest)::bigint
-                     FROM drip.outbox_backlog",
-                    &[],
-                )
-                .await
-            {
+            if let Ok(rows) = outbox::outbox_backlog(&client).await {
                 self.inner.outbox_jobs.clear();
                 self.inner.outbox_oldest.clear();
+                let now = SystemTime::now();
                 for r in rows {
                     let labels = Backlog {
-                        kind: r.get(0),
-                        state: r.get(1),
+                        kind: r.kind.as_str().to_owned(),
+                        state: r.state.as_str().to_owned(),
                     };
-                    self.inner.outbox_jobs.get_or_create(&labels).set(r.get(2));
+                    self.inner.outbox_jobs.get_or_create(&labels).set(r.jobs);
                     self.inner
                         .outbox_oldest
                         .get_or_create(&labels)
-                        .set(r.get::<_, Option<i64>>(3).unwrap_or(0));
+                        .set(r.oldest.map_or(0, |t| age_secs(now, t)));
                 }
             }
-            if let Ok(rows) = client
-                .query("SELECT reason, drops FROM drip.losses_by_reason", &[])
-                .await
-            {
+            if let Ok(rows) = outbox::losses_by_reason(&client).await {
                 for r in rows {
-                    let labels = Outcome { outcome: r.get(0) };
-                    self.inner.losses.get_or_create(&labels).set(r.get(1));
+                    let labels = Outcome { outcome: r.reason };
+                    self.inner.losses.get_or_create(&labels).set(r.drops);
                 }
             }
         }
@@ -313,6 +306,15 @@ impl Metrics {
         }
         out
     }
+}
+
+/// Whole seconds from `then` to `now`, rounded (0 for a time ahead of
+/// this clock).
+fn age_secs(now: SystemTime, then: SystemTime) -> i64 {
+    now.duration_since(then)
+        .map_or(0, |d| (d + Duration::from_millis(500)).as_secs())
+        .try_into()
+        .unwrap_or(i64::MAX)
 }
 
 /// Serve `/metrics` on `addr` until `stop` turns true.

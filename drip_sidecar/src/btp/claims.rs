@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Mutex};
 
+use crate::engine::Reason;
+
 /// The most claims in one transaction.
 const BATCH: usize = 256;
 
 /// A claim's fate: kept (or not above the best) or refused with a reason.
-pub(super) type Verdict = Result<Option<String>, String>;
+pub(super) type Verdict = Result<Option<Reason>, String>;
 
 #[derive(Debug)]
 struct Item {
@@ -101,7 +103,7 @@ async fn keep(
     pool: &deadpool_postgres::Pool,
     connection: &mut Option<deadpool_postgres::Object>,
     batch: &[Item],
-) -> Result<Vec<Option<String>>, String> {
+) -> Result<Vec<Option<Reason>>, String> {
     let client = match connection {
         Some(c) => c,
         None => connection.insert(pool.get().await.map_err(|e| e.to_string())?),
@@ -109,12 +111,7 @@ async fn keep(
     let accounts: Vec<&str> = batch.iter().map(|i| i.account.as_str()).collect();
     let amounts: Vec<i64> = batch.iter().map(|i| i.drops).collect();
     let signatures: Vec<&[u8]> = batch.iter().map(|i| i.signature.as_slice()).collect();
-    let statement = client
-        .prepare_cached("SELECT accepted, reason::text AS reason FROM drip.ilp_claims($1, $2, $3)")
-        .await
-        .map_err(|e| e.to_string())?;
-    let rows = client
-        .query(&statement, &[&accounts, &amounts, &signatures])
+    let rows = crate::engine::ilp::ilp_claims(&*client, &accounts, &amounts, &signatures)
         .await
         .map_err(|e| e.to_string())?;
     if rows.len() != batch.len() {
@@ -125,7 +122,7 @@ async fn keep(
         ));
     }
     Ok(rows
-        .iter()
-        .map(|r| if r.get::<_, bool>(0) { None } else { r.get(1) })
+        .into_iter()
+        .map(|r| if r.accepted { None } else { r.reason })
         .collect())
 }

@@ -19,6 +19,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::protocols::{self, Failure};
 use super::{Binding, Peer, Registration, Server};
+use crate::engine::{ilp, OutgoingState};
 
 /// Who a socket authenticated as.
 #[derive(Debug)]
@@ -337,42 +338,37 @@ async fn authenticate(server: &Server, bytes: &[u8]) -> Result<(u32, Login, bool
     };
     let unavailable = |e: &dyn std::fmt::Display| (id, format!("server unavailable: {e}"));
     let client = server.pool.get().await.map_err(|e| unavailable(&e))?;
-    let known: bool = client
-        .query_one(
-            "SELECT (drip.ilp_account($1)).account IS NOT NULL",
-            &[&account],
-        )
+    let known = ilp::ilp_account(&client, &account)
         .await
         .map_err(|e| unavailable(&e))?
-        .get(0);
+        .account
+        .is_some();
     // Bound only by the database's word: a name unknown here may be bound
     // to another token by the time this socket asks for anything.
     if !known {
         return Ok((id, login(Binding::Unbound), false));
     }
-    let row = client
-        .query_one(
-            "SELECT (a).account IS NOT NULL, (a).blocked, (a).block_reason,
-                    coalesce((SELECT o.signed > 0 AND o.state = 'open' FROM drip.ilp_outgoing_channel($1) o), false)
-             FROM drip.ilp_connect($1, $2) a",
-            &[&account, &token_hash.as_slice()],
-        )
+    let a = ilp::ilp_connect(&client, &account, &token_hash)
         .await
         .map_err(|e| unavailable(&e))?;
-    if !row.get::<_, bool>(0) {
+    if a.account.is_none() {
         return Err((id, "invalid auth_token".into()));
     }
-    if row.get::<_, Option<bool>>(1) == Some(true) {
-        let reason: Option<String> = row.get(2);
+    if a.blocked == Some(true) {
         return Err((
             id,
             format!(
                 "cannot connect to blocked account. reconfigure your uplink to connect with a new payment channel. reason={}",
-                reason.unwrap_or_default()
+                a.block_reason.unwrap_or_default()
             ),
         ));
     }
-    Ok((id, login(Binding::Bound), row.get(3)))
+    // Whether the server has paid this client on its channel to it.
+    let paid = ilp::ilp_outgoing_channel(&client, &account)
+        .await
+        .map_err(|e| unavailable(&e))?
+        .is_some_and(|o| o.signed > Some(0) && o.state == Some(OutgoingState::Open));
+    Ok((id, login(Binding::Bound), paid))
 }
 
 fn reply_packet(request_id: u32, reply: Result<Vec<btp::ProtocolData>, Failure>) -> Packet {

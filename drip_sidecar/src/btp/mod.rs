@@ -24,6 +24,8 @@ use drip_ilp::ilp::Address;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
 
+use crate::engine::ilp;
+
 /// The `[btp]` settings.
 #[derive(Debug, Clone)]
 pub struct BtpConfig {
@@ -277,20 +279,16 @@ impl Server {
         let (Ok(bandwidth), Ok(outgoing), Ok(min_incoming)) = amounts else {
             return Err("ILP amounts must be at most 2^63-1".into());
         };
-        client
-            .execute(
-                "SELECT drip.ilp_configure($1, $2, $3, $4, $5)",
-                &[
-                    &i32::from(c.asset_scale),
-                    &bandwidth,
-                    &i32::try_from(c.limits.max_hold_secs).unwrap_or(i32::MAX),
-                    &outgoing,
-                    &min_incoming,
-                ],
-            )
+        let settings = ilp::IlpSettings {
+            asset_scale: i32::from(c.asset_scale),
+            bandwidth,
+            max_hold_secs: i32::try_from(c.limits.max_hold_secs).unwrap_or(i32::MAX),
+            outgoing_channel_amount: outgoing,
+            min_incoming_channel_amount: min_incoming,
+        };
+        ilp::ilp_configure(&client, &settings)
             .await
-            .map_err(|e| e.to_string())?;
-        Ok(())
+            .map_err(|e| e.to_string())
     }
 
     /// Add a socket of `login`'s account; none while sockets of another

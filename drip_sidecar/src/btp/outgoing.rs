@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, watch};
 
 use super::protocols::Failure;
 use super::{lock, Server};
+use crate::engine::{ilp, OutgoingState};
 
 /// How long `fund_channel` waits for the channel to validate: less than the
 /// client's 35 s call timeout.
@@ -25,7 +26,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(35);
 /// An account's outgoing channel as the extension has it.
 #[derive(Debug)]
 pub(super) struct Outgoing {
-    pub(super) state: String,
+    pub(super) state: Option<OutgoingState>,
     pub(super) channel: Option<Hash256>,
     signed: i64,
     last_error: Option<String>,
@@ -34,22 +35,17 @@ pub(super) struct Outgoing {
 /// The outgoing channel of `account`, if it ever asked for one.
 pub(super) async fn outgoing(server: &Server, account: &str) -> Result<Option<Outgoing>, Failure> {
     let client = server.pool.get().await.map_err(Failure::internal)?;
-    let row = client
-        .query_opt(
-            "SELECT state, channel_id, signed, last_error
-             FROM drip.ilp_outgoing_channel($1) WHERE account IS NOT NULL",
-            &[&account],
-        )
+    let o = ilp::ilp_outgoing_channel(&client, account)
         .await
         .map_err(Failure::internal)?;
-    Ok(row.map(|r| Outgoing {
-        state: r.get(0),
-        channel: r
-            .get::<_, Option<Vec<u8>>>(1)
+    Ok(o.map(|o| Outgoing {
+        state: o.state,
+        channel: o
+            .channel_id
             .and_then(|c| <[u8; 32]>::try_from(c).ok())
             .map(Hash256),
-        signed: r.get(2),
-        last_error: r.get(3),
+        signed: o.signed.unwrap_or(0),
+        last_error: o.last_error,
     }))
 }
 
@@ -75,19 +71,12 @@ pub(super) async fn fund_channel(
     // A channel the client closed is forgotten and a new one asked for, once.
     for _ in 0..2 {
         let client = server.pool.get().await.map_err(Failure::internal)?;
-        let row = client
-            .query_one(
-                "SELECT state, channel_id, reason::text AS reason FROM drip.ilp_fund_channel($1, $2, $3)",
-                &[
-                    &account,
-                    &destination,
-                    &key.public_key().as_bytes().to_vec(),
-                ],
-            )
-            .await
-            .map_err(Failure::internal)?;
+        let refused =
+            ilp::ilp_fund_channel(&client, account, &destination, key.public_key().as_bytes())
+                .await
+                .map_err(Failure::internal)?;
         drop(client);
-        if let Some(reason) = row.get::<_, Option<String>>(2) {
+        if let Some(reason) = refused {
             return Err(Failure::not_accepted(format!(
                 "fund_channel refused: {reason}"
             )));
@@ -104,11 +93,7 @@ pub(super) async fn fund_channel(
         }
         tracing::info!(%account, channel = %id, "outgoing channel gone from the ledger; opening another");
         let client = server.pool.get().await.map_err(Failure::internal)?;
-        client
-            .execute(
-                "SELECT drip.ilp_outgoing_closed($1, $2)",
-                &[&account, &id.0.to_vec()],
-            )
+        ilp::ilp_outgoing_closed(&client, account, &id.0)
             .await
             .map_err(Failure::internal)?;
     }
@@ -129,14 +114,14 @@ async fn wait_open(
         match o {
             Some(Outgoing {
                 channel: Some(id),
-                ref state,
+                state: Some(OutgoingState::Open),
                 ..
-            }) if state == "open" => return Ok(id),
+            }) => return Ok(id),
             Some(Outgoing {
-                ref state,
+                state: Some(OutgoingState::Failed),
                 last_error,
                 ..
-            }) if state == "failed" => {
+            }) => {
                 return Err(Failure::not_accepted(format!(
                     "the channel could not be opened: {}",
                     last_error.unwrap_or_default()
@@ -212,19 +197,15 @@ pub(super) async fn pay(
 ) -> Result<(), (ErrorCode, &'static str)> {
     let internal = (ErrorCode::T00_INTERNAL_ERROR, "internal error");
     let mut tries = 0;
-    let row = loop {
+    let payout = loop {
         let result = match server.pool.get().await {
-            Ok(c) => c
-                .query_one(
-                    "SELECT channel_id, signed, drops, reason::text AS reason FROM drip.ilp_route_fulfilled($1)",
-                    &[&hold],
-                )
+            Ok(c) => ilp::ilp_route_fulfilled(&c, hold)
                 .await
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         match result {
-            Ok(row) => break row,
+            Ok(payout) => break payout,
             Err(e) if tries < 3 => {
                 tries += 1;
                 tracing::warn!(error = %e, %account, hold, "recording a payout failed; retrying");
@@ -236,19 +217,19 @@ pub(super) async fn pay(
             }
         }
     };
-    if let Some(reason) = row.get::<_, Option<String>>(3) {
+    if let Some(reason) = payout.reason {
         tracing::info!(%account, hold, %reason, "a fulfilled packet was not paid");
         return Err((
             ErrorCode::R00_TRANSFER_TIMED_OUT,
             "the packet expired before its fulfillment was recorded",
         ));
     }
-    let channel: Vec<u8> = row.get(0);
-    let (signed, drops): (i64, i64) = (row.get(1), row.get(2));
-    if let (Ok(channel), Ok(signed), Ok(drops)) = (
-        <[u8; 32]>::try_from(channel).map(Hash256),
-        u64::try_from(signed),
-        u64::try_from(drops),
+    if let (Some(Ok(channel)), Some(Ok(signed)), Some(Ok(drops))) = (
+        payout
+            .channel_id
+            .map(|c| <[u8; 32]>::try_from(c).map(Hash256)),
+        payout.signed.map(u64::try_from),
+        payout.drops.map(u64::try_from),
     ) {
         let claim = Claim {
             channel,
@@ -332,7 +313,7 @@ pub(super) async fn resend_claim(server: &Arc<Server>, account: &str) {
     let (Some(channel), Ok(signed)) = (o.channel, u64::try_from(o.signed)) else {
         return;
     };
-    if o.state != "open" || signed == 0 {
+    if o.state != Some(OutgoingState::Open) || signed == 0 {
         return;
     }
     let Ok(drops) = drip_ilp::asym::base_to_drops(signed, server.config.asset_scale) else {
@@ -366,15 +347,12 @@ pub(super) async fn announce(server: Arc<Server>, mut stop: watch::Receiver<bool
         }
         let Ok(Some(Outgoing {
             channel: Some(id),
-            state,
+            state: Some(OutgoingState::Open),
             ..
         })) = outgoing(&server, &account).await
         else {
             continue;
         };
-        if state != "open" {
-            continue;
-        }
         for peer in peers {
             tokio::spawn(async move {
                 let body = Body::Message(vec![ProtocolData::new(

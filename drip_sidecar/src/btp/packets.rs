@@ -21,6 +21,7 @@ use drip_ilp::calls::CallError;
 use super::connection::Login;
 use super::protocols::{self, Failure};
 use super::{outgoing, Server};
+use crate::engine::ilp as engine;
 
 /// The asset code IL-DCP announces.
 const ASSET_CODE: &str = "XRP";
@@ -169,16 +170,11 @@ fn internal(server: &Server, call: &str, e: &dyn std::fmt::Display) -> Packet {
 async fn ready(server: &Server, account: &str) -> Result<(), Packet> {
     let internal = |e: &dyn std::fmt::Display| internal(server, "ilp_account", e);
     let client = server.pool.get().await.map_err(|e| internal(&e))?;
-    let ready: Option<bool> = client
-        .query_one(
-            "SELECT (a).channel_id IS NOT NULL AND NOT (a).blocked FROM drip.ilp_account($1) a",
-            &[&account],
-        )
+    let a = engine::ilp_account(&client, account)
         .await
-        .map_err(|e| internal(&e))?
-        .get(0);
-    match ready {
-        Some(true) => Ok(()),
+        .map_err(|e| internal(&e))?;
+    match (a.channel_id, a.blocked) {
+        (Some(_), Some(false)) => Ok(()),
         // As `drip.ilp_route` words it.
         _ => Err(reject(
             server,
@@ -206,19 +202,15 @@ async fn hold(server: &Server, from: &str, to: &str, p: &Prepare) -> Result<i64,
     let expires_at =
         UNIX_EPOCH + Duration::from_millis(u64::try_from(p.expires_at.unix_ms).unwrap_or(0));
     let client = server.pool.get().await.map_err(|e| internal(&e))?;
-    let row = client
-        .query_one(
-            "SELECT code, message, hold FROM drip.ilp_route($1, $2, $3, $4)",
-            &[&from, &to, &amount, &expires_at],
-        )
+    let verdict = engine::ilp_route(&client, from, to, amount, expires_at)
         .await
         .map_err(|e| internal(&e))?;
-    match row.get::<_, Option<String>>(0) {
-        None => row
-            .get::<_, Option<i64>>(2)
+    match verdict.code {
+        None => verdict
+            .hold
             .ok_or_else(|| internal(&"ilp_route held nothing")),
         Some(code) => {
-            let message: String = row.get(1);
+            let message = verdict.message.unwrap_or_default();
             let code = ErrorCode(code.as_bytes().try_into().unwrap_or(*b"T00"));
             Err(reject(server, code, &message, vec![]))
         }
@@ -230,10 +222,8 @@ async fn hold(server: &Server, from: &str, to: &str, p: &Prepare) -> Result<i64,
 /// expired.
 async fn release(server: &Server, hold: i64) {
     let result = match server.pool.get().await {
-        Ok(c) => c
-            .execute("SELECT drip.ilp_rollback($1)", &[&hold])
+        Ok(c) => engine::ilp_rollback(&c, hold)
             .await
-            .map(|_| ())
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::connection::Login;
 use super::{outgoing, packets, Server};
+use crate::engine::{ilp, OutgoingState, Reason};
 use crate::jobs::outbox::ripple_time;
 
 /// A request the server refuses: a BTP Error.
@@ -142,10 +143,10 @@ pub(super) async fn transfer(server: &Server, login: &Login, pd: Vec<ProtocolDat
         .keep(&login.account, drops, signature)
         .await
         .map_err(Failure::internal)?;
-    match reason.as_deref() {
+    match reason {
         // Kept; or no higher than the best: ignored, as the original does.
-        None | Some("not_above_best") => Ok(vec![]),
-        Some("malformed") => Err(Failure::invalid_fields("claim signature is malformed")),
+        None | Some(Reason::NotAboveBest) => Ok(vec![]),
+        Some(Reason::Malformed) => Err(Failure::invalid_fields("claim signature is malformed")),
         Some(r) => Err(Failure::not_accepted(format!("claim refused: {r}"))),
     }
 }
@@ -160,24 +161,18 @@ struct Account {
 
 async fn account(server: &Server, account: &str) -> Result<Account, Failure> {
     let client = server.pool.get().await.map_err(Failure::internal)?;
-    let row = client
-        .query_one(
-            "SELECT channel_id, coalesce(channel_amount, 0), coalesce(best_claim, 0), best_signature,
-                    coalesce(ledger_balance, 0)
-             FROM drip.ilp_account($1)",
-            &[&account],
-        )
+    let a = ilp::ilp_account(&client, account)
         .await
         .map_err(Failure::internal)?;
-    let channel: Option<Vec<u8>> = row.get(0);
     Ok(Account {
-        channel: channel
+        channel: a
+            .channel_id
             .and_then(|c| <[u8; 32]>::try_from(c).ok())
             .map(Hash256),
-        channel_amount: row.get(1),
-        best: row.get(2),
-        signature: row.get(3),
-        ledger_balance: row.get(4),
+        channel_amount: a.channel_amount.unwrap_or(0),
+        best: a.best_claim.unwrap_or(0),
+        signature: a.best_signature,
+        ledger_balance: a.ledger_balance.unwrap_or(0),
     })
 }
 
@@ -211,13 +206,11 @@ async fn info(server: &Server, login: &Login) -> Reply {
     }
     if let Some(outgoing::Outgoing {
         channel: Some(c),
-        state,
+        state: Some(OutgoingState::Open),
         ..
     }) = outgoing::outgoing(server, account).await?
     {
-        if state == "open" {
-            info["clientChannel"] = c.to_string().into();
-        }
+        info["clientChannel"] = c.to_string().into();
     }
     Ok(json_reply(protocol::INFO, &info))
 }
@@ -277,37 +270,28 @@ async fn channel(
     // One transaction: an account bound here and a channel then refused
     // leave no row.
     let tx = client.transaction().await.map_err(Failure::internal)?;
-    let bound: bool = tx
-        .query_one(
-            "SELECT (drip.ilp_connect($1, $2)).account IS NOT NULL",
-            &[&account, &login.token_hash.as_slice()],
-        )
+    let bound = ilp::ilp_connect(&tx, account, &login.token_hash)
         .await
         .map_err(Failure::internal)?
-        .get(0);
+        .account
+        .is_some();
     if !bound {
         return Err(Failure::not_accepted("invalid auth_token"));
     }
-    let denial: Option<String> = tx
-        .query_one(
-            "SELECT drip.ilp_open_channel($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)::text",
-            &[
-                &account,
-                &id.0.to_vec(),
-                &entry.account.to_address(),
-                &entry.public_key,
-                &amount,
-                &settle,
-                &entry.destination.to_address(),
-                &entry.expiration.map(ripple_time),
-                &entry.cancel_after.map(ripple_time),
-                &balance,
-                &min_settle,
-            ],
-        )
+    let incoming = ilp::IncomingChannel {
+        channel_id: &id.0,
+        source: &entry.account.to_address(),
+        public_key: &entry.public_key,
+        amount,
+        settle_delay: settle,
+        destination: &entry.destination.to_address(),
+        expiration: entry.expiration.map(ripple_time),
+        cancel_after: entry.cancel_after.map(ripple_time),
+        ledger_balance: balance,
+    };
+    let denial = ilp::ilp_open_channel(&tx, account, &incoming, min_settle)
         .await
-        .map_err(Failure::internal)?
-        .get(0);
+        .map_err(Failure::internal)?;
     if let Some(d) = denial {
         return Err(Failure::not_accepted(format!("channel refused: {d}")));
     }

@@ -29,12 +29,7 @@ pub async fn run(
 async fn queue(pool: &Pool, ledger: &Client) -> Result<(), JobError> {
     let fee = ledger.open_ledger_fee().await?;
     let min_income = i64::try_from(fee.get().saturating_mul(FEES)).unwrap_or(i64::MAX);
-    let queued: i32 = pool
-        .get()
-        .await?
-        .query_one("SELECT drip.ilp_queue_claims($1)", &[&min_income])
-        .await?
-        .get(0);
+    let queued = crate::engine::ilp::ilp_queue_claims(&pool.get().await?, min_income).await?;
     if queued > 0 {
         tracing::info!(queued, min_income, "ILP claims queued for the ledger");
     }

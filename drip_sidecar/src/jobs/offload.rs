@@ -16,6 +16,7 @@ use serde_json::json;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+use crate::engine::outbox as engine;
 use crate::metrics::Metrics;
 use crate::JobError;
 
@@ -51,11 +52,7 @@ pub async fn run(
 async fn once(pool: &Pool, submitter: &Submitter, offload: &Offload) -> Result<(), JobError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let mine: bool = tx
-        .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&LOCK])
-        .await?
-        .get(0);
-    if !mine {
+    if !engine::try_advisory_xact_lock(&tx, LOCK).await? {
         return Ok(());
     }
     let ledger = submitter.client();
@@ -68,15 +65,12 @@ async fn once(pool: &Pool, submitter: &Submitter, offload: &Offload) -> Result<(
         })?;
     let (_, balance) = ledger.account_info(&hot).await?;
     let fee = ledger.open_ledger_fee().await?;
-    let needs = tx
-        .query_one(
-            "SELECT transactions, spends, new_objects FROM drip.outbox_needs()",
-            &[],
-        )
-        .await?;
-    let (transactions, spends, creates): (i64, i64, i64) =
-        (needs.get(0), needs.get(1), needs.get(2));
-    let creates = u32::try_from(creates).unwrap_or(u32::MAX);
+    let engine::OutboxNeeds {
+        transactions,
+        spends,
+        new_objects,
+    } = engine::outbox_needs(&tx).await?;
+    let creates = u32::try_from(new_objects).unwrap_or(u32::MAX);
     let reserve = ledger.account_reserve(&hot, creates).await?;
     let needed = u64::try_from(transactions)
         .ok()

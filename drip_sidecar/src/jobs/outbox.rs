@@ -24,9 +24,9 @@ use drip_core::Hash256;
 use drip_ledger::{created_channel, Outcome, Submitter, TxLookup};
 use serde_json::{json, Value as Json};
 use tokio::sync::watch;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::Row;
 
+use crate::engine::outbox::{self as engine, ChannelFacts, Job};
+use crate::engine::{ilp, OutboxKind, OutboxState, OutgoingState, Reason};
 use crate::metrics::Metrics;
 use crate::JobError;
 
@@ -51,46 +51,6 @@ pub struct Worker {
     pub lease: Duration,
     /// Ledger results are counted here.
     pub metrics: Metrics,
-}
-
-/// One job as `drip.take_outbox` returns it.
-#[derive(Debug)]
-struct Job {
-    id: i64,
-    kind: String,
-    state: String,
-    attempts: i32,
-    proposal_id: Option<String>,
-    tx_hash: Option<Vec<u8>>,
-    last_ledger_seq: Option<i64>,
-    tx_blob: Option<Vec<u8>>,
-    channel_id: Option<Vec<u8>>,
-    best_claim: Option<i64>,
-    best_signature: Option<Vec<u8>>,
-    public_key: Option<Vec<u8>>,
-    created_at: SystemTime,
-    ilp_account: Option<String>,
-}
-
-impl Job {
-    fn from_row(r: &Row) -> Job {
-        Job {
-            id: r.get("id"),
-            kind: r.get("kind"),
-            state: r.get("state"),
-            attempts: r.get("attempts"),
-            proposal_id: r.get("proposal_id"),
-            tx_hash: r.get("tx_hash"),
-            last_ledger_seq: r.get("last_ledger_seq"),
-            tx_blob: r.get("tx_blob"),
-            channel_id: r.get("channel_id"),
-            best_claim: r.get("best_claim"),
-            best_signature: r.get("best_signature"),
-            public_key: r.get("public_key"),
-            created_at: r.get("created_at"),
-            ilp_account: r.get("ilp_account"),
-        }
-    }
 }
 
 impl Worker {
@@ -128,31 +88,21 @@ impl Worker {
     pub async fn step(&self) -> Result<bool, JobError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let Some(row) = tx
-            .query_opt(
-                "SELECT id, kind::text, state::text, attempts, proposal_id, tx_hash, last_ledger_seq,
-                        tx_blob, channel_id, best_claim, best_signature, public_key, created_at, ilp_account
-                 FROM drip.take_outbox(1, $1)",
-                &[&i32::try_from(self.lease.as_secs()).unwrap_or(i32::MAX)],
-            )
-            .await?
-        else {
+        let lease = i32::try_from(self.lease.as_secs()).unwrap_or(i32::MAX);
+        let Some(mut job) = engine::take_outbox(&tx, lease).await? else {
             return Ok(false);
         };
-        let mut job = Job::from_row(&row);
         tracing::debug!(id = job.id, kind = %job.kind, state = %job.state, "outbox job");
         if let Err(e) = self.work(tx, &mut job).await {
-            self.metrics.attempt_failed(&job.kind);
-            let state: Option<String> = self
-                .pool
-                .get()
-                .await?
-                .query_one(
-                    "SELECT drip.outbox_failed($1, $2, $3)::text",
-                    &[&job.id, &job.tx_hash, &e.to_string()],
-                )
-                .await?
-                .get(0);
+            self.metrics.attempt_failed(job.kind.as_str());
+            let state = engine::outbox_failed(
+                &self.pool.get().await?,
+                job.id,
+                job.tx_hash.as_deref(),
+                &e.to_string(),
+            )
+            .await?
+            .map(OutboxState::as_str);
             tracing::warn!(id = job.id, kind = %job.kind, error = %e, state, "outbox job attempt failed");
         }
         Ok(true)
@@ -161,13 +111,13 @@ impl Worker {
     /// One attempt at `job`, in the transaction that took it. `job.tx_hash`
     /// follows the transaction the attempt signed, if it did.
     async fn work(&self, tx: Transaction<'_>, job: &mut Job) -> Result<(), JobError> {
-        match job.kind.as_str() {
-            "verify_channel" => self.verify_channel(&tx, job).await?,
-            "verify_fund" => self.verify_fund(&tx, job).await?,
-            "claim" | "claim_and_close" => return self.claim(tx, job).await,
-            "ilp_channel" | "ilp_fund" => return self.outgoing(tx, job).await,
-            other => {
-                tracing::warn!(id = job.id, kind = other, "no worker for this job kind yet");
+        match job.kind {
+            OutboxKind::VerifyChannel => self.verify_channel(&tx, job).await?,
+            OutboxKind::VerifyFund => self.verify_fund(&tx, job).await?,
+            OutboxKind::Claim | OutboxKind::ClaimAndClose => return self.claim(tx, job).await,
+            OutboxKind::IlpChannel | OutboxKind::IlpFund => return self.outgoing(tx, job).await,
+            other @ OutboxKind::Offload => {
+                tracing::warn!(id = job.id, kind = %other, "no worker for this job kind yet");
                 let why = format!("{other} is not handled by this sidecar");
                 return finish(tx, job, Some(&why)).await;
             }
@@ -187,45 +137,43 @@ impl Worker {
         let server = self.submitter.address();
         let created = created_channel(&found);
         let reason = if found["TransactionType"] != "PaymentChannelCreate" {
-            Some("not_a_channel_create")
+            Some(Reason::NotAChannelCreate)
         } else if found["Destination"] != server.as_str() {
-            Some("wrong_destination")
+            Some(Reason::WrongDestination)
         } else if created.is_none() {
-            Some("no_channel_created")
+            Some(Reason::NoChannelCreated)
         } else {
             None
         };
         let Some(channel_id) = created.filter(|_| reason.is_none()) else {
-            return reject(tx, pid, &hash, reason.unwrap_or("no_channel_created")).await;
+            return reject(tx, pid, &hash, reason.unwrap_or(Reason::NoChannelCreated)).await;
         };
         let Some(entry) = self.submitter.client().channel(&channel_id).await? else {
-            return reject(tx, pid, &hash, "channel_not_on_ledger").await;
+            return reject(tx, pid, &hash, Reason::ChannelNotOnLedger).await;
         };
         let memo = first_memo(&found);
         let amount = entry.amount.to_i64().unwrap_or(i64::MAX);
         let settle = i32::try_from(entry.settle_delay).unwrap_or(i32::MAX);
         let tag = entry.destination_tag.map(i64::from);
-        let r = tx
-            .query_one(
-                "SELECT accepted, reason::text AS reason FROM drip.confirm_channel($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                &[
-                    pid,
-                    &hash.0.to_vec(),
-                    &channel_id.0.to_vec(),
-                    &entry.account.to_address(),
-                    &entry.public_key,
-                    &amount,
-                    &settle,
-                    &entry.destination.to_address(),
-                    &tag,
-                    &entry.expiration.map(ripple_time),
-                    &entry.cancel_after.map(ripple_time),
-                    &memo,
-                ],
-            )
-            .await?;
-        let reason: Option<String> = r.get(1);
-        tracing::info!(proposal = %pid, channel = %channel_id, accepted = r.get::<_, bool>(0), reason, "agreement checked");
+        let r = engine::confirm_channel(
+            tx,
+            &ChannelFacts {
+                proposal_id: pid,
+                tx_hash: &hash.0,
+                channel_id: &channel_id.0,
+                source: &entry.account.to_address(),
+                public_key: &entry.public_key,
+                amount,
+                settle_delay: settle,
+                destination: &entry.destination.to_address(),
+                destination_tag: tag,
+                expiration: entry.expiration.map(ripple_time),
+                cancel_after: entry.cancel_after.map(ripple_time),
+                memo: memo.as_deref(),
+            },
+        )
+        .await?;
+        tracing::info!(proposal = %pid, channel = %channel_id, accepted = r.accepted, reason = r.reason.map(Reason::as_str), "agreement checked");
         Ok(())
     }
 
@@ -249,26 +197,22 @@ impl Worker {
         if found["TransactionType"] != "PaymentChannelFund"
             || found["Channel"] != channel.to_string().as_str()
         {
-            return reject(tx, pid, &hash, "not_a_fund_of_this_channel").await;
+            return reject(tx, pid, &hash, Reason::NotAFundOfThisChannel).await;
         }
         let Some(entry) = self.submitter.client().channel(&channel).await? else {
-            return reject(tx, pid, &hash, "channel_not_on_ledger").await;
+            return reject(tx, pid, &hash, Reason::ChannelNotOnLedger).await;
         };
         let amount = entry.amount.to_i64().unwrap_or(i64::MAX);
-        let r = tx
-            .query_one(
-                "SELECT accepted, reason::text AS reason FROM drip.confirm_fund($1, $2, $3, $4, $5)",
-                &[
-                    pid,
-                    &hash.0.to_vec(),
-                    &channel.0.to_vec(),
-                    &amount,
-                    &entry.expiration.map(ripple_time),
-                ],
-            )
-            .await?;
-        let reason: Option<String> = r.get(1);
-        tracing::info!(proposal = %pid, accepted = r.get::<_, bool>(0), reason, "refresh checked");
+        let r = engine::confirm_fund(
+            tx,
+            pid,
+            &hash.0,
+            &channel.0,
+            amount,
+            entry.expiration.map(ripple_time),
+        )
+        .await?;
+        tracing::info!(proposal = %pid, accepted = r.accepted, reason = r.reason.map(Reason::as_str), "refresh checked");
         Ok(())
     }
 
@@ -287,17 +231,19 @@ impl Worker {
             } if result == "tesSUCCESS" => Ok(Some(found)),
             TxLookup::Validated { result, .. } => {
                 tracing::info!(proposal = pid, %hash, %result, "the agreement's transaction failed");
-                reject(tx, pid, hash, "tx_failed").await?;
+                reject(tx, pid, hash, Reason::TxFailed).await?;
                 Ok(None)
             }
             TxLookup::NotFound | TxLookup::Pending => {
                 let waited = job.created_at.elapsed().unwrap_or_default();
                 if waited > AGREEMENT_PATIENCE {
-                    reject(tx, pid, hash, "tx_not_validated").await?;
+                    reject(tx, pid, hash, Reason::TxNotValidated).await?;
                 } else {
-                    tx.execute(
-                        "SELECT drip.outbox_requeue($1, $2, $3)",
-                        &[&job.id, &job.tx_hash, &"waiting for validation"],
+                    engine::outbox_requeue(
+                        tx,
+                        job.id,
+                        job.tx_hash.as_deref(),
+                        "waiting for validation",
                     )
                     .await?;
                 }
@@ -311,7 +257,7 @@ impl Worker {
         let Some(channel) = hash_of(&job.channel_id) else {
             return finish(tx, job, Some("claim job without a channel")).await;
         };
-        let close = job.kind == "claim_and_close";
+        let close = job.kind == OutboxKind::ClaimAndClose;
         let best = job.best_claim.unwrap_or(0);
         let fields = if following(job) {
             json!({})
@@ -328,9 +274,11 @@ impl Worker {
                 )
                 .await?;
                 tracing::warn!(id = job.id, %channel, best, ?paid, "channel left the ledger before this claim");
-                tx.execute(
-                    "SELECT drip.record_channel_closed($1, $2, 'channel_gone_before_claim')",
-                    &[&channel.0.to_vec(), &paid],
+                engine::record_channel_closed(
+                    &tx,
+                    &channel.0,
+                    paid,
+                    Some("channel_gone_before_claim"),
                 )
                 .await?;
                 return finish(tx, job, None).await;
@@ -353,11 +301,7 @@ impl Worker {
                 fields["PublicKey"] = json!(hex::encode_upper(key));
             } else if !close {
                 // Nothing above what the ledger paid: remember that much.
-                tx.execute(
-                    "SELECT drip.record_channel_balance($1, $2)",
-                    &[&channel.0.to_vec(), &paid],
-                )
-                .await?;
+                engine::record_channel_balance(&tx, &channel.0, paid).await?;
                 return finish(tx, job, None).await;
             }
             fields
@@ -394,22 +338,16 @@ impl Worker {
         };
         let balance = i64::try_from(balance.get()).unwrap_or(i64::MAX);
         tracing::info!(id = job.id, %hash, drops = balance, close, deleted, "claim validated");
-        let id = channel.0.to_vec();
         if deleted {
-            let reason = (balance < best).then_some("expired_before_claim");
-            let fact: Fact<'_> = (
-                "SELECT drip.record_channel_closed($1, $2, $3)",
-                &[&id, &balance, &reason],
-            );
+            let fact = Fact::ChannelClosed {
+                channel: channel.0,
+                balance,
+                loss: (balance < best).then_some("expired_before_claim"),
+            };
             return done(&mut client, job, None, Some(fact)).await;
         }
         // (Monotonic: recorded whoever follows the job now.)
-        client
-            .execute(
-                "SELECT drip.record_channel_balance($1, $2)",
-                &[&id, &balance],
-            )
-            .await?;
+        engine::record_channel_balance(&client, &channel.0, balance).await?;
         if close {
             // A close the ledger did not carry out: try again.
             return requeue(&client, job, "the channel is still open").await;
@@ -422,33 +360,30 @@ impl Worker {
         let Some(account) = job.ilp_account.clone() else {
             return finish(tx, job, Some("ILP job without an account")).await;
         };
-        let Some(row) = tx
-            .query_opt(
-                "SELECT destination, public_key, state, channel_id, amount, funding
-                 FROM drip.ilp_outgoing_channel($1) WHERE account IS NOT NULL",
-                &[&account],
-            )
-            .await?
+        let Some(ilp::IlpOutgoing {
+            destination: Some(destination),
+            public_key: Some(public_key),
+            state: Some(state),
+            channel_id,
+            amount: Some(amount),
+            funding,
+            ..
+        }) = ilp::ilp_outgoing_channel(&tx, &account).await?
         else {
             return finish(tx, job, Some("no outgoing channel for the account")).await;
         };
-        let destination: String = row.get(0);
-        let public_key: Vec<u8> = row.get(1);
-        let state: String = row.get(2);
-        let channel = hash_of(&row.get(3));
-        let amount: i64 = row.get(4);
-        let funding: Option<i64> = row.get(5);
-        let create = job.kind == "ilp_channel";
+        let channel = hash_of(&channel_id);
+        let create = job.kind == OutboxKind::IlpChannel;
         let fields = match (create, channel, funding) {
             _ if following(job) => json!({}),
-            (true, _, _) if state == "opening" => json!({
+            (true, _, _) if state == OutgoingState::Opening => json!({
                 "TransactionType": "PaymentChannelCreate",
                 "Amount": amount.to_string(),
                 "Destination": destination,
                 "SettleDelay": drip_ilp::asym::MIN_SETTLE_DELAY,
                 "PublicKey": hex::encode_upper(&public_key),
             }),
-            (false, Some(channel), Some(funding)) if state == "open" => json!({
+            (false, Some(channel), Some(funding)) if state == OutgoingState::Open => json!({
                 "TransactionType": "PaymentChannelFund",
                 "Channel": channel.to_string(),
                 "Amount": funding.to_string(),
@@ -474,11 +409,10 @@ impl Worker {
                         Some(entry) => {
                             let drops = i64::try_from(entry.amount.get()).unwrap_or(i64::MAX);
                             tracing::info!(%account, channel = %id, drops, create, "outgoing channel validated");
-                            let id = id.0.to_vec();
-                            let fact: Fact<'_> = (
-                                "SELECT drip.ilp_outgoing_result($1, $2, $3, NULL)",
-                                &[&account, &id, &drops],
-                            );
+                            let fact = Fact::Outgoing {
+                                account: &account,
+                                result: Ok((id.0, drops)),
+                            };
                             return done(&mut client, job, None, Some(fact)).await;
                         }
                     },
@@ -486,10 +420,10 @@ impl Worker {
             }
         };
         tracing::error!(%account, %hash, error, create, "outgoing channel transaction failed");
-        let fact: Fact<'_> = (
-            "SELECT drip.ilp_outgoing_result($1, NULL, NULL, $2)",
-            &[&account, &error],
-        );
+        let fact = Fact::Outgoing {
+            account: &account,
+            result: Err(&error),
+        };
         done(&mut client, job, Some(&error), Some(fact)).await
     }
 
@@ -519,14 +453,12 @@ impl Worker {
         let bumps = u32::try_from(job.attempts).unwrap_or(0).min(4);
         let prepared = self.submitter.prepare(fields, bumps).await?;
         let recorded = async {
-            tx.execute(
-                "SELECT drip.outbox_submitted($1, $2, $3, $4)",
-                &[
-                    &job.id,
-                    &prepared.hash.0.to_vec(),
-                    &i64::from(prepared.last_ledger_sequence),
-                    &prepared.blob,
-                ],
+            engine::outbox_submitted(
+                &tx,
+                job.id,
+                &prepared.hash.0,
+                i64::from(prepared.last_ledger_sequence),
+                &prepared.blob,
             )
             .await?;
             tx.commit().await
@@ -595,7 +527,7 @@ enum Settled {
 /// Whether the job has its own transaction to follow (its worker died, or
 /// its lease passed, mid-wait).
 fn following(job: &Job) -> bool {
-    job.state == "submitted" && job.tx_hash.is_some()
+    job.state == OutboxState::Submitted && job.tx_hash.is_some()
 }
 
 /// Put the job back to sign again: its transaction can never apply, or
@@ -605,22 +537,49 @@ async fn requeue(
     job: &Job,
     error: &str,
 ) -> Result<(), JobError> {
-    let applied: bool = client
-        .query_one(
-            "SELECT drip.outbox_requeue($1, $2, $3)",
-            &[&job.id, &job.tx_hash, &error],
-        )
-        .await?
-        .get(0);
+    let applied = engine::outbox_requeue(client, job.id, job.tx_hash.as_deref(), error).await?;
     if !applied {
         tracing::warn!(id = job.id, "the job moved on meanwhile; leaving it");
     }
     Ok(())
 }
 
-/// A ledger fact to record with a job's end: a statement and its
-/// parameters.
-type Fact<'a> = (&'a str, &'a [&'a (dyn ToSql + Sync)]);
+/// A ledger fact to record with a job's end.
+enum Fact<'a> {
+    /// The claim's channel left the ledger having paid `balance`; `loss`
+    /// names why drip's best claim was not paid, if it was not.
+    ChannelClosed {
+        channel: [u8; 32],
+        balance: i64,
+        loss: Option<&'a str>,
+    },
+    /// The server's channel to an ILP client was opened or funded (its id
+    /// and drops), or failed.
+    Outgoing {
+        account: &'a str,
+        result: Result<([u8; 32], i64), &'a str>,
+    },
+}
+
+impl Fact<'_> {
+    async fn record(&self, tx: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+        match self {
+            Fact::ChannelClosed {
+                channel,
+                balance,
+                loss,
+            } => engine::record_channel_closed(tx, channel, Some(*balance), *loss).await,
+            Fact::Outgoing {
+                account,
+                result: Ok((channel, drops)),
+            } => ilp::ilp_outgoing_result(tx, account, Some(channel), Some(*drops), None).await,
+            Fact::Outgoing {
+                account,
+                result: Err(error),
+            } => ilp::ilp_outgoing_result(tx, account, None, None, Some(error)).await,
+        }
+    }
+}
 
 /// Record the job's end (`done`, or `failed` with an error) outside the
 /// transaction that took it, with the ledger `fact` it learned, in one
@@ -634,19 +593,13 @@ async fn done(
     fact: Option<Fact<'_>>,
 ) -> Result<(), JobError> {
     let tx = client.transaction().await?;
-    let ours: bool = tx
-        .query_one(
-            "SELECT drip.outbox_done($1, $2, $3)",
-            &[&job.id, &job.tx_hash, &error],
-        )
-        .await?
-        .get(0);
+    let ours = engine::outbox_done(&tx, job.id, job.tx_hash.as_deref(), error).await?;
     if !ours {
         tracing::warn!(id = job.id, "the job moved on meanwhile; leaving it");
         return Ok(());
     }
-    if let Some((statement, params)) = fact {
-        tx.execute(statement, params).await?;
+    if let Some(fact) = fact {
+        fact.record(&tx).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -661,11 +614,7 @@ async fn finish(tx: Transaction<'_>, job: &Job, error: Option<&str>) -> Result<(
 
 /// Record the job's end in the transaction that took it.
 async fn record(tx: &Transaction<'_>, job: &Job, error: Option<&str>) -> Result<(), JobError> {
-    tx.execute(
-        "SELECT drip.outbox_done($1, $2, $3)",
-        &[&job.id, &job.tx_hash, &error],
-    )
-    .await?;
+    engine::outbox_done(tx, job.id, job.tx_hash.as_deref(), error).await?;
     Ok(())
 }
 
@@ -673,14 +622,10 @@ async fn reject(
     tx: &Transaction<'_>,
     pid: &str,
     hash: &Hash256,
-    reason: &str,
+    reason: Reason,
 ) -> Result<(), JobError> {
-    tracing::info!(proposal = %pid, %hash, reason, "agreement refused");
-    tx.execute(
-        "SELECT drip.reject_agreement($1, $2, $3)",
-        &[&pid, &hash.0.to_vec(), &reason],
-    )
-    .await?;
+    tracing::info!(proposal = %pid, %hash, %reason, "agreement refused");
+    engine::reject_agreement(tx, pid, &hash.0, reason).await?;
     Ok(())
 }
 

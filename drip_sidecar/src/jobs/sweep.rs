@@ -11,40 +11,26 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use tokio::sync::watch;
 
+use crate::engine::{ilp, outbox};
 use crate::metrics::Metrics;
-use crate::JobError;
 
 /// Sweep every `every` until `stop` turns true.
 pub async fn run(pool: Pool, every: Duration, metrics: Metrics, stop: watch::Receiver<bool>) {
     super::periodic("sweep", every, metrics, stop, || async {
-        let (checked, struck, ended, expired) = sweep(&pool).await?;
-        if checked + ended + expired > 0 {
-            tracing::info!(checked, struck, ended, proposals_expired = expired, "sweep");
+        let outbox::Swept {
+            checked,
+            struck,
+            ended,
+            proposals_expired,
+        } = outbox::sweep(&pool.get().await?).await?;
+        if checked + ended + proposals_expired > 0 {
+            tracing::info!(checked, struck, ended, proposals_expired, "sweep");
         }
-        let released = release_expired(&pool).await?;
+        let released = ilp::ilp_release_expired(&pool.get().await?).await?;
         if released > 0 {
             tracing::info!(released, "ILP holds of expired packets released");
         }
         Ok(())
     })
     .await;
-}
-
-async fn sweep(pool: &Pool) -> Result<(i32, i32, i32, i32), JobError> {
-    let client = pool.get().await?;
-    let r = client
-        .query_one(
-            "SELECT checked, struck, ended, proposals_expired FROM drip.sweep(now())",
-            &[],
-        )
-        .await?;
-    Ok((r.get(0), r.get(1), r.get(2), r.get(3)))
-}
-
-async fn release_expired(pool: &Pool) -> Result<i32, JobError> {
-    let client = pool.get().await?;
-    let r = client
-        .query_one("SELECT drip.ilp_release_expired(now())", &[])
-        .await?;
-    Ok(r.get(0))
 }

@@ -12,6 +12,7 @@ use drip_core::{AccountId, Hash256};
 use drip_ledger::{Client, Stream};
 use tokio::sync::watch;
 
+use crate::engine::{ilp, outbox};
 use crate::metrics::Metrics;
 use crate::JobError;
 
@@ -67,28 +68,21 @@ pub async fn look(
     metrics: &Metrics,
 ) -> Result<(), JobError> {
     let client = pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT channel_id, expiration, ledger_balance, best_claim, claiming, closing
-             FROM drip.watched_channels()",
-            &[],
-        )
-        .await?;
+    let rows = outbox::watched_channels(&client).await?;
     // One channel's failure (an RPC error, a refused call) is logged and
     // the others are still looked at; the pass fails after all of them.
     let mut failed = None;
     for r in rows {
-        let id: Vec<u8> = r.get(0);
-        let Ok(bytes) = <[u8; 32]>::try_from(id.as_slice()) else {
+        let Ok(bytes) = <[u8; 32]>::try_from(r.channel_id.as_slice()) else {
             continue;
         };
         let channel = Channel {
             id: Hash256(bytes),
-            known_expiration: r.get(1),
-            ledger_balance: r.get(2),
-            best: r.get(3),
-            claiming: r.get(4),
-            closing: r.get(5),
+            known_expiration: r.expiration,
+            ledger_balance: r.ledger_balance,
+            best: r.best_claim,
+            claiming: r.claiming,
+            closing: r.closing,
         };
         if let Err(e) = look_at(&client, ledger, wallet, metrics, &channel).await {
             tracing::warn!(channel = %channel.id, error = %e, "watching the channel failed");
@@ -97,14 +91,11 @@ pub async fn look(
     }
     // The server's channels to ILP clients: a client may close one at any
     // time (the destination closes at once); it may then ask for another.
-    for r in client
-        .query(
-            "SELECT account, channel_id FROM drip.ilp_outgoing_open()",
-            &[],
-        )
-        .await?
+    for ilp::OpenOutgoing {
+        account,
+        channel_id: id,
+    } in ilp::ilp_outgoing_open(&client).await?
     {
-        let (account, id): (String, Vec<u8>) = (r.get(0), r.get(1));
         let Ok(bytes) = <[u8; 32]>::try_from(id.as_slice()) else {
             continue;
         };
@@ -118,9 +109,7 @@ pub async fn look(
         };
         if gone {
             tracing::info!(%account, channel = %Hash256(bytes), "outgoing ILP channel left the ledger");
-            client
-                .execute("SELECT drip.ilp_outgoing_closed($1, $2)", &[&account, &id])
-                .await?;
+            ilp::ilp_outgoing_closed(&client, &account, &id).await?;
         }
     }
     failed.map_or(Ok(()), Err)
@@ -143,7 +132,6 @@ async fn look_at(
     metrics: &Metrics,
     c: &Channel,
 ) -> Result<(), JobError> {
-    let id = c.id.0.to_vec();
     let Some(entry) = ledger.channel(&c.id).await? else {
         // Our own claim closed it, or will find it gone: its worker records
         // what the ledger paid.
@@ -155,11 +143,7 @@ async fn look_at(
             tracing::error!(channel = %c.id, best = c.best, ?paid, "channel left the ledger before drip redeemed its claim");
             metrics.drift("left_unredeemed");
         }
-        client
-            .execute(
-                "SELECT drip.record_channel_closed($1, $2, 'closed_before_redeemed')",
-                &[&id, &paid],
-            )
+        outbox::record_channel_closed(client, &c.id.0, paid, Some("closed_before_redeemed"))
             .await?;
         return Ok(());
     };
@@ -172,9 +156,7 @@ async fn look_at(
         let exp = crate::jobs::outbox::ripple_time(exp);
         if c.known_expiration != Some(exp) {
             tracing::info!(channel = %c.id, "the channel is closing on the ledger; claiming now");
-            client
-                .execute("SELECT drip.record_channel_closing($1, $2)", &[&id, &exp])
-                .await?;
+            outbox::record_channel_closing(client, &c.id.0, exp).await?;
             return Ok(());
         }
     }
@@ -182,9 +164,7 @@ async fn look_at(
         // Ending, and its claim failed or was never queued: the claim keeps
         // a live path to the ledger until the channel leaves it.
         tracing::warn!(channel = %c.id, "closing channel without a claim under way; queueing one");
-        client
-            .execute("SELECT drip.requeue_claim($1)", &[&id])
-            .await?;
+        outbox::requeue_claim(client, &c.id.0).await?;
     }
     Ok(())
 }

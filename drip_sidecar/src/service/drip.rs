@@ -7,12 +7,11 @@ use std::time::{Duration, SystemTime};
 use deadpool_postgres::Pool;
 use futures_util::Stream;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::Row;
 use tonic::{Request, Response, Status};
 
 use crate::auth::{agreement_of, merchant_only, payer_of};
 use crate::db::Notifications;
+use crate::engine::{self, sessions, Reason};
 use crate::metrics::Metrics;
 use crate::proto::drip_server::Drip;
 use crate::proto::{
@@ -44,17 +43,12 @@ impl DripService {
         }
     }
 
-    /// One statement on a pooled connection, prepared once per connection.
-    async fn one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, Status> {
-        let client = self.pool.get().await.map_err(|e| {
+    /// A pooled connection.
+    async fn client(&self) -> Result<deadpool_postgres::Client, Status> {
+        self.pool.get().await.map_err(|e| {
             tracing::warn!(error = %e, "no database connection");
             Status::unavailable("database unavailable")
-        })?;
-        let statement = client.prepare_cached(sql).await.map_err(db_status)?;
-        client
-            .query_one(&statement, params)
-            .await
-            .map_err(db_status)
+        })
     }
 }
 
@@ -99,35 +93,70 @@ fn db_status(e: tokio_postgres::Error) -> Status {
     }
 }
 
-fn state(s: Option<&str>) -> SessionState {
+fn state(s: Option<engine::SessionState>) -> SessionState {
     match s {
-        Some("created") => SessionState::Created,
-        Some("pending") => SessionState::Pending,
-        Some("active") => SessionState::Active,
-        Some("closing") => SessionState::Closing,
-        Some("closed") => SessionState::Closed,
-        _ => SessionState::Unspecified,
+        Some(engine::SessionState::Created) => SessionState::Created,
+        Some(engine::SessionState::Pending) => SessionState::Pending,
+        Some(engine::SessionState::Active) => SessionState::Active,
+        Some(engine::SessionState::Closing) => SessionState::Closing,
+        Some(engine::SessionState::Closed) => SessionState::Closed,
+        None => SessionState::Unspecified,
     }
 }
 
-/// drip's reason words as the API's enum.
-pub fn denial(reason: Option<&str>) -> Denial {
+/// drip's reasons as the API's enum. Exhaustive: a new `drip.reason`
+/// label does not compile until it is mapped here.
+pub fn denial(reason: Option<Reason>) -> Denial {
+    let Some(reason) = reason else {
+        return Denial::Unspecified;
+    };
     match reason {
-        None => Denial::Unspecified,
-        Some("not_found") => Denial::NotFound,
-        Some("not_active") => Denial::NotActive,
-        Some("bad_signature") => Denial::BadSignature,
-        Some("not_above_best") => Denial::NotAboveBest,
-        Some("exceeds_channel") => Denial::ExceedsChannel,
-        Some("session_ending") => Denial::SessionEnding,
-        Some("awaiting_payment") => Denial::AwaitingPayment,
-        Some("not_unit_based") => Denial::NotUnitBased,
-        Some("already_agreed") => Denial::AlreadyAgreed,
-        Some("already_ending") => Denial::AlreadyEnding,
-        Some("proposal_expired") => Denial::ProposalExpired,
-        Some("not_pending") => Denial::NotPending,
-        Some("not_an_initial_proposal" | "not_a_refresh_proposal") => Denial::WrongProposalKind,
-        Some(_) => Denial::LedgerMismatch,
+        Reason::NotFound => Denial::NotFound,
+        Reason::NotActive => Denial::NotActive,
+        Reason::BadSignature => Denial::BadSignature,
+        Reason::NotAboveBest => Denial::NotAboveBest,
+        Reason::ExceedsChannel => Denial::ExceedsChannel,
+        Reason::SessionEnding => Denial::SessionEnding,
+        Reason::AwaitingPayment => Denial::AwaitingPayment,
+        Reason::NotUnitBased => Denial::NotUnitBased,
+        Reason::AlreadyAgreed => Denial::AlreadyAgreed,
+        Reason::AlreadyEnding => Denial::AlreadyEnding,
+        Reason::ProposalExpired => Denial::ProposalExpired,
+        Reason::NotPending => Denial::NotPending,
+        Reason::NotAnInitialProposal | Reason::NotARefreshProposal => Denial::WrongProposalKind,
+        // The channel or fund on the validated ledger is not the proposal's.
+        Reason::MemoMismatch
+        | Reason::WrongDestination
+        | Reason::WrongDestinationTag
+        | Reason::Underfunded
+        | Reason::SettleDelayTooShort
+        | Reason::BadPublicKey
+        | Reason::CancelAfterTooSoon
+        | Reason::ExpirationTooSoon
+        | Reason::BadChannelId
+        | Reason::ChannelInUse
+        | Reason::WrongChannel
+        | Reason::NotAChannelCreate
+        | Reason::NoChannelCreated
+        | Reason::ChannelNotOnLedger
+        | Reason::NotAFundOfThisChannel
+        | Reason::TxFailed
+        | Reason::TxNotValidated => Denial::LedgerMismatch,
+        // No session call answers these; the API has no word of its own
+        // for them, so they read as before: a ledger mismatch.
+        Reason::NotPositive
+        | Reason::NotSubmitted
+        | Reason::NotChecked
+        | Reason::Malformed
+        | Reason::NoChannel
+        | Reason::Blocked
+        | Reason::ChannelExpires
+        | Reason::ChannelExists
+        | Reason::NoIncomingChannel
+        | Reason::IncomingChannelTooSmall
+        | Reason::OtherDestination
+        | Reason::NotHeld
+        | Reason::Expired => Denial::LedgerMismatch,
     }
 }
 
@@ -157,16 +186,13 @@ impl Drip for DripService {
     ) -> Result<Response<CreateSessionResponse>, Status> {
         merchant_only(&request)?;
         let session_id = request.into_inner().session_id;
-        let r = self
-            .one(
-                "SELECT drip_token, uri FROM drip.create_session($1)",
-                &[&session_id],
-            )
-            .await?;
+        let r = sessions::create_session(&self.client().await?, &session_id)
+            .await
+            .map_err(db_status)?;
         Ok(Response::new(CreateSessionResponse {
             session_id,
-            drip_token: r.get(0),
-            uri: r.get(1),
+            drip_token: r.drip_token,
+            uri: r.uri,
             action: "SessionCreated".into(),
             message: "Session created".into(),
         }))
@@ -179,35 +205,27 @@ impl Drip for DripService {
         // It returns the session's drip token: the merchant's alone.
         merchant_only(&request)?;
         let session_id = request.into_inner().session_id;
-        let r = self
-            .one(
-                "SELECT session_id, drip_token, uri, state::text, client_address, created_at, active_at,
-                        ends_at, channel_id, channel_amount, due, paid, past_due_strikes, end_reason
-                 FROM drip.get_session($1)",
-                &[&session_id],
-            )
-            .await?;
+        let r = sessions::get_session(&self.client().await?, &session_id)
+            .await
+            .map_err(db_status)?;
         Ok(Response::new(Session {
-            session_id: r.get(0),
-            drip_token: r.get(1),
-            uri: r.get(2),
-            state: state(r.get(3)).into(),
-            client_address: r.get::<_, Option<String>>(4).unwrap_or_default(),
-            created_at: time(r.get(5)),
-            active_at: time(r.get(6)),
-            ends_at: time(r.get(7)),
-            channel_id: r
-                .get::<_, Option<Vec<u8>>>(8)
-                .map(hex::encode_upper)
-                .unwrap_or_default(),
-            channel_amount: drops(r.get(9)),
-            due: drops(r.get(10)),
-            paid: drops(r.get(11)),
+            session_id: r.session_id,
+            drip_token: r.drip_token,
+            uri: r.uri,
+            state: state(r.state).into(),
+            client_address: r.client_address.unwrap_or_default(),
+            created_at: time(r.created_at),
+            active_at: time(r.active_at),
+            ends_at: time(r.ends_at),
+            channel_id: r.channel_id.map(hex::encode_upper).unwrap_or_default(),
+            channel_amount: drops(r.channel_amount),
+            due: drops(r.due),
+            paid: drops(r.paid),
             past_due_strikes: r
-                .get::<_, Option<i32>>(12)
+                .past_due_strikes
                 .and_then(|s| u32::try_from(s).ok())
                 .unwrap_or(0),
-            end_reason: r.get::<_, Option<String>>(13).unwrap_or_default(),
+            end_reason: r.end_reason.unwrap_or_default(),
             action: "QuerySession".into(),
             message: "Session found".into(),
         }))
@@ -219,22 +237,18 @@ impl Drip for DripService {
     ) -> Result<Response<DestroySessionResponse>, Status> {
         merchant_only(&request)?;
         let session_id = request.into_inner().session_id;
-        let r = self
-            .one(
-                "SELECT accepted, reason::text AS reason, state::text FROM drip.destroy_session($1)",
-                &[&session_id],
-            )
-            .await?;
-        let reason: Option<String> = r.get(1);
-        let message = match reason.as_deref() {
+        let r = sessions::destroy_session(&self.client().await?, &session_id)
+            .await
+            .map_err(db_status)?;
+        let message = match r.reason {
             None => "Session destroyed",
-            Some("not_found") => "Session not found",
+            Some(Reason::NotFound) => "Session not found",
             Some(_) => "Session is set to be removed",
         };
         Ok(Response::new(DestroySessionResponse {
-            accepted: r.get(0),
-            denial: denial(reason.as_deref()).into(),
-            state: state(r.get(2)).into(),
+            accepted: r.accepted == Some(true),
+            denial: denial(r.reason).into(),
+            state: state(r.state).into(),
             action: "DestroySession".into(),
             message: message.into(),
         }))
@@ -246,7 +260,7 @@ impl Drip for DripService {
     ) -> Result<Response<Proposal>, Status> {
         payer_of(&request, &request.get_ref().drip_token)?;
         self.proposal(
-            "SELECT proposal_id, payload, signature, public_key, expires_at FROM drip.inquire($1)",
+            false,
             request.into_inner().drip_token,
             ("Proposal", "Proposal created successfully"),
         )
@@ -259,7 +273,7 @@ impl Drip for DripService {
     ) -> Result<Response<Proposal>, Status> {
         payer_of(&request, &request.get_ref().drip_token)?;
         self.proposal(
-            "SELECT proposal_id, payload, signature, public_key, expires_at FROM drip.refresh_inquire($1)",
+            true,
             request.into_inner().drip_token,
             ("RefreshProposal", "RefreshProposal created successfully"),
         )
@@ -286,18 +300,15 @@ impl Drip for DripService {
     ) -> Result<Response<AmountDueResponse>, Status> {
         payer_of(&request, &request.get_ref().drip_token)?;
         let token = request.into_inner().drip_token;
-        let r = self
-            .one(
-                "SELECT due, paid, channel_amount, ends_at, state::text FROM drip.amount_due($1)",
-                &[&token],
-            )
-            .await?;
+        let r = sessions::amount_due(&self.client().await?, &token)
+            .await
+            .map_err(db_status)?;
         Ok(Response::new(AmountDueResponse {
-            due: drops(r.get(0)),
-            paid: drops(r.get(1)),
-            channel_amount: drops(r.get(2)),
-            ends_at: time(r.get(3)),
-            state: state(r.get(4)).into(),
+            due: drops(r.due),
+            paid: drops(r.paid),
+            channel_amount: drops(r.channel_amount),
+            ends_at: time(r.ends_at),
+            state: state(r.state).into(),
             action: "AmountDue".into(),
             message: String::new(),
         }))
@@ -308,26 +319,22 @@ impl Drip for DripService {
         let req = request.into_inner();
         let amount = to_bigint(req.amount, "amount")?;
         let signature = hex_arg(&req.signature, "signature")?;
-        let r = self
-            .one(
-                "SELECT accepted, reason::text AS reason, due, paid FROM drip.pay($1, $2, $3)",
-                &[&req.drip_token, &amount, &signature],
-            )
-            .await?;
-        let accepted: bool = r.get(0);
-        let reason: Option<String> = r.get(1);
-        self.metrics.claim(reason.as_deref().unwrap_or("accepted"));
-        let (action, message) = match reason.as_deref() {
+        let r = sessions::pay(&self.client().await?, &req.drip_token, amount, &signature)
+            .await
+            .map_err(db_status)?;
+        self.metrics
+            .claim(r.reason.map_or("accepted", Reason::as_str));
+        let (action, message) = match r.reason {
             None => ("PaymentAccepted", "Payment accepted"),
-            Some("bad_signature") => ("PaymentDenied", "ERR: Invalid signature"),
-            Some("not_active") => ("PaymentDenied", "ERR: No valid ledger record found"),
+            Some(Reason::BadSignature) => ("PaymentDenied", "ERR: Invalid signature"),
+            Some(Reason::NotActive) => ("PaymentDenied", "ERR: No valid ledger record found"),
             Some(_) => ("PaymentDenied", "ERR: Invalid amount for payment"),
         };
         Ok(Response::new(PayResponse {
-            accepted,
-            denial: denial(reason.as_deref()).into(),
-            due: drops(r.get(2)),
-            paid: drops(r.get(3)),
+            accepted: r.accepted,
+            denial: denial(r.reason).into(),
+            due: drops(r.due),
+            paid: drops(r.paid),
             action: action.into(),
             message: message.into(),
         }))
@@ -340,26 +347,22 @@ impl Drip for DripService {
         merchant_only(&request)?;
         let req = request.into_inner();
         let amount = to_bigint(req.amount, "amount")?;
-        let r = self
-            .one(
-                "SELECT accepted, reason::text AS reason, due FROM drip.add_unit_debt($1, $2)",
-                &[&req.drip_token, &amount],
-            )
-            .await?;
-        let reason: Option<String> = r.get(1);
-        let message = match reason.as_deref() {
+        let r = sessions::add_unit_debt(&self.client().await?, &req.drip_token, amount)
+            .await
+            .map_err(db_status)?;
+        let message = match r.reason {
             None => "Purchase debt added to ledger successfully",
-            Some("not_found") => "ERR: Session not found",
-            Some("session_ending") => "ERR: Session is set to be removed",
-            Some("not_unit_based") => "ERR: Session is not configured for unit based debts",
-            Some("exceeds_channel") => "ERR: Debt exceeds channel balance",
+            Some(Reason::NotFound) => "ERR: Session not found",
+            Some(Reason::SessionEnding) => "ERR: Session is set to be removed",
+            Some(Reason::NotUnitBased) => "ERR: Session is not configured for unit based debts",
+            Some(Reason::ExceedsChannel) => "ERR: Debt exceeds channel balance",
             Some(_) => "ERR: Session awaiting payment, unable allow debt",
         };
         Ok(Response::new(AddUnitDebtResponse {
-            accepted: r.get(0),
-            denial: denial(reason.as_deref()).into(),
-            due: drops(r.get(2)),
-            action: if reason.is_none() {
+            accepted: r.accepted,
+            denial: denial(r.reason).into(),
+            due: drops(r.due),
+            action: if r.reason.is_none() {
                 "PurchaseApproved"
             } else {
                 "PurchaseDenied"
@@ -446,21 +449,23 @@ enum Agreement {
 }
 
 impl DripService {
-    /// An inquiry (`sql` names the function) as the signed proposal, with
-    /// the seed's Action/Message words.
+    /// An inquiry (`refresh`: a refresh inquiry) as the signed proposal,
+    /// with the seed's Action/Message words.
     async fn proposal(
         &self,
-        sql: &str,
+        refresh: bool,
         token: String,
         (action, message): (&str, &str),
     ) -> Result<Response<Proposal>, Status> {
-        let r = self.one(sql, &[&token]).await?;
+        let r = sessions::inquire(&self.client().await?, &token, refresh)
+            .await
+            .map_err(db_status)?;
         Ok(Response::new(Proposal {
-            proposal_id: r.get(0),
-            payload: r.get(1),
-            signature: r.get(2),
-            public_key: r.get(3),
-            expires_at: time(r.get(4)),
+            proposal_id: r.proposal_id,
+            payload: r.payload,
+            signature: r.signature,
+            public_key: r.public_key,
+            expires_at: time(r.expires_at),
             action: action.into(),
             message: message.into(),
         }))
@@ -468,20 +473,17 @@ impl DripService {
 
     /// The session as an event, and the id its notices carry.
     async fn event(&self, token: &str) -> Result<(SessionEvent, i64), Status> {
-        let r = self
-            .one(
-                "SELECT state::text, due, paid, channel_amount, notice_id FROM drip.amount_due($1)",
-                &[&token],
-            )
-            .await?;
+        let r = sessions::amount_due(&self.client().await?, token)
+            .await
+            .map_err(db_status)?;
         let event = SessionEvent {
-            state: state(r.get(0)).into(),
-            due: drops(r.get(1)),
-            paid: drops(r.get(2)),
-            channel_amount: drops(r.get(3)),
+            state: state(r.state).into(),
+            due: drops(r.due),
+            paid: drops(r.paid),
+            channel_amount: drops(r.channel_amount),
             at: Some(SystemTime::now().into()),
         };
-        Ok((event, r.get(4)))
+        Ok((event, r.notice_id.unwrap_or_default()))
     }
 
     /// An agreement or refresh agreement; the proposal must be the named
@@ -495,21 +497,18 @@ impl DripService {
         let req = request.into_inner();
         let tx_hash = hex_arg(&req.tx_hash, "tx_hash")?;
         let token = Some(req.drip_token.as_str()).filter(|t| !t.is_empty());
-        let sql = match kind {
-            Agreement::Initial => {
-                "SELECT accepted, reason::text AS reason, state::text FROM drip.submit_agreement($1, $2, $3)"
-            }
-            Agreement::Refresh => {
-                "SELECT accepted, reason::text AS reason, state::text FROM drip.submit_refresh($1, $2, $3)"
-            }
-        };
         let mut changes = self.notifications.sessions.subscribe();
-        let r = self.one(sql, &[&req.proposal_id, &tx_hash, &token]).await?;
-        let (mut accepted, mut reason, mut st): (Option<bool>, Option<String>, Option<String>) = (
-            r.get::<_, bool>(0).then_some(true).or(Some(false)),
-            r.get(1),
-            r.get(2),
-        );
+        let r = sessions::submit_agreement(
+            &self.client().await?,
+            kind == Agreement::Refresh,
+            &req.proposal_id,
+            &tx_hash,
+            token,
+        )
+        .await
+        .map_err(db_status)?;
+        let (mut accepted, mut reason, mut st) =
+            (Some(r.accepted == Some(true)), r.reason, r.state);
         if accepted == Some(true) {
             // Taken: the ledger check decides (None until then).
             accepted = None;
@@ -520,13 +519,10 @@ impl DripService {
                 };
                 let deadline = tokio::time::Instant::now() + limit;
                 loop {
-                    let r = self
-                        .one(
-                            "SELECT accepted, reason::text AS reason, state::text FROM drip.agreement_state($1)",
-                            &[&req.proposal_id],
-                        )
-                        .await?;
-                    (accepted, reason, st) = (r.get(0), r.get(1), r.get(2));
+                    let r = sessions::agreement_state(&self.client().await?, &req.proposal_id)
+                        .await
+                        .map_err(db_status)?;
+                    (accepted, reason, st) = (r.accepted, r.reason, r.state);
                     if accepted.is_some() {
                         break;
                     }
@@ -557,14 +553,9 @@ impl DripService {
         };
         Ok(Response::new(AgreementResponse {
             accepted: accepted != Some(false),
-            denial: denial(if accepted == Some(false) {
-                reason.as_deref()
-            } else {
-                None
-            })
-            .into(),
-            reason: reason.unwrap_or_default(),
-            state: state(st.as_deref()).into(),
+            denial: denial(reason.filter(|_| accepted == Some(false))).into(),
+            reason: reason.map(Reason::as_str).unwrap_or_default().into(),
+            state: state(st).into(),
             action: action.into(),
             message: message.into(),
         }))
