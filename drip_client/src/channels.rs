@@ -13,10 +13,6 @@ use crate::Error;
 /// tfClose on PaymentChannelClaim.
 const TF_CLOSE: u32 = 0x0002_0000;
 
-/// Seconds from the Unix epoch to the Ripple epoch (2000-01-01), in which
-/// the ledger's times (CancelAfter, Expiration) count.
-pub const RIPPLE_EPOCH: i64 = 946_684_800;
-
 /// Where a close left the channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Closed {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use drip_core::time::ripple_to_system;
 use drip_core::{Hash256, PublicKey};
 use drip_ilp::asym::{self, protocol, ClaimJson};
 use drip_ilp::btp::{self, find, Body, BtpError, Packet, ProtocolData};
@@ -11,7 +12,6 @@ use serde_json::json;
 
 use super::connection::Login;
 use super::{outgoing, packets, Server};
-use crate::jobs::outbox::ripple_time;
 
 /// A request the server refuses: a BTP Error.
 #[derive(Debug)]
@@ -299,8 +299,8 @@ async fn channel(
                 &amount,
                 &settle,
                 &entry.destination.to_address(),
-                &entry.expiration.map(ripple_time),
-                &entry.cancel_after.map(ripple_time),
+                &entry.expiration.map(ripple_to_system),
+                &entry.cancel_after.map(ripple_to_system),
                 &balance,
                 &min_settle,
             ],

@@ -17,9 +17,10 @@
 //! what the ledger paid is read from the metadata, never assumed.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Pool, Transaction};
+use drip_core::time::ripple_to_system;
 use drip_core::Hash256;
 use drip_ledger::{created_channel, Outcome, Submitter, TxLookup};
 use serde_json::{json, Value as Json};
@@ -30,8 +31,6 @@ use tokio_postgres::Row;
 use crate::metrics::Metrics;
 use crate::JobError;
 
-/// Seconds between the Unix epoch and the Ripple epoch (2000-01-01).
-const RIPPLE_EPOCH: u64 = 946_684_800;
 /// A wallet's agreement transaction that has not validated after this long
 /// is refused (the session may agree again).
 const AGREEMENT_PATIENCE: Duration = Duration::from_secs(600);
@@ -218,8 +217,8 @@ impl Worker {
                     &settle,
                     &entry.destination.to_address(),
                     &tag,
-                    &entry.expiration.map(ripple_time),
-                    &entry.cancel_after.map(ripple_time),
+                    &entry.expiration.map(ripple_to_system),
+                    &entry.cancel_after.map(ripple_to_system),
                     &memo,
                 ],
             )
@@ -263,7 +262,7 @@ impl Worker {
                     &hash.0.to_vec(),
                     &channel.0.to_vec(),
                     &amount,
-                    &entry.expiration.map(ripple_time),
+                    &entry.expiration.map(ripple_to_system),
                 ],
             )
             .await?;
@@ -694,11 +693,6 @@ fn first_memo(tx: &Json) -> Option<String> {
     String::from_utf8(hex::decode(data).ok()?).ok()
 }
 
-/// Ripple-epoch seconds as a time.
-pub(crate) fn ripple_time(secs: u32) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(u64::from(secs) + RIPPLE_EPOCH)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -718,11 +712,5 @@ mod tests {
             first_memo(&json!({"Memos": [{"Memo": {"MemoData": "ZZ"}}]})),
             None
         );
-    }
-
-    #[test]
-    fn ripple_epoch_is_2000() {
-        let t = ripple_time(0).duration_since(UNIX_EPOCH).unwrap().as_secs();
-        assert_eq!(t, 946_684_800);
     }
 }
