@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 use deadpool_postgres::{Pool, Transaction};
 use drip_core::time::ripple_to_system;
 use drip_core::Hash256;
-use drip_ledger::{created_channel, Outcome, Submitter, TxLookup};
+use drip_ledger::{created_channel, Outcome, ResultClass, Submitter, TxLookup};
 use serde_json::{json, Value as Json};
 use tokio::sync::watch;
 use tokio_postgres::types::ToSql;
@@ -283,7 +283,7 @@ impl Worker {
         match self.submitter.client().tx(hash).await? {
             TxLookup::Validated {
                 result, tx: found, ..
-            } if result == "tesSUCCESS" => Ok(Some(found)),
+            } if ResultClass::of(&result) == ResultClass::Applied => Ok(Some(found)),
             TxLookup::Validated { result, .. } => {
                 reject(tx, pid, hash, &format!("tx_failed_{result}")).await?;
                 Ok(None)
@@ -368,7 +368,7 @@ impl Worker {
             // again and sign afresh after a backoff (tecUNFUNDED_PAYMENT: the
             // ledger holds the balance already; tecNO_TARGET: the channel is
             // gone, and the next attempt records what it paid).
-            Settled::Failed(result) if result.starts_with("tec") => {
+            Settled::Failed(result) if ResultClass::of(&result) == ResultClass::ClaimedFee => {
                 tracing::warn!(id = job.id, %hash, result, "claim failed; retrying");
                 return requeue(&client, job, &result).await;
             }
@@ -557,11 +557,15 @@ impl Worker {
             Outcome::Rejected { engine_result } => engine_result,
         });
         let retry = match outcome {
-            Outcome::Validated { result, tx, .. } if result == "tesSUCCESS" => {
+            Outcome::Validated { result, tx, .. }
+                if ResultClass::of(&result) == ResultClass::Applied =>
+            {
                 return Ok(Settled::Success(tx))
             }
             Outcome::Validated { result, .. } => return Ok(Settled::Failed(result)),
-            Outcome::Rejected { engine_result } if engine_result.starts_with("tem") => {
+            Outcome::Rejected { engine_result }
+                if ResultClass::of(&engine_result) == ResultClass::NeverApplies =>
+            {
                 return Ok(Settled::Failed(engine_result))
             }
             Outcome::Expired => {
