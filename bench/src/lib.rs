@@ -1,5 +1,8 @@
 //! Shared inputs for drip's benchmarks: a valid claim of each key type, made
-//! from fixed seeds so every run measures the same work.
+//! from fixed seeds so every run measures the same work; and [`stats`], the
+//! pay benchmarks' statistics.
+
+pub mod stats;
 
 use drip_core::claim::sign_claim;
 use drip_core::{ChannelId, Drops, Hash256, KeyType, Seed};

@@ -5,17 +5,13 @@
 //! what is left to the payer.
 
 use drip_core::{AccountId, Drops, Hash256};
-use drip_ledger::{ChannelLine, Client, Outcome, Submitter};
+use drip_ledger::{ChannelLine, Client, Outcome, ResultClass, Submitter};
 use serde_json::json;
 
 use crate::Error;
 
 /// tfClose on PaymentChannelClaim.
 const TF_CLOSE: u32 = 0x0002_0000;
-
-/// Seconds from the Unix epoch to the Ripple epoch (2000-01-01), in which
-/// the ledger's times (CancelAfter, Expiration) count.
-pub const RIPPLE_EPOCH: i64 = 946_684_800;
 
 /// Where a close left the channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +47,11 @@ pub async fn close(payer: &Submitter, channel: &Hash256) -> Result<Closed, Error
     });
     let prepared = payer.prepare(fields, 0).await?;
     let tx = match payer.submit_and_wait(&prepared).await? {
-        Outcome::Validated { result, tx, .. } if result == "tesSUCCESS" => tx,
+        Outcome::Validated { result, tx, .. }
+            if ResultClass::of(&result) == ResultClass::Applied =>
+        {
+            tx
+        }
         Outcome::Validated { result, .. } => {
             return Err(Error::Tx {
                 what: "PaymentChannelClaim",

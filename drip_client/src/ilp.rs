@@ -18,7 +18,7 @@ use drip_core::{AccountId, Drops, Hash256, KeyPair, PublicKey};
 use drip_ilp::asym::{self, protocol, ClaimJson};
 use drip_ilp::btp::{self, find, Body, ProtocolData};
 use drip_ilp::ilp;
-use drip_ledger::{Outcome, Submitter};
+use drip_ledger::{Outcome, ResultClass, Submitter};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
@@ -565,7 +565,8 @@ impl IlpClient {
         });
         let prepared = self.ledger.prepare(fields, 0).await?;
         match self.ledger.submit_and_wait(&prepared).await? {
-            Outcome::Validated { result, .. } if result == "tesSUCCESS" => {}
+            Outcome::Validated { result, .. }
+                if ResultClass::of(&result) == ResultClass::Applied => {}
             other => return Err(IlpError::Channel(format!("PaymentChannelFund: {other:?}"))),
         }
         let entry = self
@@ -700,7 +701,9 @@ async fn open_channel(
     });
     let prepared = ledger.prepare(fields, 0).await?;
     match ledger.submit_and_wait(&prepared).await? {
-        Outcome::Validated { result, tx, .. } if result == "tesSUCCESS" => {
+        Outcome::Validated { result, tx, .. }
+            if ResultClass::of(&result) == ResultClass::Applied =>
+        {
             drip_ledger::created_channel(&tx)
                 .ok_or_else(|| IlpError::Channel("the create made no channel".into()))
         }

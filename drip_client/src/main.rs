@@ -1,5 +1,5 @@
 //! `drip`: the wallet, the merchant's session commands, channel rescue and
-//! the devnet, on the command line.
+//! (with the `devnet` feature) the devnet, on the command line.
 
 mod cli;
 

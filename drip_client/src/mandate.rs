@@ -7,10 +7,8 @@
 //! before signing; it says which limit stopped it.
 
 use drip_core::proposal::Proposal;
-use drip_core::Drops;
+use drip_core::{time, Drops};
 use serde::{Deserialize, Serialize};
-
-use crate::channels::RIPPLE_EPOCH;
 
 /// Seconds a channel's CancelAfter leaves beyond what its session needs.
 /// drip counts a session from its check of the channel on the validated
@@ -281,10 +279,7 @@ impl Mandate {
                 .min(longest),
             _ => longest,
         };
-        let at = now
-            .checked_sub(RIPPLE_EPOCH)?
-            .checked_add(i64::try_from(life).ok()?)?;
-        u32::try_from(at).ok()
+        time::unix_to_ripple(now.checked_add(i64::try_from(life).ok()?)?)
     }
 }
 
@@ -384,9 +379,9 @@ impl Window {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::channels::RIPPLE_EPOCH;
     use drip_core::proposal::ProposalKind;
     use drip_core::terms::PaymentType;
+    use drip_core::time::RIPPLE_EPOCH;
 
     fn d(n: u64) -> Drops {
         Drops::new(n)

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use drip_core::claim::sign_claim;
 use drip_core::proposal::{Proposal, ProposalKind, SignedProposal};
 use drip_core::{Drops, Hash256, KeyType, PublicKey};
-use drip_ledger::{Outcome, Submitter};
+use drip_ledger::{Outcome, ResultClass, Submitter};
 use drip_proto::{AgreementRequest, AgreementResponse, AmountDueResponse, Denial, SessionState};
 use serde::Serialize;
 use serde_json::{json, Value as Json};
@@ -449,11 +449,15 @@ impl<'w> Payer<'w> {
             };
             self.wallet.update(|f| persist(f, pending))?;
             match self.ledger.submit_and_wait(&prepared).await? {
-                Outcome::Validated { result, tx, .. } if result == "tesSUCCESS" => {
+                Outcome::Validated { result, tx, .. }
+                    if ResultClass::of(&result) == ResultClass::Applied =>
+                {
                     return Ok((tx, pending))
                 }
                 Outcome::Validated { result, .. } => return Err(Error::Tx { what, result }),
-                Outcome::Rejected { engine_result } if engine_result.starts_with("tem") => {
+                Outcome::Rejected { engine_result }
+                    if ResultClass::of(&engine_result) == ResultClass::NeverApplies =>
+                {
                     return Err(Error::Tx {
                         what,
                         result: engine_result,
@@ -474,7 +478,11 @@ impl<'w> Payer<'w> {
             .wait(&pending.hash, pending.last_ledger_sequence)
             .await?
         {
-            Outcome::Validated { result, tx, .. } if result == "tesSUCCESS" => Ok(Some(tx)),
+            Outcome::Validated { result, tx, .. }
+                if ResultClass::of(&result) == ResultClass::Applied =>
+            {
+                Ok(Some(tx))
+            }
             Outcome::Validated { result, .. } => Err(Error::Tx { what, result }),
             Outcome::Expired | Outcome::Rejected { .. } => Ok(None),
         }

@@ -12,6 +12,7 @@
 //!   [`proposal`]: the server-signed proposal a wallet checks.
 //! - [`codec`]: the XRPL binary format for transactions, and [`tx`]: signing
 //!   hashes, transaction ids and signing.
+//! - [`time`]: the Ripple epoch the ledger's times count from.
 //!
 //! The crate is used inside PostgreSQL by `drip_pg`, so it stays small, has no
 //! async runtime, and never panics on input: every parser returns a typed error.
@@ -31,6 +32,7 @@ pub mod proposal;
 mod secp256k1;
 pub mod seed;
 pub mod terms;
+pub mod time;
 pub mod tx;
 
 pub use account::AccountId;

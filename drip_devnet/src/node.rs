@@ -1,8 +1,10 @@
 //! The devnet node: the chain plus a clock tests can move forward.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use crate::ledger::{Chain, Config, RIPPLE_EPOCH_OFFSET};
+use drip_core::time;
+
+use crate::ledger::{Chain, Config};
 
 /// A chain and its clock.
 #[derive(Debug)]
@@ -66,12 +68,7 @@ impl Node {
 
 /// Wall-clock seconds since the Ripple epoch, plus `offset`.
 pub fn ripple_now(offset: u64) -> u32 {
-    let unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let secs = unix
-        .saturating_sub(RIPPLE_EPOCH_OFFSET)
-        .saturating_add(offset);
+    let secs = time::system_to_ripple(SystemTime::now()).saturating_add(offset);
     u32::try_from(secs).unwrap_or(u32::MAX)
 }
 
@@ -95,7 +92,7 @@ pub fn human_time(ripple_secs: u32) -> String {
 
 /// (year, month, day, hour, minute, second) in UTC.
 fn civil(ripple_secs: u32) -> (i64, i64, i64, i64, i64, i64) {
-    let unix = i64::from(ripple_secs) + i64::try_from(RIPPLE_EPOCH_OFFSET).unwrap_or(0);
+    let unix = time::ripple_to_unix(ripple_secs);
     let days = unix.div_euclid(86_400);
     let rem = unix.rem_euclid(86_400);
     let (y, m, d) = drip_core::calendar::civil_from_days(days);

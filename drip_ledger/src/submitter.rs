@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 use xrpl::core::binarycodec;
 
 use crate::client::{Client, Error, TxLookup};
+use crate::result::ResultClass;
 use crate::stream::Stream;
 
 /// Looks past a transaction's window without proof that it never applied
@@ -77,9 +78,11 @@ pub enum Outcome {
     /// The validated ledger passed LastLedgerSequence without it: it can
     /// never apply, so the intent may be signed again.
     Expired,
-    /// Refused at submission without entering the ledger (`tem`, `tef`,
-    /// `tel`, `ter` codes other than `terQUEUED`): the intent may be signed
-    /// again, with a fresh sequence (and a higher fee after `telINSUF_FEE_P`).
+    /// Refused at submission, and provably never applies (a `tem` code,
+    /// `tefMAX_LEDGER`, or `tefPAST_SEQ` with the transaction nowhere;
+    /// other refusals are followed, and end as `Validated` or `Expired`):
+    /// a `tem` intent is malformed, any other may be signed again, with a
+    /// fresh sequence.
     Rejected {
         /// rippled's engine result.
         engine_result: String,
@@ -182,7 +185,7 @@ impl Submitter {
         // later ledgers: it is followed to its LastLedgerSequence, never
         // signed over with a fresh sequence (that could pay one intent
         // twice).
-        let never = engine_result.starts_with("tem")
+        let never = ResultClass::of(&engine_result) == ResultClass::NeverApplies
             || engine_result == "tefMAX_LEDGER"
             || (engine_result == "tefPAST_SEQ"
                 && matches!(self.client.tx(&prepared.hash).await?, TxLookup::NotFound));

@@ -43,324 +43,330 @@ pub enum ConfigError {
     },
 }
 
-/// `drip-sidecar`'s command line. Every setting is a flag, an environment
-/// variable, or a key in the config file, in that order of precedence.
-#[derive(Debug, Default, Parser)]
-#[command(
-    name = "drip-sidecar",
-    version,
-    about = "drip's network side beside PostgreSQL"
-)]
-pub struct Args {
-    /// The TOML config file.
-    #[arg(long, env = "DRIP_CONFIG")]
-    pub config: Option<PathBuf>,
+/// Declares every setting once: its file key (`[section] key`), its type,
+/// and, unless it is for the file only, its flag (the `Args` field, as
+/// `--section-key`), environment variable and help. From that come
+/// `Args` (clap), the file's shape (serde, unknown keys refused) and
+/// [`File::under`], which puts flags and environment over the file.
+macro_rules! settings {
+    ($(
+        $section:ident: $File:ident {
+            $(
+                $key:ident: $ty:ty $(=> {
+                    $(#[doc = $doc:literal])*
+                    $field:ident, $env:literal $(, $hide:ident)?
+                })?;
+            )*
+        }
+    )*) => {
+        /// `drip-sidecar`'s command line. Every setting is a flag, an environment
+        /// variable, or a key in the config file, in that order of precedence.
+        #[derive(Debug, Default, Parser)]
+        #[command(
+            name = "drip-sidecar",
+            version,
+            about = "drip's network side beside PostgreSQL"
+        )]
+        pub struct Args {
+            /// The TOML config file.
+            #[arg(long, env = "DRIP_CONFIG")]
+            pub config: Option<PathBuf>,
+            $($($(
+                $(#[doc = $doc])*
+                #[arg(long, env = $env $(, $hide = true)?)]
+                pub $field: Option<$ty>,
+            )?)*)*
+        }
 
-    /// PostgreSQL URL (database.url); its password may be left out and given as database.password.
-    #[arg(long, env = "DRIP_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-    /// Database password (database.password), or database.password_encrypted.
-    #[arg(long, env = "DRIP_DATABASE_PASSWORD", hide_env_values = true)]
-    pub database_password: Option<String>,
-    /// Connections in the pool (database.pool_size) [default: 8]; with BTP
-    /// on, its claim batches hold two more of their own, and its requests
-    /// btp.pool_size more.
-    #[arg(long, env = "DRIP_DATABASE_POOL_SIZE")]
-    pub database_pool_size: Option<usize>,
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            $(
+                #[serde(default)]
+                $section: $File,
+            )*
+        }
 
-    /// gRPC listen address (grpc.listen) [default: 127.0.0.1:50051].
-    #[arg(long, env = "DRIP_GRPC_LISTEN")]
-    pub grpc_listen: Option<SocketAddr>,
-    /// gRPC connections held at once, handshakes included; more are closed
-    /// at once (grpc.max_connections) [default: 1024].
-    #[arg(long, env = "DRIP_GRPC_MAX_CONNECTIONS")]
-    pub grpc_max_connections: Option<usize>,
-    /// gRPC connections from one address, an IPv6 /64 counting as one
-    /// (grpc.max_connections_per_ip) [default: 256].
-    #[arg(long, env = "DRIP_GRPC_MAX_CONNECTIONS_PER_IP")]
-    pub grpc_max_connections_per_ip: Option<usize>,
-    /// Calls and streams open at once on one connection (HTTP/2
-    /// SETTINGS_MAX_CONCURRENT_STREAMS; grpc.max_concurrent_streams) [default: 128].
-    #[arg(long, env = "DRIP_GRPC_MAX_CONCURRENT_STREAMS")]
-    pub grpc_max_concurrent_streams: Option<u32>,
-    /// A call not answered in this long ends with CANCELLED; streams are
-    /// not cut once their first answer is out (grpc.request_timeout_ms)
-    /// [default: 150000, above SubmitAgreement's longest wait of 120 s].
-    #[arg(long, env = "DRIP_GRPC_REQUEST_TIMEOUT_MS")]
-    pub grpc_request_timeout_ms: Option<u64>,
-    /// The TLS handshake must end within this (grpc.handshake_timeout_ms) [default: 10000].
-    #[arg(long, env = "DRIP_GRPC_HANDSHAKE_TIMEOUT_MS")]
-    pub grpc_handshake_timeout_ms: Option<u64>,
-    /// HTTP/2 ping to a connection silent this long (grpc.keepalive_interval_ms) [default: 30000].
-    #[arg(long, env = "DRIP_GRPC_KEEPALIVE_INTERVAL_MS")]
-    pub grpc_keepalive_interval_ms: Option<u64>,
-    /// A ping unanswered this long closes the connection, and so does
-    /// silence for the interval and this together, before the HTTP/2
-    /// handshake too (grpc.keepalive_timeout_ms) [default: 10000].
-    #[arg(long, env = "DRIP_GRPC_KEEPALIVE_TIMEOUT_MS")]
-    pub grpc_keepalive_timeout_ms: Option<u64>,
-    /// Serve gRPC without TLS (tls.disabled): only for a trusted loopback.
-    #[arg(long, env = "DRIP_TLS_DISABLED")]
-    pub tls_disabled: Option<bool>,
-    /// Certificate chain, PEM (tls.cert). Without one, a self-signed
-    /// certificate is made once and kept in tls.dir.
-    #[arg(long, env = "DRIP_TLS_CERT")]
-    pub tls_cert: Option<PathBuf>,
-    /// Private key, PEM (tls.key).
-    #[arg(long, env = "DRIP_TLS_KEY")]
-    pub tls_key: Option<PathBuf>,
-    /// Where the generated certificate is kept (tls.dir) [default: ./drip-tls].
-    #[arg(long, env = "DRIP_TLS_DIR")]
-    pub tls_dir: Option<PathBuf>,
-    /// CA whose client certificates are accepted as merchants (tls.client_ca).
-    #[arg(long, env = "DRIP_TLS_CLIENT_CA")]
-    pub tls_client_ca: Option<PathBuf>,
+        $(
+            #[derive(Debug, Default, Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct $File {
+                $($key: Option<$ty>,)*
+            }
+        )*
 
-    /// Bearer token of the merchant's web server (auth.merchant_token): every call.
-    #[arg(long, env = "DRIP_AUTH_MERCHANT_TOKEN", hide_env_values = true)]
-    pub auth_merchant_token: Option<String>,
-    /// Bearer token of wallet-facing proxies (auth.app_token): no AddUnitDebt or DestroySession.
-    #[arg(long, env = "DRIP_AUTH_APP_TOKEN", hide_env_values = true)]
-    pub auth_app_token: Option<String>,
+        impl File {
+            /// These settings with `args`' (flags and environment) over
+            /// them.
+            fn under(mut self, args: Args) -> File {
+                $($($(
+                    self.$section.$key = args.$field.or(self.$section.$key);
+                )?)*)*
+                self
+            }
+        }
 
-    /// rippled JSON-RPC URL (ledger.rpc_url).
-    #[arg(long, env = "DRIP_LEDGER_RPC_URL")]
-    pub ledger_rpc_url: Option<String>,
-    /// rippled WebSocket URL (ledger.ws_url).
-    #[arg(long, env = "DRIP_LEDGER_WS_URL")]
-    pub ledger_ws_url: Option<String>,
-    /// Highest fee to offer, drops (ledger.max_fee) [default: 10000].
-    #[arg(long, env = "DRIP_LEDGER_MAX_FEE")]
-    pub ledger_max_fee: Option<u64>,
-
-    /// The server wallet's seed (wallet.seed), or wallet.seed_encrypted.
-    #[arg(long, env = "DRIP_WALLET_SEED", hide_env_values = true)]
-    pub wallet_seed: Option<String>,
-    /// The wallet's address (wallet.address): checked against the seed.
-    #[arg(long, env = "DRIP_WALLET_ADDRESS")]
-    pub wallet_address: Option<String>,
-
-    /// Cold address for the hot wallet's excess (offload.address).
-    #[arg(long, env = "DRIP_OFFLOAD_ADDRESS")]
-    pub offload_address: Option<String>,
-    /// Keep this much in the hot wallet, drops (offload.threshold).
-    #[arg(long, env = "DRIP_OFFLOAD_THRESHOLD")]
-    pub offload_threshold: Option<u64>,
-
-    /// How often drip.sweep runs, ms (jobs.sweep_ms) [default: 1000].
-    #[arg(long, env = "DRIP_JOBS_SWEEP_MS")]
-    pub jobs_sweep_ms: Option<u64>,
-    /// How often the outbox is polled besides NOTIFY, ms (jobs.outbox_poll_ms) [default: 2000].
-    #[arg(long, env = "DRIP_JOBS_OUTBOX_POLL_MS")]
-    pub jobs_outbox_poll_ms: Option<u64>,
-    /// How often the hot wallet's excess is offloaded, ms (jobs.offload_ms) [default: 900000].
-    #[arg(long, env = "DRIP_JOBS_OFFLOAD_MS")]
-    pub jobs_offload_ms: Option<u64>,
-    /// How often channels are looked up on the ledger, ms (jobs.watch_ms) [default: 5000].
-    #[arg(long, env = "DRIP_JOBS_WATCH_MS")]
-    pub jobs_watch_ms: Option<u64>,
-    /// A submitted claim untouched this long is followed by another worker,
-    /// seconds (jobs.outbox_lease_secs) [default: 120].
-    #[arg(long, env = "DRIP_JOBS_OUTBOX_LEASE_SECS")]
-    pub jobs_outbox_lease_secs: Option<u64>,
-
-    /// Prometheus metrics listen address (metrics.listen); off if unset.
-    #[arg(long, env = "DRIP_METRICS_LISTEN")]
-    pub metrics_listen: Option<SocketAddr>,
-
-    /// BTP (ILP) listen address; the ILP server runs only when set.
-    #[arg(long, env = "DRIP_BTP_LISTEN")]
-    pub btp_listen: Option<SocketAddr>,
-    /// The ILP address prefix of the server; clients are PREFIX.ACCOUNT.
-    #[arg(long, env = "DRIP_BTP_ADDRESS")]
-    pub btp_address: Option<String>,
-    /// Asset scale of ILP amounts (6: drops).
-    #[arg(long, env = "DRIP_BTP_ASSET_SCALE")]
-    pub btp_asset_scale: Option<u8>,
-    /// How far a client's packets may run ahead of its claims (base units).
-    #[arg(long, env = "DRIP_BTP_BANDWIDTH")]
-    pub btp_bandwidth: Option<u64>,
-    /// The largest Prepare accepted (base units).
-    #[arg(long, env = "DRIP_BTP_MAX_PACKET_AMOUNT")]
-    pub btp_max_packet_amount: Option<u64>,
-    /// How often ILP claims worth 100 fees are redeemed (ms).
-    #[arg(long, env = "DRIP_BTP_CLAIM_INTERVAL_MS")]
-    pub btp_claim_interval_ms: Option<u64>,
-    /// Drops the server puts in a channel to a client, and in each top-up [default: 1000000].
-    #[arg(long, env = "DRIP_BTP_OUTGOING_CHANNEL_AMOUNT")]
-    pub btp_outgoing_channel_amount: Option<u64>,
-    /// The smallest incoming channel (drops) for which a client gets a channel back [default: 10000000].
-    #[arg(long, env = "DRIP_BTP_MIN_INCOMING_CHANNEL_AMOUNT")]
-    pub btp_min_incoming_channel_amount: Option<u64>,
-    /// BTP sockets held at once, unauthenticated ones included; more are
-    /// closed at once (btp.max_connections) [default: 1024].
-    #[arg(long, env = "DRIP_BTP_MAX_CONNECTIONS")]
-    pub btp_max_connections: Option<usize>,
-    /// BTP sockets from one address, an IPv6 /64 counting as one
-    /// (btp.max_connections_per_ip) [default: 64].
-    #[arg(long, env = "DRIP_BTP_MAX_CONNECTIONS_PER_IP")]
-    pub btp_max_connections_per_ip: Option<usize>,
-    /// From accepting a socket to answering its auth Message: TLS, the
-    /// WebSocket handshake and auth must fit in this (btp.auth_timeout_ms) [default: 10000].
-    #[arg(long, env = "DRIP_BTP_AUTH_TIMEOUT_MS")]
-    pub btp_auth_timeout_ms: Option<u64>,
-    /// The largest WebSocket message read, before auth and after; an ILP
-    /// packet needs up to about 34 KiB (btp.max_message_bytes) [default: 65536].
-    #[arg(long, env = "DRIP_BTP_MAX_MESSAGE_BYTES")]
-    pub btp_max_message_bytes: Option<usize>,
-    /// Requests of one socket handled at once; more wait unread. As many
-    /// frames may wait to be written to it (btp.max_in_flight) [default: 64].
-    #[arg(long, env = "DRIP_BTP_MAX_IN_FLIGHT")]
-    pub btp_max_in_flight: Option<usize>,
-    /// A socket that takes none of a frame for this long (its client stopped
-    /// reading) is closed (btp.write_timeout_ms) [default: 30000].
-    #[arg(long, env = "DRIP_BTP_WRITE_TIMEOUT_MS")]
-    pub btp_write_timeout_ms: Option<u64>,
-    /// The longest a Prepare, whatever its amount, holds funds and waits for
-    /// its answer: a later expiry is cut to this, 1 to 3600 (btp.max_hold_secs) [default: 30].
-    #[arg(long, env = "DRIP_BTP_MAX_HOLD_SECS")]
-    pub btp_max_hold_secs: Option<u32>,
-    /// A socket whose account is not bound to its token (no channel proven)
-    /// this long after its auth is closed (btp.unbound_timeout_ms) [default: 120000].
-    #[arg(long, env = "DRIP_BTP_UNBOUND_TIMEOUT_MS")]
-    pub btp_unbound_timeout_ms: Option<u64>,
-    /// Database connections of the BTP server's own pool, so that its load
-    /// cannot starve gRPC and the jobs (btp.pool_size) [default: 4].
-    #[arg(long, env = "DRIP_BTP_POOL_SIZE")]
-    pub btp_pool_size: Option<usize>,
-
-    /// Log filter (log.level) [default: info].
-    #[arg(long, env = "DRIP_LOG_LEVEL")]
-    pub log_level: Option<String>,
-    /// Log format, text or json (log.format) [default: text].
-    #[arg(long, env = "DRIP_LOG_FORMAT")]
-    pub log_format: Option<String>,
+        /// Each flag's file key, `Args` field and environment variable.
+        #[cfg(test)]
+        const FLAGS: &[(&str, &str, &str)] = &[
+            $($($(
+                (
+                    concat!(stringify!($section), ".", stringify!($key)),
+                    stringify!($field),
+                    $env,
+                ),
+            )?)*)*
+        ];
+    };
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    #[serde(default)]
-    database: FileDatabase,
-    #[serde(default)]
-    grpc: FileGrpc,
-    #[serde(default)]
-    tls: FileTls,
-    #[serde(default)]
-    auth: FileAuth,
-    #[serde(default)]
-    ledger: FileLedger,
-    #[serde(default)]
-    wallet: FileWallet,
-    #[serde(default)]
-    offload: FileOffload,
-    #[serde(default)]
-    jobs: FileJobs,
-    #[serde(default)]
-    metrics: FileMetrics,
-    #[serde(default)]
-    btp: FileBtp,
-    #[serde(default)]
-    log: FileLog,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileDatabase {
-    url: Option<String>,
-    password: Option<String>,
-    password_encrypted: Option<String>,
-    pool_size: Option<usize>,
-}
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileGrpc {
-    listen: Option<SocketAddr>,
-    max_connections: Option<usize>,
-    max_connections_per_ip: Option<usize>,
-    max_concurrent_streams: Option<u32>,
-    request_timeout_ms: Option<u64>,
-    handshake_timeout_ms: Option<u64>,
-    keepalive_interval_ms: Option<u64>,
-    keepalive_timeout_ms: Option<u64>,
-}
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileTls {
-    disabled: Option<bool>,
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
-    dir: Option<PathBuf>,
-    client_ca: Option<PathBuf>,
-}
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileAuth {
-    merchant_token: Option<String>,
-    merchant_token_encrypted: Option<String>,
-    app_token: Option<String>,
-    app_token_encrypted: Option<String>,
-}
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileLedger {
-    rpc_url: Option<String>,
-    ws_url: Option<String>,
-    max_fee: Option<u64>,
-}
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileWallet {
-    seed: Option<String>,
-    seed_encrypted: Option<String>,
-    address: Option<String>,
-}
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileOffload {
-    address: Option<String>,
-    threshold: Option<u64>,
-}
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileJobs {
-    sweep_ms: Option<u64>,
-    outbox_poll_ms: Option<u64>,
-    outbox_lease_secs: Option<u64>,
-    watch_ms: Option<u64>,
-    offload_ms: Option<u64>,
-}
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileMetrics {
-    listen: Option<SocketAddr>,
-}
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileBtp {
-    listen: Option<SocketAddr>,
-    address: Option<String>,
-    asset_scale: Option<u8>,
-    bandwidth: Option<u64>,
-    max_packet_amount: Option<u64>,
-    claim_interval_ms: Option<u64>,
-    outgoing_channel_amount: Option<u64>,
-    min_incoming_channel_amount: Option<u64>,
-    max_connections: Option<usize>,
-    max_connections_per_ip: Option<usize>,
-    auth_timeout_ms: Option<u64>,
-    max_message_bytes: Option<usize>,
-    max_in_flight: Option<usize>,
-    write_timeout_ms: Option<u64>,
-    max_hold_secs: Option<u32>,
-    unbound_timeout_ms: Option<u64>,
-    pool_size: Option<usize>,
-}
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileLog {
-    level: Option<String>,
-    format: Option<String>,
+settings! {
+    database: FileDatabase {
+        url: String => {
+            /// PostgreSQL URL (database.url); its password may be left out and given as database.password.
+            database_url, "DRIP_DATABASE_URL", hide_env_values
+        };
+        password: String => {
+            /// Database password (database.password), or database.password_encrypted.
+            database_password, "DRIP_DATABASE_PASSWORD", hide_env_values
+        };
+        password_encrypted: String;
+        pool_size: usize => {
+            /// Connections in the pool (database.pool_size) [default: 8]; with BTP
+            /// on, its claim batches hold two more of their own, and its requests
+            /// btp.pool_size more.
+            database_pool_size, "DRIP_DATABASE_POOL_SIZE"
+        };
+    }
+    grpc: FileGrpc {
+        listen: SocketAddr => {
+            /// gRPC listen address (grpc.listen) [default: 127.0.0.1:50051].
+            grpc_listen, "DRIP_GRPC_LISTEN"
+        };
+        max_connections: usize => {
+            /// gRPC connections held at once, handshakes included; more are closed
+            /// at once (grpc.max_connections) [default: 1024].
+            grpc_max_connections, "DRIP_GRPC_MAX_CONNECTIONS"
+        };
+        max_connections_per_ip: usize => {
+            /// gRPC connections from one address, an IPv6 /64 counting as one
+            /// (grpc.max_connections_per_ip) [default: 256].
+            grpc_max_connections_per_ip, "DRIP_GRPC_MAX_CONNECTIONS_PER_IP"
+        };
+        max_concurrent_streams: u32 => {
+            /// Calls and streams open at once on one connection (HTTP/2
+            /// SETTINGS_MAX_CONCURRENT_STREAMS; grpc.max_concurrent_streams) [default: 128].
+            grpc_max_concurrent_streams, "DRIP_GRPC_MAX_CONCURRENT_STREAMS"
+        };
+        request_timeout_ms: u64 => {
+            /// A call not answered in this long ends with CANCELLED; streams are
+            /// not cut once their first answer is out (grpc.request_timeout_ms)
+            /// [default: 150000, above SubmitAgreement's longest wait of 120 s].
+            grpc_request_timeout_ms, "DRIP_GRPC_REQUEST_TIMEOUT_MS"
+        };
+        handshake_timeout_ms: u64 => {
+            /// The TLS handshake must end within this (grpc.handshake_timeout_ms) [default: 10000].
+            grpc_handshake_timeout_ms, "DRIP_GRPC_HANDSHAKE_TIMEOUT_MS"
+        };
+        keepalive_interval_ms: u64 => {
+            /// HTTP/2 ping to a connection silent this long (grpc.keepalive_interval_ms) [default: 30000].
+            grpc_keepalive_interval_ms, "DRIP_GRPC_KEEPALIVE_INTERVAL_MS"
+        };
+        keepalive_timeout_ms: u64 => {
+            /// A ping unanswered this long closes the connection, and so does
+            /// silence for the interval and this together, before the HTTP/2
+            /// handshake too (grpc.keepalive_timeout_ms) [default: 10000].
+            grpc_keepalive_timeout_ms, "DRIP_GRPC_KEEPALIVE_TIMEOUT_MS"
+        };
+    }
+    tls: FileTls {
+        disabled: bool => {
+            /// Serve gRPC without TLS (tls.disabled): only for a trusted loopback.
+            tls_disabled, "DRIP_TLS_DISABLED"
+        };
+        cert: PathBuf => {
+            /// Certificate chain, PEM (tls.cert). Without one, a self-signed
+            /// certificate is made once and kept in tls.dir.
+            tls_cert, "DRIP_TLS_CERT"
+        };
+        key: PathBuf => {
+            /// Private key, PEM (tls.key).
+            tls_key, "DRIP_TLS_KEY"
+        };
+        dir: PathBuf => {
+            /// Where the generated certificate is kept (tls.dir) [default: ./drip-tls].
+            tls_dir, "DRIP_TLS_DIR"
+        };
+        client_ca: PathBuf => {
+            /// CA whose client certificates are accepted as merchants (tls.client_ca).
+            tls_client_ca, "DRIP_TLS_CLIENT_CA"
+        };
+    }
+    auth: FileAuth {
+        merchant_token: String => {
+            /// Bearer token of the merchant's web server (auth.merchant_token): every call.
+            auth_merchant_token, "DRIP_AUTH_MERCHANT_TOKEN", hide_env_values
+        };
+        merchant_token_encrypted: String;
+        app_token: String => {
+            /// Bearer token of wallet-facing proxies (auth.app_token): no AddUnitDebt or DestroySession.
+            auth_app_token, "DRIP_AUTH_APP_TOKEN", hide_env_values
+        };
+        app_token_encrypted: String;
+    }
+    ledger: FileLedger {
+        rpc_url: String => {
+            /// rippled JSON-RPC URL (ledger.rpc_url).
+            ledger_rpc_url, "DRIP_LEDGER_RPC_URL"
+        };
+        ws_url: String => {
+            /// rippled WebSocket URL (ledger.ws_url).
+            ledger_ws_url, "DRIP_LEDGER_WS_URL"
+        };
+        max_fee: u64 => {
+            /// Highest fee to offer, drops (ledger.max_fee) [default: 10000].
+            ledger_max_fee, "DRIP_LEDGER_MAX_FEE"
+        };
+    }
+    wallet: FileWallet {
+        seed: String => {
+            /// The server wallet's seed (wallet.seed), or wallet.seed_encrypted.
+            wallet_seed, "DRIP_WALLET_SEED", hide_env_values
+        };
+        seed_encrypted: String;
+        address: String => {
+            /// The wallet's address (wallet.address): checked against the seed.
+            wallet_address, "DRIP_WALLET_ADDRESS"
+        };
+    }
+    offload: FileOffload {
+        address: String => {
+            /// Cold address for the hot wallet's excess (offload.address).
+            offload_address, "DRIP_OFFLOAD_ADDRESS"
+        };
+        threshold: u64 => {
+            /// Keep this much in the hot wallet, drops (offload.threshold).
+            offload_threshold, "DRIP_OFFLOAD_THRESHOLD"
+        };
+    }
+    jobs: FileJobs {
+        sweep_ms: u64 => {
+            /// How often drip.sweep runs, ms (jobs.sweep_ms) [default: 1000].
+            jobs_sweep_ms, "DRIP_JOBS_SWEEP_MS"
+        };
+        outbox_poll_ms: u64 => {
+            /// How often the outbox is polled besides NOTIFY, ms (jobs.outbox_poll_ms) [default: 2000].
+            jobs_outbox_poll_ms, "DRIP_JOBS_OUTBOX_POLL_MS"
+        };
+        offload_ms: u64 => {
+            /// How often the hot wallet's excess is offloaded, ms (jobs.offload_ms) [default: 900000].
+            jobs_offload_ms, "DRIP_JOBS_OFFLOAD_MS"
+        };
+        watch_ms: u64 => {
+            /// How often channels are looked up on the ledger, ms (jobs.watch_ms) [default: 5000].
+            jobs_watch_ms, "DRIP_JOBS_WATCH_MS"
+        };
+        outbox_lease_secs: u64 => {
+            /// A submitted claim untouched this long is followed by another worker,
+            /// seconds (jobs.outbox_lease_secs) [default: 120].
+            jobs_outbox_lease_secs, "DRIP_JOBS_OUTBOX_LEASE_SECS"
+        };
+    }
+    metrics: FileMetrics {
+        listen: SocketAddr => {
+            /// Prometheus metrics listen address (metrics.listen); off if unset.
+            metrics_listen, "DRIP_METRICS_LISTEN"
+        };
+    }
+    btp: FileBtp {
+        listen: SocketAddr => {
+            /// BTP (ILP) listen address; the ILP server runs only when set.
+            btp_listen, "DRIP_BTP_LISTEN"
+        };
+        address: String => {
+            /// The ILP address prefix of the server; clients are PREFIX.ACCOUNT.
+            btp_address, "DRIP_BTP_ADDRESS"
+        };
+        asset_scale: u8 => {
+            /// Asset scale of ILP amounts (6: drops).
+            btp_asset_scale, "DRIP_BTP_ASSET_SCALE"
+        };
+        bandwidth: u64 => {
+            /// How far a client's packets may run ahead of its claims (base units).
+            btp_bandwidth, "DRIP_BTP_BANDWIDTH"
+        };
+        max_packet_amount: u64 => {
+            /// The largest Prepare accepted (base units).
+            btp_max_packet_amount, "DRIP_BTP_MAX_PACKET_AMOUNT"
+        };
+        claim_interval_ms: u64 => {
+            /// How often ILP claims worth 100 fees are redeemed (ms).
+            btp_claim_interval_ms, "DRIP_BTP_CLAIM_INTERVAL_MS"
+        };
+        outgoing_channel_amount: u64 => {
+            /// Drops the server puts in a channel to a client, and in each top-up [default: 1000000].
+            btp_outgoing_channel_amount, "DRIP_BTP_OUTGOING_CHANNEL_AMOUNT"
+        };
+        min_incoming_channel_amount: u64 => {
+            /// The smallest incoming channel (drops) for which a client gets a channel back [default: 10000000].
+            btp_min_incoming_channel_amount, "DRIP_BTP_MIN_INCOMING_CHANNEL_AMOUNT"
+        };
+        max_connections: usize => {
+            /// BTP sockets held at once, unauthenticated ones included; more are
+            /// closed at once (btp.max_connections) [default: 1024].
+            btp_max_connections, "DRIP_BTP_MAX_CONNECTIONS"
+        };
+        max_connections_per_ip: usize => {
+            /// BTP sockets from one address, an IPv6 /64 counting as one
+            /// (btp.max_connections_per_ip) [default: 64].
+            btp_max_connections_per_ip, "DRIP_BTP_MAX_CONNECTIONS_PER_IP"
+        };
+        auth_timeout_ms: u64 => {
+            /// From accepting a socket to answering its auth Message: TLS, the
+            /// WebSocket handshake and auth must fit in this (btp.auth_timeout_ms) [default: 10000].
+            btp_auth_timeout_ms, "DRIP_BTP_AUTH_TIMEOUT_MS"
+        };
+        max_message_bytes: usize => {
+            /// The largest WebSocket message read, before auth and after; an ILP
+            /// packet needs up to about 34 KiB (btp.max_message_bytes) [default: 65536].
+            btp_max_message_bytes, "DRIP_BTP_MAX_MESSAGE_BYTES"
+        };
+        max_in_flight: usize => {
+            /// Requests of one socket handled at once; more wait unread. As many
+            /// frames may wait to be written to it (btp.max_in_flight) [default: 64].
+            btp_max_in_flight, "DRIP_BTP_MAX_IN_FLIGHT"
+        };
+        write_timeout_ms: u64 => {
+            /// A socket that takes none of a frame for this long (its client stopped
+            /// reading) is closed (btp.write_timeout_ms) [default: 30000].
+            btp_write_timeout_ms, "DRIP_BTP_WRITE_TIMEOUT_MS"
+        };
+        max_hold_secs: u32 => {
+            /// The longest a Prepare, whatever its amount, holds funds and waits for
+            /// its answer: a later expiry is cut to this, 1 to 3600 (btp.max_hold_secs) [default: 30].
+            btp_max_hold_secs, "DRIP_BTP_MAX_HOLD_SECS"
+        };
+        unbound_timeout_ms: u64 => {
+            /// A socket whose account is not bound to its token (no channel proven)
+            /// this long after its auth is closed (btp.unbound_timeout_ms) [default: 120000].
+            btp_unbound_timeout_ms, "DRIP_BTP_UNBOUND_TIMEOUT_MS"
+        };
+        pool_size: usize => {
+            /// Database connections of the BTP server's own pool, so that its load
+            /// cannot starve gRPC and the jobs (btp.pool_size) [default: 4].
+            btp_pool_size, "DRIP_BTP_POOL_SIZE"
+        };
+    }
+    log: FileLog {
+        level: String => {
+            /// Log filter (log.level) [default: info].
+            log_level, "DRIP_LOG_LEVEL"
+        };
+        format: String => {
+            /// Log format, text or json (log.format) [default: text].
+            log_format, "DRIP_LOG_FORMAT"
+        };
+    }
 }
 
 /// TLS for the gRPC port.
@@ -513,44 +519,42 @@ impl Config {
     }
 
     fn resolve(a: Args, f: File) -> Result<Config, ConfigError> {
-        let url = a
-            .database_url
-            .or(f.database.url)
-            .ok_or(ConfigError::Missing {
-                key: "database.url",
-                env: "DRIP_DATABASE_URL",
-                flag: "database-url",
-            })?;
+        let f = f.under(a);
+        let url = f.database.url.ok_or(ConfigError::Missing {
+            key: "database.url",
+            env: "DRIP_DATABASE_URL",
+            flag: "database-url",
+        })?;
         let mut database: tokio_postgres::Config =
             url.parse().map_err(|e| ConfigError::Invalid {
                 key: "database.url",
                 why: format!("not a PostgreSQL URL ({e})"),
             })?;
         let password = secret_value(
-            a.database_password.or(f.database.password),
+            f.database.password,
             f.database.password_encrypted,
             "database.password_encrypted",
         )?;
         if let Some(p) = password {
             database.password(p);
         }
-        let pool_size = a.database_pool_size.or(f.database.pool_size).unwrap_or(8);
+        let pool_size = f.database.pool_size.unwrap_or(8);
         if pool_size == 0 {
             return Err(invalid("database.pool_size", "must be at least 1"));
         }
 
-        let client_ca = a.tls_client_ca.or(f.tls.client_ca);
-        let tls = if a.tls_disabled.or(f.tls.disabled).unwrap_or(false) {
+        let client_ca = f.tls.client_ca;
+        let tls = if f.tls.disabled.unwrap_or(false) {
             Tls::Disabled
         } else {
-            match (a.tls_cert.or(f.tls.cert), a.tls_key.or(f.tls.key)) {
+            match (f.tls.cert, f.tls.key) {
                 (Some(cert), Some(key)) => Tls::Files {
                     cert,
                     key,
                     client_ca,
                 },
                 (None, None) => Tls::SelfSigned {
-                    dir: a.tls_dir.or(f.tls.dir).unwrap_or_else(|| "drip-tls".into()),
+                    dir: f.tls.dir.unwrap_or_else(|| "drip-tls".into()),
                     client_ca,
                 },
                 (Some(_), None) => {
@@ -569,7 +573,7 @@ impl Config {
         };
 
         let merchant_token = secret_value(
-            a.auth_merchant_token.or(f.auth.merchant_token),
+            f.auth.merchant_token,
             f.auth.merchant_token_encrypted,
             "auth.merchant_token_encrypted",
         )?
@@ -580,7 +584,7 @@ impl Config {
         })?;
         check_token("auth.merchant_token", &merchant_token)?;
         let app_token = secret_value(
-            a.auth_app_token.or(f.auth.app_token),
+            f.auth.app_token,
             f.auth.app_token_encrypted,
             "auth.app_token_encrypted",
         )?;
@@ -594,24 +598,21 @@ impl Config {
             }
         }
 
-        let ledger_rpc_url = a
-            .ledger_rpc_url
-            .or(f.ledger.rpc_url)
-            .ok_or(ConfigError::Missing {
-                key: "ledger.rpc_url",
-                env: "DRIP_LEDGER_RPC_URL",
-                flag: "ledger-rpc-url",
-            })?;
+        let ledger_rpc_url = f.ledger.rpc_url.ok_or(ConfigError::Missing {
+            key: "ledger.rpc_url",
+            env: "DRIP_LEDGER_RPC_URL",
+            flag: "ledger-rpc-url",
+        })?;
         if !(ledger_rpc_url.starts_with("http://") || ledger_rpc_url.starts_with("https://")) {
             return Err(invalid(
                 "ledger.rpc_url",
                 "must be an http:// or https:// URL",
             ));
         }
-        let max_fee = Drops::new(a.ledger_max_fee.or(f.ledger.max_fee).unwrap_or(10_000));
+        let max_fee = Drops::new(f.ledger.max_fee.unwrap_or(10_000));
 
         let seed = secret_value(
-            a.wallet_seed.or(f.wallet.seed),
+            f.wallet.seed,
             f.wallet.seed_encrypted,
             "wallet.seed_encrypted",
         )?
@@ -626,16 +627,13 @@ impl Config {
             .ok()
             .and_then(|s| s.key_pair().ok())
             .ok_or_else(|| invalid("wallet.seed", "not an XRPL seed (s… or sEd…)"))?;
-        if let Some(address) = a.wallet_address.or(f.wallet.address) {
+        if let Some(address) = f.wallet.address {
             if address != wallet.account_id().to_address() {
                 return Err(invalid("wallet.address", "does not belong to wallet.seed"));
             }
         }
 
-        let offload = match (
-            a.offload_address.or(f.offload.address),
-            a.offload_threshold.or(f.offload.threshold),
-        ) {
+        let offload = match (f.offload.address, f.offload.threshold) {
             (None, None) => None,
             (Some(address), Some(threshold)) => {
                 if address.parse::<drip_core::AccountId>().is_err() {
@@ -665,18 +663,17 @@ impl Config {
         let grpc_limits = GrpcLimits {
             max_connections: count(
                 "grpc.max_connections",
-                a.grpc_max_connections.or(f.grpc.max_connections),
+                f.grpc.max_connections,
                 g.max_connections,
             )?,
             max_connections_per_ip: count(
                 "grpc.max_connections_per_ip",
-                a.grpc_max_connections_per_ip
-                    .or(f.grpc.max_connections_per_ip),
+                f.grpc.max_connections_per_ip,
                 g.max_connections_per_ip,
             )?,
-            max_concurrent_streams: match a
-                .grpc_max_concurrent_streams
-                .or(f.grpc.max_concurrent_streams)
+            max_concurrent_streams: match f
+                .grpc
+                .max_concurrent_streams
                 .unwrap_or(g.max_concurrent_streams)
             {
                 0 => return Err(invalid("grpc.max_concurrent_streams", "must be at least 1")),
@@ -684,37 +681,33 @@ impl Config {
             },
             request_timeout: millis(
                 "grpc.request_timeout_ms",
-                a.grpc_request_timeout_ms.or(f.grpc.request_timeout_ms),
+                f.grpc.request_timeout_ms,
                 ms(g.request_timeout),
             )?,
             handshake_timeout: millis(
                 "grpc.handshake_timeout_ms",
-                a.grpc_handshake_timeout_ms.or(f.grpc.handshake_timeout_ms),
+                f.grpc.handshake_timeout_ms,
                 ms(g.handshake_timeout),
             )?,
             keepalive_interval: millis(
                 "grpc.keepalive_interval_ms",
-                a.grpc_keepalive_interval_ms
-                    .or(f.grpc.keepalive_interval_ms),
+                f.grpc.keepalive_interval_ms,
                 ms(g.keepalive_interval),
             )?,
             keepalive_timeout: millis(
                 "grpc.keepalive_timeout_ms",
-                a.grpc_keepalive_timeout_ms.or(f.grpc.keepalive_timeout_ms),
+                f.grpc.keepalive_timeout_ms,
                 ms(g.keepalive_timeout),
             )?,
         };
-        let btp = match a.btp_listen.or(f.btp.listen) {
+        let btp = match f.btp.listen {
             None => None,
             Some(listen) => {
-                let address = a
-                    .btp_address
-                    .or(f.btp.address)
-                    .unwrap_or_else(|| "test.drip".into());
+                let address = f.btp.address.unwrap_or_else(|| "test.drip".into());
                 let address = address
                     .parse::<drip_ilp::ilp::Address>()
                     .map_err(|e| invalid("btp.address", &format!("not an ILP address ({e})")))?;
-                let asset_scale = a.btp_asset_scale.or(f.btp.asset_scale).unwrap_or(6);
+                let asset_scale = f.btp.asset_scale.unwrap_or(6);
                 if asset_scale > 19 {
                     return Err(invalid("btp.asset_scale", "must be 0 to 19"));
                 }
@@ -722,29 +715,21 @@ impl Config {
                 let limits = crate::btp::BtpLimits {
                     max_connections: count(
                         "btp.max_connections",
-                        a.btp_max_connections.or(f.btp.max_connections),
+                        f.btp.max_connections,
                         d.max_connections,
                     )?,
                     max_connections_per_ip: count(
                         "btp.max_connections_per_ip",
-                        a.btp_max_connections_per_ip
-                            .or(f.btp.max_connections_per_ip),
+                        f.btp.max_connections_per_ip,
                         d.max_connections_per_ip,
                     )?,
-                    pool_size: count(
-                        "btp.pool_size",
-                        a.btp_pool_size.or(f.btp.pool_size),
-                        d.pool_size,
-                    )?,
+                    pool_size: count("btp.pool_size", f.btp.pool_size, d.pool_size)?,
                     auth_timeout: millis(
                         "btp.auth_timeout_ms",
-                        a.btp_auth_timeout_ms.or(f.btp.auth_timeout_ms),
+                        f.btp.auth_timeout_ms,
                         ms(d.auth_timeout),
                     )?,
-                    max_message_bytes: match a
-                        .btp_max_message_bytes
-                        .or(f.btp.max_message_bytes)
-                        .unwrap_or(d.max_message_bytes)
+                    max_message_bytes: match f.btp.max_message_bytes.unwrap_or(d.max_message_bytes)
                     {
                         n if n < 1024 => {
                             return Err(invalid("btp.max_message_bytes", "must be at least 1024"))
@@ -753,24 +738,20 @@ impl Config {
                     },
                     max_in_flight: count(
                         "btp.max_in_flight",
-                        a.btp_max_in_flight.or(f.btp.max_in_flight),
+                        f.btp.max_in_flight,
                         d.max_in_flight,
                     )?,
                     write_timeout: millis(
                         "btp.write_timeout_ms",
-                        a.btp_write_timeout_ms.or(f.btp.write_timeout_ms),
+                        f.btp.write_timeout_ms,
                         ms(d.write_timeout),
                     )?,
                     unbound_timeout: millis(
                         "btp.unbound_timeout_ms",
-                        a.btp_unbound_timeout_ms.or(f.btp.unbound_timeout_ms),
+                        f.btp.unbound_timeout_ms,
                         ms(d.unbound_timeout),
                     )?,
-                    max_hold_secs: match a
-                        .btp_max_hold_secs
-                        .or(f.btp.max_hold_secs)
-                        .unwrap_or(d.max_hold_secs)
-                    {
+                    max_hold_secs: match f.btp.max_hold_secs.unwrap_or(d.max_hold_secs) {
                         n @ 1..=3600 => n,
                         _ => return Err(invalid("btp.max_hold_secs", "must be 1 to 3600")),
                     },
@@ -779,36 +760,31 @@ impl Config {
                     listen,
                     address,
                     asset_scale,
-                    bandwidth: a.btp_bandwidth.or(f.btp.bandwidth).unwrap_or(0),
-                    max_packet_amount: a
-                        .btp_max_packet_amount
-                        .or(f.btp.max_packet_amount)
-                        .unwrap_or(u64::MAX),
+                    bandwidth: f.btp.bandwidth.unwrap_or(0),
+                    max_packet_amount: f.btp.max_packet_amount.unwrap_or(u64::MAX),
                     min_settle_delay: drip_ilp::asym::MIN_SETTLE_DELAY,
                     claim_interval: millis(
                         "btp.claim_interval_ms",
-                        a.btp_claim_interval_ms.or(f.btp.claim_interval_ms),
+                        f.btp.claim_interval_ms,
                         300_000,
                     )?,
-                    outgoing_channel_amount: match a
-                        .btp_outgoing_channel_amount
-                        .or(f.btp.outgoing_channel_amount)
+                    outgoing_channel_amount: match f
+                        .btp
+                        .outgoing_channel_amount
                         .unwrap_or(1_000_000)
                     {
                         0 => return Err(invalid("btp.outgoing_channel_amount", "must be above 0")),
                         n => Drops::new(n),
                     },
                     min_incoming_channel_amount: Drops::new(
-                        a.btp_min_incoming_channel_amount
-                            .or(f.btp.min_incoming_channel_amount)
-                            .unwrap_or(10_000_000),
+                        f.btp.min_incoming_channel_amount.unwrap_or(10_000_000),
                     ),
                     channel_keys: crate::btp::ChannelKeys::new(seed.trim()),
                     limits,
                 })
             }
         };
-        let log_format = match a.log_format.or(f.log.format).as_deref() {
+        let log_format = match f.log.format.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
             Some(_) => return Err(invalid("log.format", "must be text or json")),
@@ -816,9 +792,9 @@ impl Config {
         Ok(Config {
             database,
             pool_size,
-            grpc_listen: a
-                .grpc_listen
-                .or(f.grpc.listen)
+            grpc_listen: f
+                .grpc
+                .listen
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 50051))),
             grpc_limits,
             tls,
@@ -826,34 +802,20 @@ impl Config {
             merchant_token,
             app_token,
             ledger_rpc_url,
-            ledger_ws_url: a.ledger_ws_url.or(f.ledger.ws_url),
+            ledger_ws_url: f.ledger.ws_url,
             max_fee,
             wallet,
             offload,
-            sweep_every: millis("jobs.sweep_ms", a.jobs_sweep_ms.or(f.jobs.sweep_ms), 1000)?,
-            outbox_poll: millis(
-                "jobs.outbox_poll_ms",
-                a.jobs_outbox_poll_ms.or(f.jobs.outbox_poll_ms),
-                2000,
-            )?,
-            watch_every: millis("jobs.watch_ms", a.jobs_watch_ms.or(f.jobs.watch_ms), 5000)?,
-            offload_every: millis(
-                "jobs.offload_ms",
-                a.jobs_offload_ms.or(f.jobs.offload_ms),
-                900_000,
-            )?,
-            outbox_lease: Duration::from_secs(
-                match a
-                    .jobs_outbox_lease_secs
-                    .or(f.jobs.outbox_lease_secs)
-                    .unwrap_or(120)
-                {
-                    0 => return Err(invalid("jobs.outbox_lease_secs", "must be above 0")),
-                    s => s,
-                },
-            ),
-            metrics_listen: a.metrics_listen.or(f.metrics.listen),
-            log_level: a.log_level.or(f.log.level).unwrap_or_else(|| "info".into()),
+            sweep_every: millis("jobs.sweep_ms", f.jobs.sweep_ms, 1000)?,
+            outbox_poll: millis("jobs.outbox_poll_ms", f.jobs.outbox_poll_ms, 2000)?,
+            watch_every: millis("jobs.watch_ms", f.jobs.watch_ms, 5000)?,
+            offload_every: millis("jobs.offload_ms", f.jobs.offload_ms, 900_000)?,
+            outbox_lease: Duration::from_secs(match f.jobs.outbox_lease_secs.unwrap_or(120) {
+                0 => return Err(invalid("jobs.outbox_lease_secs", "must be above 0")),
+                s => s,
+            }),
+            metrics_listen: f.metrics.listen,
+            log_level: f.log.level.unwrap_or_else(|| "info".into()),
             log_format,
         })
     }
@@ -1017,6 +979,21 @@ mod tests {
         }
         let e = error(args(), "[grpc]\nmax_concurrent_streams = 0");
         assert!(e.starts_with("config: grpc.max_concurrent_streams:"), "{e}");
+    }
+
+    #[test]
+    fn each_flag_and_variable_is_named_after_its_file_key() {
+        for (key, field, env) in FLAGS {
+            assert_eq!(key.replace('.', "_"), *field);
+            assert_eq!(format!("DRIP_{}", field.to_uppercase()), *env);
+        }
+        let flags = <Args as clap::CommandFactory>::command();
+        let longs: Vec<_> = flags.get_arguments().filter_map(|a| a.get_long()).collect();
+        assert_eq!(
+            longs.len(),
+            FLAGS.len() + 1,
+            "every flag but --config has a file key"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use drip_client::channels::{self, Closed, RIPPLE_EPOCH};
+use drip_client::channels::{self, Closed};
 use drip_client::store::SignedClaim;
 use drip_client::{Api, Closing, Endpoint, Mandate, Payer, PayerConfig, Progress, Refusal, Wallet};
 use drip_core::claim::sign_claim;
@@ -180,7 +180,8 @@ async fn demo_flow(name: &str, payment_type: &str) {
             .await
             .unwrap()
             .unwrap();
-        let cancel_after = i64::from(channel.cancel_after.expect("a CancelAfter")) + RIPPLE_EPOCH;
+        let cancel_after =
+            drip_core::time::ripple_to_unix(channel.cancel_after.expect("a CancelAfter"));
         let ends_at = s.ends_at.unwrap().seconds;
         assert!(
             (ends_at..ends_at + 86_400).contains(&cancel_after),

@@ -1,7 +1,7 @@
 //! `drip channel list|close`: the wallet's channels, and their rescue.
 
 use clap::Subcommand;
-use drip_client::channels::{self, xrp, Closed, RIPPLE_EPOCH};
+use drip_client::channels::{self, xrp, Closed};
 use drip_core::Hash256;
 use serde_json::json;
 
@@ -83,5 +83,5 @@ pub async fn run(cli: &Cli, c: &Command) -> anyhow::Result<()> {
 
 /// A Ripple-epoch time as Unix seconds, for people.
 fn when(ripple: u32) -> String {
-    format!("unix time {}", i64::from(ripple) + RIPPLE_EPOCH)
+    format!("unix time {}", drip_core::time::ripple_to_unix(ripple))
 }

@@ -54,6 +54,7 @@ enum Command {
     #[command(subcommand)]
     Channel(channel::Command),
     /// Run drip-devnet, a stand-alone XRP Ledger, until Ctrl-C.
+    #[cfg(feature = "devnet")]
     Devnet(drip_devnet::cli::Args),
 }
 
@@ -156,6 +157,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pay(a) => pay::run(&cli, a).await,
         Command::Session(c) => session::run(&cli, c).await,
         Command::Channel(c) => channel::run(&cli, c).await,
+        #[cfg(feature = "devnet")]
         Command::Devnet(a) => drip_devnet::cli::run(a.clone()).await,
     }
 }

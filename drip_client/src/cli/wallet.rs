@@ -5,7 +5,7 @@ use clap::Subcommand;
 use drip_client::channels::xrp;
 use drip_client::{Mandate, Wallet};
 use drip_core::{AccountId, Drops, KeyType, Seed};
-use drip_ledger::Outcome;
+use drip_ledger::{Outcome, ResultClass};
 use serde_json::json;
 
 use super::{print_json, Cli};
@@ -190,7 +190,7 @@ pub async fn run(cli: &Cli, c: &Command) -> anyhow::Result<()> {
                     result,
                     ledger_index,
                     ..
-                } if result == "tesSUCCESS" => {
+                } if ResultClass::of(&result) == ResultClass::Applied => {
                     if cli.json {
                         print_json(
                             &json!({"tx_hash": prepared.hash, "ledger_index": ledger_index}),

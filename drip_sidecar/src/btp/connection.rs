@@ -17,26 +17,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::WebSocketStream;
 
-use super::protocols::{self, Failure};
-use super::{Binding, Peer, Registration, Server};
+use super::failure::Failure;
+use super::protocols;
+use super::{Binding, Login, Peer, Registration, Server};
 use crate::engine::{ilp, OutgoingState};
-
-/// Who a socket authenticated as.
-#[derive(Debug)]
-pub(super) struct Login {
-    pub(super) account: String,
-    /// SHA-256 of its auth token: the account is bound to it in the
-    /// database once the client proves a channel.
-    pub(super) token_hash: [u8; 32],
-    /// Whether it may act as the account; shared with its [`Peer`].
-    pub(super) binding: watch::Sender<Binding>,
-}
-
-impl Login {
-    pub(super) fn bound(&self) -> bool {
-        *self.binding.borrow() == Binding::Bound
-    }
-}
 
 /// Small buffers: the server holds many idle connections. A message, the
 /// auth Message included, is read whole up to `max_message` bytes.

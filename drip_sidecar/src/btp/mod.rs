@@ -6,6 +6,7 @@
 
 mod claims;
 mod connection;
+mod failure;
 mod outgoing;
 mod packets;
 mod protocols;
@@ -160,14 +161,31 @@ enum Binding {
     Evicted,
 }
 
+/// Who a socket authenticated as.
+#[derive(Debug)]
+struct Login {
+    account: String,
+    /// SHA-256 of its auth token: the account is bound to it in the
+    /// database once the client proves a channel.
+    token_hash: [u8; 32],
+    /// Whether it may act as the account; shared with its [`Peer`].
+    binding: watch::Sender<Binding>,
+}
+
+impl Login {
+    fn bound(&self) -> bool {
+        *self.binding.borrow() == Binding::Bound
+    }
+}
+
 /// One authenticated socket of an account.
 #[derive(Debug, Clone)]
 pub(crate) struct Peer {
     id: u64,
     /// SHA-256 of the token it authenticated with.
     token_hash: [u8; 32],
-    /// Shared with the socket's [`connection::Login`]; changed only under
-    /// the `peers` lock.
+    /// Shared with the socket's [`Login`]; changed only under the `peers`
+    /// lock.
     binding: watch::Sender<Binding>,
     out: mpsc::Sender<Vec<u8>>,
     calls: Arc<Calls>,
@@ -299,7 +317,7 @@ impl Server {
     /// other tokens.
     fn register(
         self: &Arc<Self>,
-        login: &connection::Login,
+        login: &Login,
         out: mpsc::Sender<Vec<u8>>,
     ) -> Option<Registration> {
         let mut peers = lock(&self.peers);
@@ -351,7 +369,7 @@ impl Server {
 
     /// `login`'s account was just bound to its token in the database: its
     /// sockets of that token, the login's own included, may act as it now.
-    fn bind(&self, login: &connection::Login) {
+    fn bind(&self, login: &Login) {
         let peers = lock(&self.peers);
         let list = peers.get(&login.account).into_iter().flatten();
         for p in list.filter(|p| p.token_hash == login.token_hash) {

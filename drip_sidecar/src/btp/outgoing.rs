@@ -12,7 +12,7 @@ use drip_ilp::btp::{self, Body, ProtocolData};
 use drip_ilp::ilp::ErrorCode;
 use tokio::sync::{broadcast, watch};
 
-use super::protocols::Failure;
+use super::failure::Failure;
 use super::{lock, Server};
 use crate::engine::{ilp, OutgoingState};
 

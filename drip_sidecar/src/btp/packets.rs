@@ -18,9 +18,8 @@ use drip_ilp::ilp::{self, amount_too_large_data, ErrorCode, Packet, Prepare, Rej
 
 use drip_ilp::calls::CallError;
 
-use super::connection::Login;
-use super::protocols::{self, Failure};
-use super::{outgoing, Server};
+use super::failure::{self, Failure};
+use super::{outgoing, Login, Server};
 use crate::engine::ilp as engine;
 
 /// The asset code IL-DCP announces.
@@ -37,7 +36,7 @@ pub(super) async fn from_client(
     let reply = match Packet::decode(bytes) {
         Ok(Packet::Prepare(p)) if ildcp::is_request(&p) => ildcp_config(server, account),
         Ok(Packet::Prepare(p)) => {
-            protocols::bound(login)?;
+            failure::bound(login)?;
             prepare(server, account, p).await
         }
         Ok(_) => reject(

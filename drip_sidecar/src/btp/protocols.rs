@@ -4,84 +4,17 @@
 
 use std::sync::Arc;
 
+use drip_core::time::ripple_to_system;
 use drip_core::{Hash256, PublicKey};
 use drip_ilp::asym::{self, protocol, ClaimJson};
-use drip_ilp::btp::{self, find, Body, BtpError, Packet, ProtocolData};
+use drip_ilp::btp::{self, find, ProtocolData};
 use serde_json::json;
 
-use super::connection::Login;
-use super::{outgoing, packets, Server};
+use super::failure::{bound, Failure};
+use super::{outgoing, packets, Login, Server};
 use crate::engine::{ilp, OutgoingState, Reason};
-use crate::jobs::outbox::ripple_time;
-
-/// A request the server refuses: a BTP Error.
-#[derive(Debug)]
-pub(super) struct Failure {
-    code: &'static str,
-    name: &'static str,
-    message: String,
-}
-
-impl Failure {
-    pub(super) fn not_accepted(message: impl Into<String>) -> Failure {
-        Failure {
-            code: "F00",
-            name: "NotAcceptedError",
-            message: message.into(),
-        }
-    }
-
-    pub(super) fn invalid_fields(message: impl Into<String>) -> Failure {
-        Failure {
-            code: "F01",
-            name: "InvalidFieldsError",
-            message: message.into(),
-        }
-    }
-
-    pub(super) fn internal(e: impl std::fmt::Display) -> Failure {
-        tracing::warn!(error = %e, "BTP request failed");
-        Failure {
-            code: "T00",
-            name: "UnreachableError",
-            message: "the server could not complete the request".into(),
-        }
-    }
-
-    pub(super) fn into_packet(self, request_id: u32) -> Packet {
-        Packet {
-            request_id,
-            body: Body::Error(BtpError {
-                code: self.code.into(),
-                name: self.name.into(),
-                triggered_at: btp_time(),
-                data: self.message.into_bytes(),
-                protocol_data: vec![],
-            }),
-        }
-    }
-}
-
-/// Now as BTP writes times: `YYYYMMDDHHmmss.fffZ`.
-fn btp_time() -> String {
-    let digits = drip_ilp::ilp::Timestamp::now()
-        .to_digits()
-        .unwrap_or_else(|_| "00000000000000000".into());
-    format!("{}.{}Z", &digits[..14], &digits[14..])
-}
 
 type Reply = Result<Vec<ProtocolData>, Failure>;
-
-/// Ok if `login` may act as its account; what a socket that is not bound
-/// to it gets for anything that moves or reveals money.
-pub(super) fn bound(login: &Login) -> Result<(), Failure> {
-    if login.bound() {
-        return Ok(());
-    }
-    Err(Failure::not_accepted(
-        "the account is not bound to this token: register its channel first",
-    ))
-}
 
 /// A Message: `last_claim` and `info` answer at once; otherwise `channel`,
 /// then `fund_channel`, then `ilp`, in the original's order. Until the
@@ -285,8 +218,8 @@ async fn channel(
         amount,
         settle_delay: settle,
         destination: &entry.destination.to_address(),
-        expiration: entry.expiration.map(ripple_time),
-        cancel_after: entry.cancel_after.map(ripple_time),
+        expiration: entry.expiration.map(ripple_to_system),
+        cancel_after: entry.cancel_after.map(ripple_to_system),
         ledger_balance: balance,
     };
     let denial = ilp::ilp_open_channel(&tx, account, &incoming, min_settle)

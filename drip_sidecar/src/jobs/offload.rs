@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use drip_core::Drops;
-use drip_ledger::{Outcome, Submitter};
+use drip_ledger::{Outcome, ResultClass, Submitter};
 use serde_json::json;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -94,7 +94,7 @@ async fn once(pool: &Pool, submitter: &Submitter, offload: &Offload) -> Result<(
         .await?;
     tracing::info!(drops = %amount, to = %offload.address, hash = %prepared.hash, "offloading the hot wallet's excess");
     match submitter.submit_and_wait(&prepared).await? {
-        Outcome::Validated { result, .. } if result == "tesSUCCESS" => {
+        Outcome::Validated { result, .. } if ResultClass::of(&result) == ResultClass::Applied => {
             tracing::info!(drops = %amount, "offload validated");
         }
         other => tracing::warn!(outcome = ?other, "offload did not go through"),

@@ -17,11 +17,12 @@
 //! what the ledger paid is read from the metadata, never assumed.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use deadpool_postgres::{Pool, Transaction};
+use drip_core::time::ripple_to_system;
 use drip_core::Hash256;
-use drip_ledger::{created_channel, Outcome, Submitter, TxLookup};
+use drip_ledger::{created_channel, Outcome, ResultClass, Submitter, TxLookup};
 use serde_json::{json, Value as Json};
 use tokio::sync::watch;
 
@@ -30,8 +31,6 @@ use crate::engine::{ilp, OutboxKind, OutboxState, OutgoingState, Reason};
 use crate::metrics::Metrics;
 use crate::JobError;
 
-/// Seconds between the Unix epoch and the Ripple epoch (2000-01-01).
-const RIPPLE_EPOCH: u64 = 946_684_800;
 /// A wallet's agreement transaction that has not validated after this long
 /// is refused (the session may agree again).
 const AGREEMENT_PATIENCE: Duration = Duration::from_secs(600);
@@ -167,8 +166,8 @@ impl Worker {
                 settle_delay: settle,
                 destination: &entry.destination.to_address(),
                 destination_tag: tag,
-                expiration: entry.expiration.map(ripple_time),
-                cancel_after: entry.cancel_after.map(ripple_time),
+                expiration: entry.expiration.map(ripple_to_system),
+                cancel_after: entry.cancel_after.map(ripple_to_system),
                 memo: memo.as_deref(),
             },
         )
@@ -209,7 +208,7 @@ impl Worker {
             &hash.0,
             &channel.0,
             amount,
-            entry.expiration.map(ripple_time),
+            entry.expiration.map(ripple_to_system),
         )
         .await?;
         tracing::info!(proposal = %pid, accepted = r.accepted, reason = r.reason.map(Reason::as_str), "refresh checked");
@@ -228,7 +227,7 @@ impl Worker {
         match self.submitter.client().tx(hash).await? {
             TxLookup::Validated {
                 result, tx: found, ..
-            } if result == "tesSUCCESS" => Ok(Some(found)),
+            } if ResultClass::of(&result) == ResultClass::Applied => Ok(Some(found)),
             TxLookup::Validated { result, .. } => {
                 tracing::info!(proposal = pid, %hash, %result, "the agreement's transaction failed");
                 reject(tx, pid, hash, Reason::TxFailed).await?;
@@ -314,7 +313,7 @@ impl Worker {
             // again and sign afresh after a backoff (tecUNFUNDED_PAYMENT: the
             // ledger holds the balance already; tecNO_TARGET: the channel is
             // gone, and the next attempt records what it paid).
-            Settled::Failed(result) if result.starts_with("tec") => {
+            Settled::Failed(result) if ResultClass::of(&result) == ResultClass::ClaimedFee => {
                 tracing::warn!(id = job.id, %hash, result, "claim failed; retrying");
                 return requeue(&client, job, &result).await;
             }
@@ -491,11 +490,15 @@ impl Worker {
             Outcome::Rejected { engine_result } => engine_result,
         });
         let retry = match outcome {
-            Outcome::Validated { result, tx, .. } if result == "tesSUCCESS" => {
+            Outcome::Validated { result, tx, .. }
+                if ResultClass::of(&result) == ResultClass::Applied =>
+            {
                 return Ok(Settled::Success(tx))
             }
             Outcome::Validated { result, .. } => return Ok(Settled::Failed(result)),
-            Outcome::Rejected { engine_result } if engine_result.starts_with("tem") => {
+            Outcome::Rejected { engine_result }
+                if ResultClass::of(&engine_result) == ResultClass::NeverApplies =>
+            {
                 return Ok(Settled::Failed(engine_result))
             }
             Outcome::Expired => {
@@ -640,11 +643,6 @@ fn first_memo(tx: &Json) -> Option<String> {
     String::from_utf8(hex::decode(data).ok()?).ok()
 }
 
-/// Ripple-epoch seconds as a time.
-pub(crate) fn ripple_time(secs: u32) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(u64::from(secs) + RIPPLE_EPOCH)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -664,11 +662,5 @@ mod tests {
             first_memo(&json!({"Memos": [{"Memo": {"MemoData": "ZZ"}}]})),
             None
         );
-    }
-
-    #[test]
-    fn ripple_epoch_is_2000() {
-        let t = ripple_time(0).duration_since(UNIX_EPOCH).unwrap().as_secs();
-        assert_eq!(t, 946_684_800);
     }
 }

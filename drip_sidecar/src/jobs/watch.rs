@@ -153,7 +153,7 @@ async fn look_at(
         metrics.drift("above_best_claim");
     }
     if let Some(exp) = entry.expiration {
-        let exp = crate::jobs::outbox::ripple_time(exp);
+        let exp = drip_core::time::ripple_to_system(exp);
         if c.known_expiration != Some(exp) {
             tracing::info!(channel = %c.id, "the channel is closing on the ledger; claiming now");
             outbox::record_channel_closing(client, &c.id.0, exp).await?;
