@@ -120,7 +120,7 @@ pub fn pay_rounds(
 
 /// `./dev bench-pay`'s rounds: per round the TPS of pay now and of pay as
 /// of `rev` (one round a line); each round's ratio, and their median.
-pub fn versus(rounds: &str, rev: &str) -> Result<String, StatsError> {
+pub fn versus(rounds: &str, rev: &str, what: &str) -> Result<String, StatsError> {
     let rows = parse::<2>(rounds)?;
     let mut out = String::new();
     let mut ratios = vec![];
@@ -132,7 +132,7 @@ pub fn versus(rounds: &str, rev: &str) -> Result<String, StatsError> {
         ratios.push(ratio);
         let _ = writeln!(
             out,
-            "round {}: pay {:.0} tps, pay as of {rev} {:.0} tps, ratio {ratio:.3}",
+            "round {}: {what} {:.0} tps, {what} as of {rev} {:.0} tps, ratio {ratio:.3}",
             i + 1,
             new.trunc(),
             old.trunc()
@@ -140,7 +140,7 @@ pub fn versus(rounds: &str, rev: &str) -> Result<String, StatsError> {
     }
     let _ = writeln!(
         out,
-        "median ratio (pay now / pay as of {rev}): {:.3}",
+        "median ratio ({what} now / {what} as of {rev}): {:.3}",
         median(&ratios)
     );
     Ok(out)
@@ -200,7 +200,7 @@ mod tests {
                 "claims accepted by pay so far: 1\n",
             )
         );
-        let versus = versus("1 16\n3 16\n1 2000\n", "x").unwrap();
+        let versus = versus("1 16\n3 16\n1 2000\n", "x", "pay").unwrap();
         assert_eq!(
             versus,
             concat!(
@@ -219,7 +219,7 @@ mod tests {
             Err(StatsError::Zero { round: 1 })
         ));
         assert!(matches!(
-            versus("1 2\n1\n", "x"),
+            versus("1 2\n1\n", "x", "pay"),
             Err(StatsError::Row { round: 2, want: 2 })
         ));
     }

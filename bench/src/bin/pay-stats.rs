@@ -2,14 +2,14 @@
 //! on stdin, one round a line; the report on stdout.
 //!
 //! pay-stats rounds SYNCHRONOUS_COMMIT SECONDS CLAIMS_ACCEPTED
-//! pay-stats versus REV
+//! pay-stats versus REV [FUNCTION]   (FUNCTION: pay unless named)
 
 use std::io::Read;
 
 use drip_bench::stats;
 
 const USAGE: &str =
-    "usage: pay-stats rounds SYNCHRONOUS_COMMIT SECONDS CLAIMS_ACCEPTED | pay-stats versus REV";
+    "usage: pay-stats rounds SYNCHRONOUS_COMMIT SECONDS CLAIMS_ACCEPTED | pay-stats versus REV [FUNCTION]";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -19,7 +19,8 @@ fn main() -> anyhow::Result<()> {
         [cmd, commit, secs, accepted] if cmd == "rounds" => {
             stats::pay_rounds(&rounds, commit, secs, accepted.parse()?)?
         }
-        [cmd, rev] if cmd == "versus" => stats::versus(&rounds, rev)?,
+        [cmd, rev] if cmd == "versus" => stats::versus(&rounds, rev, "pay")?,
+        [cmd, rev, what] if cmd == "versus" => stats::versus(&rounds, rev, what)?,
         _ => anyhow::bail!(USAGE),
     };
     print!("{report}");
