@@ -295,6 +295,15 @@ async fn check_database(pool: &deadpool_postgres::Pool) -> Result<(), StartError
     let version = engine::outbox::version(&client)
         .await
         .map_err(|e| StartError::Database(format!("is the drip extension installed? {e}")))?;
+    let wrong = engine::enum_mismatches(&client)
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?;
+    if !wrong.is_empty() {
+        return Err(StartError::Database(format!(
+            "extension {version} does not match this sidecar: {}",
+            wrong.join("; ")
+        )));
+    }
     tracing::info!(extension = %version, "database ready");
     Ok(())
 }

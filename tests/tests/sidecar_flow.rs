@@ -956,3 +956,26 @@ async fn a_row_held_open_by_another_caller_delays_a_call_boundedly() {
     assert!(paid.accepted, "{paid:?}");
     finish(w).await;
 }
+
+/// An extension whose enums say more than the sidecar knows (a refusal
+/// reason added by a newer release) would fail every read of that type in
+/// the middle of a payment: the sidecar refuses to start, naming the type.
+#[tokio::test]
+async fn a_sidecar_refuses_an_extension_with_words_it_does_not_know() {
+    let mut w = world("enum_drift").await;
+    w.sidecar.take().unwrap().shutdown().await;
+    w.db.client()
+        .await
+        .batch_execute("ALTER TYPE drip.reason ADD VALUE 'a_newer_refusal'")
+        .await
+        .unwrap();
+    let Err(refused) = Sidecar::start(w.config.clone()).await else {
+        panic!("started against an extension with an unknown drip.reason")
+    };
+    let message = refused.to_string();
+    assert!(
+        message.contains("drip.reason") && message.contains("a_newer_refusal"),
+        "{message}"
+    );
+    finish(w).await;
+}

@@ -231,3 +231,31 @@ impl<'a> FromSql<'a> for OutgoingState {
 impl super::SqlType for OutgoingState {
     const SQL: &'static str = "text";
 }
+
+/// The enums whose labels in the database are not the Rust enum's, in
+/// order: one line each. A row of such a type would fail to read in the
+/// middle of a payment, so the sidecar refuses to start instead.
+pub async fn enum_mismatches(
+    client: &tokio_postgres::Client,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let mut wrong = Vec::new();
+    for e in ENUMS {
+        let labels: Vec<String> = client
+            .query(
+                "SELECT enumlabel::text FROM pg_enum WHERE enumtypid = $1::text::regtype
+                 ORDER BY enumsortorder",
+                &[&e.ty],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if labels != e.labels {
+            wrong.push(format!(
+                "{}: the database has {labels:?}, this sidecar knows {:?}",
+                e.ty, e.labels
+            ));
+        }
+    }
+    Ok(wrong)
+}

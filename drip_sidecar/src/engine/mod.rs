@@ -23,8 +23,8 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Error, Row};
 
 pub use enums::{
-    EnumDecl, OutboxKind, OutboxState, OutgoingState, PaymentType, ProposalKind, Reason,
-    SessionState, SqlEnum, ENUMS,
+    enum_mismatches, EnumDecl, OutboxKind, OutboxState, OutgoingState, PaymentType, ProposalKind,
+    Reason, SessionState, SqlEnum, ENUMS,
 };
 
 /// A column a result struct reads: its name and its SQL type.
