@@ -122,62 +122,94 @@ $$;
 COMMENT ON FUNCTION drip.ilp_open_channel(text, bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer) IS
 'Sidecar only: a client''s incoming channel as the validated ledger has it (after its ownership proof). NULL when taken (or, for the account''s own channel, its new amount recorded); else why not: blocked, channel_in_use, wrong_destination, settle_delay_too_short, channel_expires, channel_exists.';
 
--- An ILP client's claim, checked and kept under its channel's lock: the
--- one body of drip.ilp_claim and drip.ilp_claims. A malformed claim (an
--- unknown account, a bad amount, a signature or key of the wrong shape)
--- raises when p_strict, else is refused as malformed.
-CREATE FUNCTION drip._ilp_take_claim(p_account text, p_amount bigint, p_signature bytea, p_strict boolean)
-RETURNS drip.payment
+-- ILP clients' claims, checked and kept in one statement's locks: the one
+-- body of drip.ilp_claim and drip.ilp_claims (whose batches are claims
+-- arriving together). The channels are locked in id order, so concurrent
+-- batches cannot deadlock; each claim is checked set-wise without raising
+-- (a malformed one is refused alone), and must also rise above its
+-- channel's claims taken earlier in the batch. Answers each claim's
+-- verdict and the best claim it met.
+CREATE FUNCTION drip._ilp_take_claims(p_accounts text[], p_amounts bigint[], p_signatures bytea[])
+RETURNS TABLE (accepted boolean, reason drip.reason, best bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
 DECLARE
-    c drip.channels;
-    is_blocked boolean;
-    signed boolean;
-    denial drip.reason;
+    v record;
 BEGIN
-    IF p_amount IS NULL OR p_amount <= 0 THEN
-        IF NOT p_strict THEN
-            RETURN (false, 'malformed'::drip.reason, NULL::bigint, NULL::bigint);
-        END IF;
-        RAISE EXCEPTION 'invalid amount'
+    IF cardinality(p_accounts) IS DISTINCT FROM cardinality(p_amounts)
+       OR cardinality(p_accounts) IS DISTINCT FROM cardinality(p_signatures) THEN
+        RAISE EXCEPTION 'invalid batch'
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('amount must be a positive number of drops, got %s.', coalesce(p_amount::text, 'NULL')),
-                  HINT = 'Claims are cumulative: the total the channel pays so far.';
+                  DETAIL = 'accounts, amounts and signatures must have one element per claim.';
     END IF;
-    SELECT a.blocked INTO is_blocked FROM drip.ilp_accounts a WHERE a.account = p_account;
-    IF NOT FOUND THEN
-        IF NOT p_strict THEN
-            RETURN (false, 'malformed'::drip.reason, NULL::bigint, NULL::bigint);
+    FOR v IN
+        WITH
+        locked AS MATERIALIZED (
+            SELECT c.channel_id, c.ilp_account, c.public_key, c.prepared_key, c.best_claim, c.amount
+            FROM drip.channels c
+            WHERE c.ilp_account = ANY (p_accounts) AND c.closed_at IS NULL
+            ORDER BY c.channel_id
+            FOR UPDATE
+        ),
+        -- drip.ilp_claim's checks against the channel as it stands.
+        -- Materialized: inlined, the signature would be checked once for
+        -- each place that reads the reason.
+        checked AS MATERIALIZED (
+            SELECT t.i, t.amount, t.signature, l.channel_id, l.best_claim, l.amount AS channel_amount,
+                   CASE
+                       WHEN t.amount IS NULL OR t.amount <= 0 OR a.account IS NULL THEN 'malformed'
+                       WHEN l.channel_id IS NULL THEN 'no_channel'
+                       WHEN a.blocked THEN 'blocked'
+                       ELSE coalesce(drip._claim_fault(l.channel_id, t.amount, t.signature, l.public_key, l.prepared_key),
+                                     drip._claim_denial(t.amount, l.best_claim, l.amount))
+                   END::drip.reason AS reason
+            FROM unnest(p_accounts, p_amounts, p_signatures) WITH ORDINALITY AS t(account, amount, signature, i)
+            LEFT JOIN drip.ilp_accounts a ON a.account = t.account
+            LEFT JOIN locked l ON l.ilp_account = t.account
+        )
+        -- The best claim a claim meets is the highest the batch took on
+        -- its channel before it (the running maximum of the claims that
+        -- passed the checks above: none of them is above it and refused).
+        SELECT c.i, c.channel_id, c.amount, c.signature, c.best_claim,
+               coalesce(c.reason, drip._claim_denial(c.amount,
+                   greatest(c.best_claim, max(c.amount) FILTER (WHERE c.reason IS NULL) OVER earlier),
+                   c.channel_amount)::drip.reason) AS reason
+        FROM checked c
+        WINDOW earlier AS (PARTITION BY c.channel_id ORDER BY c.i
+                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+        ORDER BY c.i
+    LOOP
+        IF v.reason IS NULL THEN
+            PERFORM drip._take_claim(v.channel_id, v.amount, v.signature);
         END IF;
-        RAISE EXCEPTION 'unknown ILP account' USING ERRCODE = 'no_data_found';
-    END IF;
-    -- The channel's row lock orders concurrent claims.
-    SELECT * INTO c FROM drip.channels WHERE ilp_account = p_account AND closed_at IS NULL FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN (false, 'no_channel'::drip.reason, NULL::bigint, NULL::bigint);
-    END IF;
-    IF is_blocked THEN
-        RETURN (false, 'blocked'::drip.reason, NULL::bigint, c.best_claim::bigint);
-    END IF;
-    IF p_strict THEN
-        signed := drip._check_claim(c.channel_id, p_amount, p_signature, c.public_key, c.prepared_key);
-        denial := CASE WHEN NOT signed THEN 'bad_signature' END;
-    ELSE
-        denial := drip._claim_fault(c.channel_id, p_amount, p_signature, c.public_key, c.prepared_key);
-    END IF;
-    denial := coalesce(denial, drip._claim_denial(p_amount, c.best_claim, c.amount)::drip.reason);
-    IF denial IS NOT NULL THEN
-        RETURN (false, denial, NULL::bigint, c.best_claim::bigint);
-    END IF;
-    PERFORM drip._take_claim(c.channel_id, p_amount, p_signature);
-    RETURN (true, NULL::drip.reason, NULL::bigint, p_amount);
+        accepted := v.reason IS NULL;
+        reason := v.reason;
+        best := CASE WHEN v.reason IS NULL THEN v.amount ELSE v.best_claim END;
+        RETURN NEXT;
+    END LOOP;
 END
 $$;
 
 CREATE FUNCTION drip.ilp_claim(p_account text, p_amount bigint, p_signature bytea) RETURNS drip.payment
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    r record;
 BEGIN
-    RETURN drip._ilp_take_claim(p_account, p_amount, p_signature, true);
+    IF p_amount IS NULL OR p_amount <= 0 THEN
+        RAISE EXCEPTION 'invalid amount'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('amount must be a positive number of drops, got %s.', coalesce(p_amount::text, 'NULL')),
+                  HINT = 'Claims are cumulative: the total the channel pays so far.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM drip.ilp_accounts a WHERE a.account = p_account) THEN
+        RAISE EXCEPTION 'unknown ILP account' USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT * INTO r FROM drip._ilp_take_claims(ARRAY[p_account], ARRAY[p_amount], ARRAY[p_signature]);
+    IF r.reason = 'malformed' THEN
+        -- Only the signature's shape is left to be wrong: raise its error.
+        PERFORM drip._check_claim(c.channel_id, p_amount, p_signature, c.public_key, c.prepared_key)
+        FROM drip.channels c WHERE c.ilp_account = p_account AND c.closed_at IS NULL;
+    END IF;
+    RETURN (r.accepted, r.reason, NULL::bigint, r.best);
 END
 $$;
 COMMENT ON FUNCTION drip.ilp_claim(text, bigint, bytea) IS
@@ -195,32 +227,12 @@ COMMENT ON FUNCTION drip.record_channel_balance(bytea, bigint) IS
 'Sidecar only: a claim of drip''s validated without closing the channel: the ledger''s balance is now at least this.';
 
 -- Many claims in one transaction (one commit for all): the ILP server
--- batches claims arriving together. Each is drip.ilp_claim's, refused
--- rather than raised when malformed, so a malformed claim refuses only
--- itself; the channels are locked in id order first, so concurrent batches
--- cannot deadlock.
+-- batches claims arriving together.
 CREATE FUNCTION drip.ilp_claims(p_accounts text[], p_amounts bigint[], p_signatures bytea[])
 RETURNS TABLE (accepted boolean, reason drip.reason)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
-DECLARE
-    r drip.payment;
 BEGIN
-    IF cardinality(p_accounts) IS DISTINCT FROM cardinality(p_amounts)
-       OR cardinality(p_accounts) IS DISTINCT FROM cardinality(p_signatures) THEN
-        RAISE EXCEPTION 'invalid batch'
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'accounts, amounts and signatures must have one element per claim.';
-    END IF;
-    PERFORM FROM drip.channels c
-    WHERE c.ilp_account = ANY (p_accounts) AND c.closed_at IS NULL
-    ORDER BY c.channel_id
-    FOR UPDATE;
-    FOR i IN 1 .. coalesce(cardinality(p_accounts), 0) LOOP
-        r := drip._ilp_take_claim(p_accounts[i], p_amounts[i], p_signatures[i], false);
-        accepted := r.accepted;
-        reason := r.reason;
-        RETURN NEXT;
-    END LOOP;
+    RETURN QUERY SELECT t.accepted, t.reason FROM drip._ilp_take_claims(p_accounts, p_amounts, p_signatures) t;
 END
 $$;
 COMMENT ON FUNCTION drip.ilp_claims(text[], bigint[], bytea[]) IS
