@@ -35,6 +35,7 @@ BEGIN
         ('drip_ilp', 'drip: the ILP server (accounts, claims, packets; bounds from drip.ilp_settings)'),
         ('drip_ledger', 'drip: the ledger worker (facts from the validated ledger, outbox, ILP settings)'),
         ('drip_admin', 'drip: operators (terms, views, requeue a claim)'),
+        ('drip_http', 'drip: the HTTP 402 front door (MPP sessions: a channel''s accepted total, vouchers)'),
         ('drip_app', 'drip 0.1.0''s web role, kept for its grantees: drip_merchant and drip_payer')) AS roles (name, purpose)
     LOOP
         BEGIN
@@ -58,7 +59,7 @@ BEGIN
 END
 $$;
 
-GRANT USAGE ON SCHEMA drip TO drip_merchant, drip_payer, drip_ilp;
+GRANT USAGE ON SCHEMA drip TO drip_merchant, drip_payer, drip_ilp, drip_http;
 REVOKE USAGE ON SCHEMA drip FROM drip_app;
 
 -- Outbox work for the ILP server's outgoing channels.
@@ -83,7 +84,11 @@ CREATE TYPE drip.reason AS ENUM (
     'tx_not_validated',
     -- ILP
     'malformed', 'no_channel', 'blocked', 'channel_expires', 'channel_exists',
-    'no_incoming_channel', 'incoming_channel_too_small', 'other_destination', 'not_held', 'expired'
+    'no_incoming_channel', 'incoming_channel_too_small', 'other_destination', 'not_held', 'expired',
+    -- HTTP 402 (MPP sessions): a voucher at, below, or short of a price
+    -- above the channel's accepted total; a channel drip is closing; a
+    -- payer who is not the channel's; a challenge answered before
+    'replayed', 'below_best', 'underpaid', 'finalized', 'wrong_source', 'challenge_used'
 );
 ALTER TYPE drip.agreement ALTER ATTRIBUTE reason TYPE drip.reason;
 ALTER TYPE drip.payment ALTER ATTRIBUTE reason TYPE drip.reason;
@@ -107,6 +112,9 @@ CREATE FUNCTION drip."_judge_intervals"("strikes_before" integer, "checked" bigi
     "best" bigint, "due" bigint, "past_due_limit" integer)
 RETURNS TABLE ("strikes" integer, "struck" bool, "past_due" bool) IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c AS 'MODULE_PATHNAME', 'judge_intervals_wrapper';
+CREATE FUNCTION drip."_voucher_denial"("amount" bigint, "best" bigint, "deposit" bigint, "price" bigint)
+RETURNS text IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c AS 'MODULE_PATHNAME', 'voucher_denial_wrapper';
 DROP FUNCTION drip._unit_debt_denial(text, bigint, bigint, bigint, bigint, bigint);
 CREATE FUNCTION drip."_unit_debt_denial"("payment_type" text, "rate" bigint, "polling_interval_secs" integer,
     "active_at" timestamptz, "at" timestamptz, "unit_debt" bigint, "amount" bigint, "channel_amount" bigint)
@@ -453,6 +461,8 @@ BEGIN
         END LOOP;
         PERFORM set_config('lock_timeout', lock_timeout, true);
     END IF;
+    -- HTTP 402 channels at their claim deadline: redeemed and closed.
+    PERFORM drip._mpp_sweep(p_now);
     -- Proposals nobody agreed to in time are void; their sessions stay
     -- 'created' so the wallet can inquire again.
     WITH gone AS (
@@ -683,10 +693,14 @@ BEGIN
     ELSIF p.tx_hash IS NOT NULL THEN
         RETURN (NULL::boolean, NULL::drip.reason, st);
     END IF;
-    -- The job's error is the reason word, then any detail ('not_checked: …').
-    SELECT split_part(o.last_error, ':', 1) INTO refusal FROM drip.outbox o
-    WHERE o.proposal_id = p.proposal_id AND o.kind IN ('verify_channel', 'verify_fund')
-    ORDER BY o.id DESC LIMIT 1;
+    -- The job's error is the reason word, then any detail ('not_checked: …');
+    -- a word that is no reason (a job 0.1.0 recorded) reads as not_checked.
+    SELECT CASE WHEN w.word = ANY (enum_range(NULL::drip.reason)::text[]) THEN w.word::drip.reason
+                ELSE 'not_checked' END
+    INTO refusal
+    FROM (SELECT split_part(o.last_error, ':', 1) AS word FROM drip.outbox o
+          WHERE o.proposal_id = p.proposal_id AND o.kind IN ('verify_channel', 'verify_fund')
+          ORDER BY o.id DESC LIMIT 1) w;
     RETURN (false, coalesce(refusal, 'not_submitted'), st);
 END
 $$;
@@ -707,11 +721,12 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
                    WHERE o.channel_id = c.channel_id AND o.kind IN ('claim', 'claim_and_close')
                      AND (o.state IN ('queued', 'submitted')
                           OR (o.state = 'failed' AND o.updated_at > now() - interval '1 minute'))),
-           -- drip must close it: the session ended, or the ILP payer asked
-           -- (a session's channel may carry an Expiration past its end).
-           coalesce(s.state = 'closing', c.expiration IS NOT NULL)
+           -- drip must close it: the session ended, the ILP or HTTP payer
+           -- asked (a session's channel may carry an Expiration past its
+           -- end), or drip finalized an HTTP channel.
+           coalesce(s.state = 'closing', c.expiration IS NOT NULL OR c.finalized_at IS NOT NULL)
     FROM drip.channels c LEFT JOIN drip.sessions s ON s.id = c.session
-    WHERE c.closed_at IS NULL AND (s.state IN ('active', 'closing') OR c.ilp_account IS NOT NULL)
+    WHERE c.closed_at IS NULL AND (s.state IN ('active', 'closing') OR c.ilp_account IS NOT NULL OR c.mpp)
     ORDER BY c.channel_id
 $$;
 
@@ -744,9 +759,14 @@ REVOKE ALL ON drip.ilp_accounts FROM PUBLIC;
 ALTER TABLE drip.channels ALTER COLUMN session DROP NOT NULL;
 ALTER TABLE drip.channels ADD COLUMN ilp_account text REFERENCES drip.ilp_accounts (account);
 ALTER TABLE drip.channels ADD COLUMN closed_at timestamptz;
-ALTER TABLE drip.channels ADD CONSTRAINT channels_owner_check CHECK ((session IS NULL) <> (ilp_account IS NULL));
+ALTER TABLE drip.channels ADD COLUMN mpp boolean NOT NULL DEFAULT false;
+ALTER TABLE drip.channels ADD COLUMN finalized_at timestamptz;
+ALTER TABLE drip.channels ADD CONSTRAINT channels_owner_check
+    CHECK (num_nonnulls(session, ilp_account, nullif(mpp, false)) = 1);
 CREATE UNIQUE INDEX channels_ilp_open_idx ON drip.channels (ilp_account)
     WHERE ilp_account IS NOT NULL AND closed_at IS NULL;
+CREATE INDEX channels_mpp_open_idx ON drip.channels (channel_id)
+    WHERE mpp AND finalized_at IS NULL AND closed_at IS NULL;
 
 -- Channel keys' multiplication tables, generated from the key (this
 -- rewrites drip.channels once); drip.pay and drip.ilp_claim verify with
@@ -869,6 +889,9 @@ BEGIN
     IF c.ilp_account IS NOT NULL THEN
         RETURN drip._ilp_channel_closed(c, paid);
     END IF;
+    IF c.mpp THEN
+        RETURN 'closed'::drip.session_state;
+    END IF;
     SELECT * INTO s FROM drip.sessions WHERE id = c.session;
     UPDATE drip.sessions
     SET state = 'closed', end_reason = coalesce(end_reason, 'closed_on_ledger'),
@@ -888,6 +911,14 @@ BEGIN
     c := drip._lock_channel(p_channel_id);
     IF c.ilp_account IS NOT NULL THEN
         RETURN drip._ilp_channel_closing(c, p_expiration);
+    END IF;
+    IF c.mpp THEN
+        -- No more vouchers: the payer is leaving.
+        UPDATE drip.channels SET expiration = p_expiration, finalized_at = coalesce(finalized_at, now()),
+            updated_at = now()
+        WHERE channel_id = p_channel_id;
+        PERFORM drip._queue_claim(p_channel_id, NULL, 'claim_and_close');
+        RETURN 'closing'::drip.session_state;
     END IF;
     SELECT * INTO s FROM drip.sessions WHERE id = c.session;
     UPDATE drip.channels SET expiration = p_expiration, updated_at = now() WHERE channel_id = p_channel_id;
@@ -1036,8 +1067,6 @@ COMMENT ON FUNCTION drip.ilp_open_channel(text, bytea, text, bytea, bigint, inte
 CREATE FUNCTION drip._ilp_take_claims(p_accounts text[], p_amounts bigint[], p_signatures bytea[])
 RETURNS TABLE (accepted boolean, reason drip.reason, best bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
-DECLARE
-    v record;
 BEGIN
     IF cardinality(p_accounts) IS DISTINCT FROM cardinality(p_amounts)
        OR cardinality(p_accounts) IS DISTINCT FROM cardinality(p_signatures) THEN
@@ -1045,34 +1074,35 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'accounts, amounts and signatures must have one element per claim.';
     END IF;
-    FOR v IN
-        WITH
-        locked AS MATERIALIZED (
-            SELECT c.channel_id, c.ilp_account, c.public_key, c.prepared_key, c.best_claim, c.amount
-            FROM drip.channels c
-            WHERE c.ilp_account = ANY (p_accounts) AND c.closed_at IS NULL
-            ORDER BY c.channel_id
-            FOR UPDATE
-        ),
-        -- drip.ilp_claim's checks against the channel as it stands.
-        -- Materialized: inlined, the signature would be checked once for
-        -- each place that reads the reason.
-        checked AS MATERIALIZED (
-            SELECT t.i, t.amount, t.signature, l.channel_id, l.best_claim, l.amount AS channel_amount,
-                   CASE
-                       WHEN t.amount IS NULL OR t.amount <= 0 OR a.account IS NULL THEN 'malformed'
-                       WHEN l.channel_id IS NULL THEN 'no_channel'
-                       WHEN a.blocked THEN 'blocked'
-                       ELSE coalesce(drip._claim_fault(l.channel_id, t.amount, t.signature, l.public_key, l.prepared_key),
-                                     drip._claim_denial(t.amount, l.best_claim, l.amount))
-                   END::drip.reason AS reason
-            FROM unnest(p_accounts, p_amounts, p_signatures) WITH ORDINALITY AS t(account, amount, signature, i)
-            LEFT JOIN drip.ilp_accounts a ON a.account = t.account
-            LEFT JOIN locked l ON l.ilp_account = t.account
-        )
-        -- The best claim a claim meets is the highest the batch took on
-        -- its channel before it (the running maximum of the claims that
-        -- passed the checks above: none of them is above it and refused).
+    RETURN QUERY
+    WITH
+    locked AS MATERIALIZED (
+        SELECT c.channel_id, c.ilp_account, c.public_key, c.prepared_key, c.best_claim, c.amount
+        FROM drip.channels c
+        WHERE c.ilp_account = ANY (p_accounts) AND c.closed_at IS NULL
+        ORDER BY c.channel_id
+        FOR UPDATE
+    ),
+    -- drip.ilp_claim's checks against the channel as it stands.
+    -- Materialized: inlined, the signature would be checked once for each
+    -- place that reads the reason.
+    checked AS MATERIALIZED (
+        SELECT t.i, t.amount, t.signature, l.channel_id, l.best_claim, l.amount AS channel_amount,
+               CASE
+                   WHEN t.amount IS NULL OR t.amount <= 0 OR a.account IS NULL THEN 'malformed'
+                   WHEN l.channel_id IS NULL THEN 'no_channel'
+                   WHEN a.blocked THEN 'blocked'
+                   ELSE coalesce(drip._claim_fault(l.channel_id, t.amount, t.signature, l.public_key, l.prepared_key),
+                                 drip._claim_denial(t.amount, l.best_claim, l.amount))
+               END::drip.reason AS reason
+        FROM unnest(p_accounts, p_amounts, p_signatures) WITH ORDINALITY AS t(account, amount, signature, i)
+        LEFT JOIN drip.ilp_accounts a ON a.account = t.account
+        LEFT JOIN locked l ON l.ilp_account = t.account
+    ),
+    -- The best claim a claim meets is the highest the batch took on its
+    -- channel before it (the running maximum of the claims that passed the
+    -- checks above: none of them is above it and refused).
+    verdict AS MATERIALIZED (
         SELECT c.i, c.channel_id, c.amount, c.signature, c.best_claim,
                coalesce(c.reason, drip._claim_denial(c.amount,
                    greatest(c.best_claim, max(c.amount) FILTER (WHERE c.reason IS NULL) OVER earlier),
@@ -1080,16 +1110,21 @@ BEGIN
         FROM checked c
         WINDOW earlier AS (PARTITION BY c.channel_id ORDER BY c.i
                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-        ORDER BY c.i
-    LOOP
-        IF v.reason IS NULL THEN
-            PERFORM drip._take_claim(v.channel_id, v.amount, v.signature);
-        END IF;
-        accepted := v.reason IS NULL;
-        reason := v.reason;
-        best := CASE WHEN v.reason IS NULL THEN v.amount ELSE v.best_claim END;
-        RETURN NEXT;
-    END LOOP;
+    ),
+    taken AS (
+        UPDATE drip.channels ch
+        SET best_claim = v.amount, best_signature = v.signature, updated_at = now()
+        FROM (SELECT DISTINCT ON (w.channel_id) w.channel_id, w.amount, w.signature
+              FROM verdict w WHERE w.reason IS NULL
+              ORDER BY w.channel_id, w.amount DESC) v
+        WHERE ch.channel_id = v.channel_id AND ch.best_claim < v.amount AND v.amount <= ch.amount
+    ),
+    audit AS (
+        INSERT INTO drip.claims (channel_id, amount, signature, accepted_at)
+        SELECT v.channel_id, v.amount, v.signature, clock_timestamp() FROM verdict v WHERE v.reason IS NULL
+    )
+    SELECT v.reason IS NULL, v.reason, CASE WHEN v.reason IS NULL THEN v.amount ELSE v.best_claim::bigint END
+    FROM verdict v ORDER BY v.i;
 END
 $$;
 
@@ -1602,6 +1637,19 @@ CREATE TABLE drip.losses (
 CREATE INDEX losses_channel_idx ON drip.losses (channel_id);
 SELECT pg_catalog.pg_extension_config_dump('drip.losses', '');
 REVOKE ALL ON drip.losses FROM PUBLIC;
+
+-- HTTP 402 challenges answered with an accepted payment: each pays once.
+-- Kept until they expire (an expired one is refused anyway); drip.sweep
+-- deletes them after.
+CREATE TABLE drip.mpp_challenges (
+    id         text PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 128),
+    channel_id drip.hash256 NOT NULL REFERENCES drip.channels (channel_id),
+    expires_at timestamptz NOT NULL,
+    used_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX mpp_challenges_expires_idx ON drip.mpp_challenges (expires_at);
+SELECT pg_catalog.pg_extension_config_dump('drip.mpp_challenges', '');
+REVOKE ALL ON drip.mpp_challenges FROM PUBLIC;
 DROP FUNCTION drip.record_outbox(bigint, drip.outbox_state, bytea, bigint, text);
 CREATE FUNCTION drip._verify_done(p_proposal_id text, p_tx_hash bytea, p_reason text) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, drip AS $$
@@ -1728,12 +1776,12 @@ BEGIN
             DETAIL = 'The channel has left the ledger; there is nothing to claim.';
     END IF;
     RETURN drip._queue_claim(p_channel_id, c.session,
-        CASE WHEN coalesce(st = 'closing', c.expiration IS NOT NULL) THEN 'claim_and_close'
+        CASE WHEN coalesce(st = 'closing', c.expiration IS NOT NULL OR c.finalized_at IS NOT NULL) THEN 'claim_and_close'
              ELSE 'claim' END::drip.outbox_kind);
 END
 $$;
 COMMENT ON FUNCTION drip.requeue_claim(bytea) IS
-'Give the channel''s best claim a live path to the ledger: queue its claim (claim-and-close for an ending session or a closing ILP channel) unless one is open. The open job''s id.';
+'Give the channel''s best claim a live path to the ledger: queue its claim (claim-and-close for an ending session, a closing ILP channel or a finalized HTTP 402 channel) unless one is open. The open job''s id.';
 CREATE FUNCTION drip.outbox_needs(OUT transactions bigint, OUT spends bigint, OUT new_objects bigint)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
     SELECT (SELECT count(*) FROM drip.outbox o
@@ -1798,7 +1846,11 @@ LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
 BEGIN
     UPDATE drip.channels
     SET best_claim = p_amount, best_signature = p_signature, updated_at = now()
-    WHERE channel_id = p_channel_id;
+    WHERE channel_id = p_channel_id AND best_claim < p_amount AND p_amount <= amount;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'claim does not rise above the best or exceeds the channel'
+            USING ERRCODE = 'check_violation';
+    END IF;
     INSERT INTO drip.claims (channel_id, amount, signature, accepted_at)
     VALUES (p_channel_id, p_amount, p_signature, clock_timestamp());
 END
@@ -1829,18 +1881,16 @@ COMMENT ON FUNCTION drip.destroy_session(text) IS
 -- A signed proposal for session p_session, recorded: the terms' funding,
 -- session length and inquiry lifetime, with the rest as given (an initial
 -- proposal's from the terms, a refresh's from the accepted one).
-CREATE FUNCTION drip._propose(p_session bigint, p_kind drip.proposal_kind, p_channel_id bytea,
+CREATE FUNCTION drip._propose(t drip.terms, p_session bigint, p_kind drip.proposal_kind, p_channel_id bytea,
     p_payment_type drip.payment_type, p_rate bigint, p_polling_interval_secs integer,
     p_settle_delay_secs integer, p_destination text, p_destination_tag bigint)
 RETURNS drip.inquiry
 LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
 DECLARE
-    t drip.terms;
     new_id text := drip._new_proposal_id();
     expires timestamptz;
     r drip.inquiry;
 BEGIN
-    SELECT * INTO t FROM drip.terms;
     expires := now() + make_interval(secs => t.inquiry_ttl_secs);
     INSERT INTO drip.proposals (proposal_id, session, kind, payment_type, rate,
         polling_interval_secs, channel_funding, settle_delay_secs, session_length_secs,
@@ -2061,7 +2111,7 @@ BEGIN
                   HINT = 'Use drip.refresh_inquire to fund an active session further.';
     END IF;
     SELECT * INTO t FROM drip.terms;
-    RETURN drip._propose(s.id, 'initial', NULL, t.payment_type,
+    RETURN drip._propose(t, s.id, 'initial', NULL, t.payment_type,
         drip.terms_rate(t.payment_type::text, t.polling_interval_secs, t.channel_funding, t.session_length_secs),
         t.polling_interval_secs, t.min_settle_delay_secs, coalesce(t.destination, ''), t.destination_tag);
 END
@@ -2077,6 +2127,7 @@ DECLARE
     s drip.sessions;
     c drip.channels;
     first drip.proposals;
+    t drip.terms;
 BEGIN
     s := drip._session(p_drip_token);
     IF s.state = 'active' THEN
@@ -2091,7 +2142,8 @@ BEGIN
     SELECT * INTO c FROM drip.channels WHERE session = s.id;
     SELECT * INTO first FROM drip.proposals WHERE session = s.id AND kind = 'initial' AND accepted_at IS NOT NULL;
     -- The session keeps its rate; the refresh adds the terms' funding.
-    RETURN drip._propose(s.id, 'refresh', c.channel_id, first.payment_type, first.rate,
+    SELECT * INTO t FROM drip.terms;
+    RETURN drip._propose(t, s.id, 'refresh', c.channel_id, first.payment_type, first.rate,
         first.polling_interval_secs, first.settle_delay_secs, first.destination, first.destination_tag);
 END
 $$;
@@ -2271,6 +2323,205 @@ GRANT EXECUTE ON FUNCTION drip.confirm_channel(text, bytea, bytea, text, bytea, 
     TO drip_ledger;
 GRANT SELECT ON drip.sessions_overview, drip.exposure, drip.channels_by_deadline,
     drip.revenue_by_day, drip.outbox_backlog, drip.losses_by_reason TO drip_admin;
+-- HTTP 402 (MPP sessions): sql/engine/mpp.sql.
+
+-- Whether drip takes no more vouchers on the channel: closed, being
+-- closed, or inside the claim window of its end.
+CREATE FUNCTION drip._mpp_finalized(c drip.channels, p_window_secs integer, p_now timestamptz)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT c.finalized_at IS NOT NULL OR c.closed_at IS NOT NULL
+        OR coalesce(p_now OPERATOR(pg_catalog.>=)
+                    drip._claim_deadline_by(NULL, c.expiration, c.cancel_after, p_window_secs), false)
+$$;
+
+CREATE TYPE drip.mpp_channel AS (
+    best      bigint,   -- the accepted total: the channel's best claim
+    deposit   bigint,   -- the channel's amount on the validated ledger
+    finalized boolean   -- drip takes no more vouchers on it
+);
+
+CREATE FUNCTION drip.mpp_channel(p_channel_id bytea) RETURNS drip.mpp_channel
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+    SELECT c.best_claim, c.amount, drip._mpp_finalized(c, t.claim_window_secs, clock_timestamp())
+    FROM drip.channels c CROSS JOIN drip.terms t
+    WHERE c.channel_id = p_channel_id AND c.mpp
+$$;
+COMMENT ON FUNCTION drip.mpp_channel(bytea) IS
+'An HTTP 402 channel: the total its vouchers paid (the next challenge''s cumulativeAmount), its amount on the ledger, and whether drip has stopped taking vouchers on it. NULL for a channel drip does not hold for HTTP.';
+
+-- Sidecar only: a payer's channel for HTTP 402, as the validated ledger
+-- has it (after drip submitted the payer's PaymentChannelCreate, or found
+-- the channel a voucher named). A channel known already gets the ledger's
+-- amount (a fund). NULL when taken; else why not.
+CREATE FUNCTION drip.mpp_open_channel(p_channel_id bytea, p_source text, p_public_key bytea,
+    p_amount bigint, p_settle_delay integer, p_destination text, p_expiration timestamptz,
+    p_cancel_after timestamptz, p_ledger_balance bigint, p_min_settle_delay integer)
+RETURNS drip.reason
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    c drip.channels;
+    t drip.terms;
+BEGIN
+    IF length(p_channel_id) IS DISTINCT FROM 32 OR length(p_public_key) IS DISTINCT FROM 33
+       OR p_source IS NULL OR p_amount IS NULL OR p_amount <= 0 OR p_ledger_balance IS NULL
+       OR p_ledger_balance NOT BETWEEN 0 AND p_amount OR p_min_settle_delay IS NULL THEN
+        RAISE EXCEPTION 'invalid channel'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'channel_id is 32 bytes, public_key 33, amount positive, ledger_balance within it, a source and a settle delay floor.',
+                  HINT = 'Pass the PayChannel entry as the validated ledger has it.';
+    END IF;
+    SELECT * INTO c FROM drip.channels WHERE channel_id = p_channel_id FOR UPDATE;
+    IF FOUND AND (NOT c.mpp OR c.source_account IS DISTINCT FROM p_source
+                  OR c.public_key IS DISTINCT FROM p_public_key::drip.public_key) THEN
+        RETURN 'channel_in_use';
+    END IF;
+    SELECT * INTO t FROM drip.terms;
+    IF t.destination IS NULL OR p_destination IS DISTINCT FROM t.destination THEN
+        RETURN 'wrong_destination';
+    END IF;
+    -- The payer may ask to close at any time: drip then has the settle
+    -- delay to redeem, which must hold the claim window and a margin.
+    IF p_settle_delay IS NULL
+       OR p_settle_delay < greatest(p_min_settle_delay, t.claim_window_secs + drip._settle_margin_secs()) THEN
+        RETURN 'settle_delay_too_short';
+    END IF;
+    IF c.channel_id IS NOT NULL THEN
+        IF drip._mpp_finalized(c, t.claim_window_secs, clock_timestamp()) THEN
+            RETURN 'finalized';
+        END IF;
+        UPDATE drip.channels SET amount = greatest(amount, p_amount),
+            ledger_balance = greatest(ledger_balance, p_ledger_balance), updated_at = now()
+        WHERE channel_id = p_channel_id;
+        RETURN NULL;
+    END IF;
+    -- A channel whose payer already asked to close it, or that ends inside
+    -- the claim window, could pay nothing drip could redeem in time.
+    IF p_expiration IS NOT NULL THEN
+        RETURN 'channel_expires';
+    END IF;
+    IF coalesce(clock_timestamp() >= drip._claim_deadline_by(NULL, NULL, p_cancel_after, t.claim_window_secs), false) THEN
+        RETURN 'cancel_after_too_soon';
+    END IF;
+    INSERT INTO drip.channels (channel_id, mpp, source_account, public_key, amount, settle_delay,
+                               cancel_after, ledger_balance)
+    VALUES (p_channel_id, true, p_source, p_public_key, p_amount, p_settle_delay,
+            p_cancel_after, p_ledger_balance);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION drip.mpp_open_channel(bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer) IS
+'Sidecar only: a payer''s channel for HTTP 402 as the validated ledger has it. NULL when taken (a known one gets the ledger''s amount); else why not: channel_in_use, wrong_destination, settle_delay_too_short (below p_min_settle_delay, or too short to claim in), channel_expires, cancel_after_too_soon, finalized.';
+
+CREATE TYPE drip.mpp_payment AS (
+    accepted boolean,
+    reason   drip.reason,
+    best     bigint,   -- the accepted total after this call
+    deposit  bigint    -- the channel's amount
+);
+
+-- One request paid: a voucher (p_amount, the cumulative total, signed by
+-- the channel's key) at least p_price above the accepted total, within the
+-- channel, from its payer (p_source: the channel's Account), answering a
+-- challenge not used before. With p_close, drip then takes no more
+-- vouchers and redeems the best with a closing claim. Refusals for what
+-- never changes (the key, the payer, a finalized channel) take no lock;
+-- an acceptance is one transaction under the channel's lock.
+CREATE FUNCTION drip.mpp_pay(p_channel_id bytea, p_amount bigint, p_signature bytea, p_price bigint,
+    p_source text, p_challenge_id text, p_challenge_expires timestamptz, p_close boolean)
+RETURNS drip.mpp_payment
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
+DECLARE
+    c drip.channels;
+    w integer;
+    denial drip.reason;
+BEGIN
+    IF p_amount IS NULL OR p_amount <= 0 OR p_price IS NULL OR p_price < 0 OR p_close IS NULL
+       OR p_challenge_expires IS NULL OR length(p_challenge_id) NOT BETWEEN 1 AND 128
+       OR p_challenge_id IS NULL THEN
+        RAISE EXCEPTION 'invalid voucher'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'amount is positive drops, price zero or more; the challenge is named (1 to 128 characters) with its expiry; close is true or false.',
+                  HINT = 'Vouchers are cumulative: sign for the total paid so far.';
+    END IF;
+    SELECT t.claim_window_secs INTO w FROM drip.terms t;
+    SELECT * INTO c FROM drip.channels WHERE channel_id = p_channel_id AND mpp;
+    IF NOT FOUND THEN
+        RETURN (false, 'no_channel'::drip.reason, NULL::bigint, NULL::bigint);
+    END IF;
+    IF drip._mpp_finalized(c, w, clock_timestamp()) THEN
+        RETURN (false, 'finalized'::drip.reason, c.best_claim::bigint, c.amount::bigint);
+    END IF;
+    IF NOT drip._check_claim(c.channel_id, p_amount, p_signature, c.public_key, c.prepared_key) THEN
+        RETURN (false, 'bad_signature'::drip.reason, c.best_claim::bigint, c.amount::bigint);
+    END IF;
+    IF p_source IS DISTINCT FROM c.source_account THEN
+        RETURN (false, 'wrong_source'::drip.reason, c.best_claim::bigint, c.amount::bigint);
+    END IF;
+    -- Again under the lock: what a voucher, a fund or a close committed
+    -- meanwhile. The key checked above is the channel's for good.
+    SELECT * INTO c FROM drip.channels WHERE channel_id = p_channel_id FOR UPDATE;
+    IF drip._mpp_finalized(c, w, clock_timestamp()) THEN
+        RETURN (false, 'finalized'::drip.reason, c.best_claim::bigint, c.amount::bigint);
+    END IF;
+    denial := drip._voucher_denial(p_amount, c.best_claim, c.amount, p_price);
+    IF denial IS NOT NULL THEN
+        RETURN (false, denial, c.best_claim::bigint, c.amount::bigint);
+    END IF;
+    INSERT INTO drip.mpp_challenges (id, channel_id, expires_at)
+    VALUES (p_challenge_id, p_channel_id, p_challenge_expires)
+    ON CONFLICT (id) DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN (false, 'challenge_used'::drip.reason, c.best_claim::bigint, c.amount::bigint);
+    END IF;
+    PERFORM drip._take_claim(p_channel_id, p_amount, p_signature);
+    IF p_close THEN
+        UPDATE drip.channels SET finalized_at = now() WHERE channel_id = p_channel_id;
+        PERFORM drip._queue_claim(p_channel_id, NULL, 'claim_and_close');
+    END IF;
+    RETURN (true, NULL::drip.reason, p_amount, c.amount::bigint);
+END
+$$;
+COMMENT ON FUNCTION drip.mpp_pay(bytea, bigint, bytea, bigint, text, text, timestamptz, boolean) IS
+'HTTP 402: take a voucher paying one request of p_price on an MPP channel. Refused: no_channel, finalized, bad_signature, wrong_source (p_source is not the channel''s Account), exceeds_channel, replayed (the accepted total again), below_best, underpaid (less than the price above it), challenge_used. With p_close, the best claim is then redeemed and the channel closed.';
+
+-- Sweep's part: channels at their claim deadline are finalized and their
+-- best claims redeemed with a close; challenges past their expiry (and a
+-- minute for clocks) are forgotten. How many channels.
+CREATE FUNCTION drip._mpp_sweep(p_now timestamptz) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
+DECLARE
+    n integer;
+BEGIN
+    WITH due AS (
+        UPDATE drip.channels c SET finalized_at = p_now, updated_at = now()
+        FROM drip.terms t
+        WHERE c.mpp AND c.finalized_at IS NULL AND c.closed_at IS NULL
+          AND p_now >= drip._claim_deadline_by(NULL, c.expiration, c.cancel_after, t.claim_window_secs)
+        RETURNING c.channel_id
+    )
+    SELECT count(drip._queue_claim(due.channel_id, NULL, 'claim_and_close')) INTO n FROM due;
+    DELETE FROM drip.mpp_challenges WHERE expires_at < p_now - interval '1 minute';
+    RETURN n;
+END
+$$;
+
+CREATE VIEW drip.mpp_channels AS
+SELECT encode(c.channel_id, 'hex') AS channel_id, c.source_account AS payer, c.amount AS deposit,
+       c.best_claim AS paid, c.ledger_balance AS redeemed, c.settle_delay, c.cancel_after, c.expiration,
+       drip._claim_deadline(NULL, c.expiration, c.cancel_after) AS claim_by,
+       (SELECT count(*) FROM drip.claims k WHERE k.channel_id = c.channel_id) AS vouchers,
+       c.finalized_at, c.closed_at
+FROM drip.channels c WHERE c.mpp
+ORDER BY c.closed_at IS NOT NULL, claim_by NULLS LAST;
+COMMENT ON VIEW drip.mpp_channels IS 'HTTP 402 channels: their payer, deposit, the total vouchers paid, what the ledger redeemed, when drip must claim, and whether drip finalized or the ledger closed them.';
+
+GRANT EXECUTE ON FUNCTION drip.mpp_channel(bytea),
+    drip.mpp_pay(bytea, bigint, bytea, bigint, text, text, timestamptz, boolean)
+    TO drip_http;
+GRANT EXECUTE ON FUNCTION
+    drip.mpp_open_channel(bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer)
+    TO drip_ledger;
+GRANT SELECT ON drip.mpp_channels TO drip_admin;
 -- Operators give a channel's claim a live path again.
 GRANT EXECUTE ON FUNCTION drip.requeue_claim(bytea) TO drip_admin;
 -- The sidecar reports the backlog and the losses as metrics.

@@ -15,6 +15,7 @@ BEGIN
         ('drip_ilp', 'drip: the ILP server (accounts, claims, packets; bounds from drip.ilp_settings)'),
         ('drip_ledger', 'drip: the ledger worker (facts from the validated ledger, outbox, ILP settings)'),
         ('drip_admin', 'drip: operators (terms, views, requeue a claim)'),
+        ('drip_http', 'drip: the HTTP 402 front door (MPP sessions: a channel''s accepted total, vouchers)'),
         ('drip_app', 'drip 0.1.0''s web role, kept for its grantees: drip_merchant and drip_payer')) AS roles (name, purpose)
     LOOP
         BEGIN
@@ -68,7 +69,11 @@ CREATE TYPE drip.reason AS ENUM (
     'tx_not_validated',
     -- ILP
     'malformed', 'no_channel', 'blocked', 'channel_expires', 'channel_exists',
-    'no_incoming_channel', 'incoming_channel_too_small', 'other_destination', 'not_held', 'expired'
+    'no_incoming_channel', 'incoming_channel_too_small', 'other_destination', 'not_held', 'expired',
+    -- HTTP 402 (MPP sessions): a voucher at, below, or short of a price
+    -- above the channel's accepted total; a channel drip is closing; a
+    -- payer who is not the channel's; a challenge answered before
+    'replayed', 'below_best', 'underpaid', 'finalized', 'wrong_source', 'challenge_used'
 );
 
 -- The one-column rules of the two tables every accepted claim writes
@@ -202,14 +207,22 @@ CREATE TABLE drip.channels (
     ilp_account     text REFERENCES drip.ilp_accounts (account),
     -- When it left the ledger.
     closed_at       timestamptz,
+    -- Paid over HTTP 402 (an MPP session): no session or ILP account owns it.
+    mpp             boolean NOT NULL DEFAULT false,
+    -- When drip stopped taking claims on it, to redeem the best and close.
+    finalized_at    timestamptz,
     CHECK (best_claim <= amount),
     CHECK (ledger_balance <= amount),
     CHECK ((best_claim = 0) = (best_signature IS NULL)),
-    CONSTRAINT channels_owner_check CHECK ((session IS NULL) <> (ilp_account IS NULL))
+    CONSTRAINT channels_owner_check CHECK (num_nonnulls(session, ilp_account, nullif(mpp, false)) = 1)
 );
 -- An ILP account has one open incoming channel at a time.
 CREATE UNIQUE INDEX channels_ilp_open_idx ON drip.channels (ilp_account)
     WHERE ilp_account IS NOT NULL AND closed_at IS NULL;
+-- HTTP 402 channels still taking vouchers (drip.sweep finalizes them at
+-- their claim deadline).
+CREATE INDEX channels_mpp_open_idx ON drip.channels (channel_id)
+    WHERE mpp AND finalized_at IS NULL AND closed_at IS NULL;
 
 -- The server's channel to an ILP client, paid out by drip's claims: one per
 -- account, opened through the outbox when the client asks (fund_channel),
@@ -342,8 +355,19 @@ CREATE TABLE drip.losses (
 );
 CREATE INDEX losses_channel_idx ON drip.losses (channel_id);
 
+-- HTTP 402 challenges answered with an accepted payment: each pays once.
+-- Kept until they expire (an expired one is refused anyway); drip.sweep
+-- deletes them after.
+CREATE TABLE drip.mpp_challenges (
+    id         text PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 128),
+    channel_id drip.hash256 NOT NULL REFERENCES drip.channels (channel_id),
+    expires_at timestamptz NOT NULL,
+    used_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX mpp_challenges_expires_idx ON drip.mpp_challenges (expires_at);
+
 -- Nobody but the owner touches tables directly; access is through functions.
 REVOKE ALL ON ALL TABLES IN SCHEMA drip FROM PUBLIC;
-GRANT USAGE ON SCHEMA drip TO drip_merchant, drip_payer, drip_ilp, drip_ledger, drip_admin;
+GRANT USAGE ON SCHEMA drip TO drip_merchant, drip_payer, drip_ilp, drip_ledger, drip_admin, drip_http;
 GRANT SELECT, UPDATE ON drip.terms TO drip_admin;
 GRANT SELECT ON drip.ilp_settings TO drip_admin, drip_ledger;

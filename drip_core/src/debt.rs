@@ -153,6 +153,44 @@ pub fn accept_claim(amount: Drops, best: Drops, channel_amount: Drops) -> Result
     Ok(())
 }
 
+/// Why a (correctly signed) HTTP 402 voucher was refused.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum VoucherDenial {
+    /// More than the channel holds.
+    ExceedsChannel,
+    /// The accepted total again: a replay.
+    Replayed,
+    /// Below the accepted total: a rollback.
+    BelowBest,
+    /// Above the accepted total by less than the request's price.
+    Underpaid,
+}
+
+/// Check an MPP session voucher (a claim for the cumulative total) that pays
+/// one request of `price`: within the channel, and at least `price` above the
+/// total accepted so far. Replay, rollback and underpayment are told apart
+/// (draft-xrpl-session); a voucher above `best + price` is taken whole.
+pub fn accept_voucher(
+    amount: Drops,
+    best: Drops,
+    deposit: Drops,
+    price: Drops,
+) -> Result<(), VoucherDenial> {
+    if amount > deposit {
+        return Err(VoucherDenial::ExceedsChannel);
+    }
+    if amount == best {
+        return Err(VoucherDenial::Replayed);
+    }
+    if amount < best {
+        return Err(VoucherDenial::BelowBest);
+    }
+    if amount.saturating_sub(best) < price {
+        return Err(VoucherDenial::Underpaid);
+    }
+    Ok(())
+}
+
 /// A session's standing after a check of its polling intervals.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Judgement {
@@ -303,6 +341,21 @@ mod tests {
             accept_claim(Drops::new(9), Drops::new(5), Drops::new(9)),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_voucher_pays_at_least_the_price_above_the_total_and_fits_the_channel() {
+        let v = |amount, best| accept_voucher(Drops::new(amount), Drops::new(best), Drops::new(100), Drops::new(10));
+        assert_eq!(v(30, 20), Ok(()));
+        assert_eq!(v(35, 20), Ok(()), "more than the price is taken whole");
+        assert_eq!(v(100, 90), Ok(()), "the whole channel");
+        assert_eq!(v(20, 20), Err(VoucherDenial::Replayed));
+        assert_eq!(v(19, 20), Err(VoucherDenial::BelowBest));
+        assert_eq!(v(29, 20), Err(VoucherDenial::Underpaid));
+        assert_eq!(v(101, 20), Err(VoucherDenial::ExceedsChannel));
+        assert_eq!(v(u64::MAX, 0), Err(VoucherDenial::ExceedsChannel));
+        let free = accept_voucher(Drops::new(21), Drops::new(20), Drops::new(100), Drops::ZERO);
+        assert_eq!(free, Ok(()), "a free route still needs the total to rise");
     }
 
     #[test]

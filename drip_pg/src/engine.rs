@@ -378,3 +378,23 @@ fn claim_denial(amount: i64, best: i64, channel_amount: i64) -> Option<&'static 
         Err(ClaimDenial::ExceedsChannel) => Some("exceeds_channel"),
     }
 }
+
+/// Why an HTTP 402 voucher for `amount` cannot pay a request of `price` on
+/// a channel holding `deposit` whose accepted total is `best`
+/// (`exceeds_channel`, `replayed`, `below_best`, `underpaid`), or NULL.
+#[pg_extern(immutable, strict, parallel_safe, name = "_voucher_denial")]
+fn voucher_denial(amount: i64, best: i64, deposit: i64, price: i64) -> Option<&'static str> {
+    let r = debt::accept_voucher(
+        drops(amount, "amount"),
+        drops(best, "best"),
+        drops(deposit, "deposit"),
+        drops(price, "price"),
+    );
+    match r {
+        Ok(()) => None,
+        Err(debt::VoucherDenial::ExceedsChannel) => Some("exceeds_channel"),
+        Err(debt::VoucherDenial::Replayed) => Some("replayed"),
+        Err(debt::VoucherDenial::BelowBest) => Some("below_best"),
+        Err(debt::VoucherDenial::Underpaid) => Some("underpaid"),
+    }
+}

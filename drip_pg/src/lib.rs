@@ -114,6 +114,7 @@ extension_sql_file!(
         engine::judge_intervals,
         engine::admit_unit_debt,
         engine::claim_denial,
+        engine::voucher_denial,
     ]
 );
 extension_sql_file!(
@@ -150,6 +151,11 @@ extension_sql_file!(
     "../sql/engine/ilp.sql",
     name = "engine_ilp",
     requires = ["engine_views"]
+);
+extension_sql_file!(
+    "../sql/engine/mpp.sql",
+    name = "engine_mpp",
+    requires = ["engine_ilp"]
 );
 extension_sql_file!("../sql/engine/grants.sql", name = "engine_grants", finalize);
 

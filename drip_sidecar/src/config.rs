@@ -357,6 +357,47 @@ settings! {
             btp_pool_size, "DRIP_BTP_POOL_SIZE"
         };
     }
+    http: FileHttp {
+        listen: SocketAddr => {
+            /// HTTP 402 front door listen address (http.listen); it runs only when set,
+            /// serving the config file's [[http.route]]s.
+            http_listen, "DRIP_HTTP_LISTEN"
+        };
+        realm: String => {
+            /// The challenges' realm (http.realm) [default: drip].
+            http_realm, "DRIP_HTTP_REALM"
+        };
+        network: String => {
+            /// The XRPL network named to payers, mainnet, testnet or devnet (http.network);
+            /// unset: not named.
+            http_network, "DRIP_HTTP_NETWORK"
+        };
+        min_settle_delay_secs: u32 => {
+            /// The shortest SettleDelay of a payer's channel (http.min_settle_delay_secs)
+            /// [default: 3600].
+            http_min_settle_delay_secs, "DRIP_HTTP_MIN_SETTLE_DELAY_SECS"
+        };
+        challenge_ttl_secs: u32 => {
+            /// How long a challenge may be answered, 1 to 300 (http.challenge_ttl_secs)
+            /// [default: 60].
+            http_challenge_ttl_secs, "DRIP_HTTP_CHALLENGE_TTL_SECS"
+        };
+        open_timeout_ms: u64 => {
+            /// How long an open waits for the payer's channel to validate
+            /// (http.open_timeout_ms) [default: 15000].
+            http_open_timeout_ms, "DRIP_HTTP_OPEN_TIMEOUT_MS"
+        };
+        max_connections: usize => {
+            /// HTTP connections open at once (http.max_connections) [default: 1024].
+            http_max_connections, "DRIP_HTTP_MAX_CONNECTIONS"
+        };
+        max_connections_per_ip: usize => {
+            /// HTTP connections open at once from one address (http.max_connections_per_ip)
+            /// [default: 64].
+            http_max_connections_per_ip, "DRIP_HTTP_MAX_CONNECTIONS_PER_IP"
+        };
+        route: Vec<FileRoute>;
+    }
     log: FileLog {
         level: String => {
             /// Log filter (log.level) [default: info].
@@ -367,6 +408,17 @@ settings! {
             log_format, "DRIP_LOG_FORMAT"
         };
     }
+}
+
+/// A `[[http.route]]`: a path, its price in drops (0: free) and, if
+/// given, the API that answers it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRoute {
+    path: String,
+    price: u64,
+    upstream: Option<String>,
+    description: Option<String>,
 }
 
 /// TLS for the gRPC port.
@@ -475,6 +527,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// The ILP server, if it runs.
     pub btp: Option<crate::btp::BtpConfig>,
+    /// The HTTP 402 front door, if it runs.
+    pub http: Option<crate::http::HttpConfig>,
     /// Log filter.
     pub log_level: String,
     /// Log format.
@@ -504,6 +558,7 @@ impl std::fmt::Debug for Config {
             .field("offload_every", &self.offload_every)
             .field("metrics_listen", &self.metrics_listen)
             .field("btp", &self.btp)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }
@@ -784,6 +839,10 @@ impl Config {
                 })
             }
         };
+        let http = match f.http.listen {
+            None => None,
+            Some(listen) => Some(http_config(listen, f.http, seed.trim())?),
+        };
         let log_format = match f.log.format.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -799,6 +858,7 @@ impl Config {
             grpc_limits,
             tls,
             btp,
+            http,
             merchant_token,
             app_token,
             ledger_rpc_url,
@@ -826,6 +886,70 @@ fn invalid(key: &'static str, why: &str) -> ConfigError {
         key,
         why: why.to_owned(),
     }
+}
+
+fn http_config(listen: SocketAddr, f: FileHttp, seed: &str) -> Result<crate::http::HttpConfig, ConfigError> {
+    use crate::http::{ChallengeKey, HttpConfig, Route};
+    let mut routes = Vec::new();
+    for r in f.route.unwrap_or_default() {
+        if !r.path.starts_with('/') || r.path.contains('?') {
+            return Err(invalid("http.route.path", "must start with / and hold no query"));
+        }
+        if routes.iter().any(|known: &Route| known.path == r.path) {
+            return Err(invalid("http.route.path", "a path may be routed once"));
+        }
+        if r.price > Drops::MAX_NATIVE.get() {
+            return Err(invalid("http.route.price", "more drops than there are"));
+        }
+        if let Some(u) = &r.upstream {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(invalid("http.route.upstream", "must be an http:// or https:// URL"));
+            }
+        }
+        routes.push(Route {
+            path: r.path,
+            price: Drops::new(r.price),
+            upstream: r.upstream,
+            description: r.description,
+        });
+    }
+    let mut c = HttpConfig::new(listen, routes, ChallengeKey::derive(seed));
+    if let Some(realm) = f.realm {
+        if realm.is_empty() || !realm.bytes().all(|b| b.is_ascii_graphic() || b == b' ') || realm.contains('"') {
+            return Err(invalid("http.realm", "must be printable ASCII without quotes"));
+        }
+        c.realm = realm;
+    }
+    c.network = match f.network.as_deref().map(str::parse::<drip_mpp::Network>) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => return Err(invalid("http.network", "must be mainnet, testnet or devnet")),
+    };
+    if let Some(secs) = f.min_settle_delay_secs {
+        c.min_settle_delay = secs;
+    }
+    if let Some(secs) = f.challenge_ttl_secs {
+        if !(1..=300).contains(&secs) {
+            return Err(invalid("http.challenge_ttl_secs", "must be 1 to 300"));
+        }
+        c.challenge_ttl = Duration::from_secs(secs.into());
+    }
+    match f.open_timeout_ms {
+        Some(0) => return Err(invalid("http.open_timeout_ms", "must be above 0")),
+        Some(ms) => c.open_timeout = Duration::from_millis(ms),
+        None => {}
+    }
+    for (key, v, into) in [
+        ("http.max_connections", f.max_connections, &mut c.max_connections),
+        ("http.max_connections_per_ip", f.max_connections_per_ip, &mut c.max_connections_per_ip),
+    ] {
+        match v {
+            Some(0) => return Err(invalid(key, "must be at least 1")),
+            Some(n) => *into = n,
+            None => {}
+        }
+    }
+    Ok(c)
 }
 
 fn read_file(path: &Path) -> Result<File, ConfigError> {

@@ -8,6 +8,7 @@ pub mod btp;
 pub mod config;
 pub mod db;
 pub mod engine;
+pub mod http;
 pub mod jobs;
 pub mod limits;
 pub mod metrics;
@@ -78,6 +79,8 @@ pub struct Sidecar {
     pub metrics_addr: Option<SocketAddr>,
     /// Where the BTP (ILP) server listens, if it runs.
     pub btp_addr: Option<SocketAddr>,
+    /// Where the HTTP 402 front door listens, if it runs.
+    pub http_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -194,6 +197,32 @@ impl Sidecar {
                 stop_rx.clone(),
             )));
         }
+        let mut http_addr = None;
+        if let Some(http) = &config.http {
+            let listener = http::bind(http.listen)
+                .await
+                .map_err(|e| StartError::Listen {
+                    addr: http.listen,
+                    why: e.to_string(),
+                })?;
+            http_addr = listener.local_addr().ok();
+            let acceptor = identity.as_ref().map(tls::acceptor).transpose()?;
+            let limit = limits::ConnectionLimit::new(
+                "http",
+                http.max_connections,
+                http.max_connections_per_ip,
+                metrics.clone(),
+            );
+            tasks.push(tokio::spawn(http::serve(
+                listener,
+                acceptor,
+                http.clone(),
+                pool.clone(),
+                submitter.clone(),
+                limit,
+                stop_rx.clone(),
+            )));
+        }
         let mut grpc_stop = stop_rx.clone();
         let grpc_limits = &config.grpc_limits;
         let incoming = limits::incoming(
@@ -262,6 +291,7 @@ impl Sidecar {
             certificate,
             metrics_addr,
             btp_addr,
+            http_addr,
             stop,
             tasks,
         })

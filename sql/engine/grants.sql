@@ -35,7 +35,15 @@ GRANT EXECUTE ON FUNCTION drip.confirm_channel(text, bytea, bytea, text, bytea, 
     drip.ilp_outgoing_channel(text), drip.ilp_outgoing_open(), drip.ilp_release_expired(timestamptz),
     drip.ilp_configure(integer, bigint, integer, bigint, bigint)
     TO drip_ledger;
-GRANT SELECT ON drip.sessions_overview, drip.exposure, drip.channels_by_deadline,
+-- The HTTP 402 front door reads a channel's total and takes vouchers; the
+-- channel's facts, like every ledger fact, are the ledger role's.
+GRANT EXECUTE ON FUNCTION drip.mpp_channel(bytea),
+    drip.mpp_pay(bytea, bigint, bytea, bigint, text, text, timestamptz, boolean)
+    TO drip_http;
+GRANT EXECUTE ON FUNCTION
+    drip.mpp_open_channel(bytea, text, bytea, bigint, integer, text, timestamptz, timestamptz, bigint, integer)
+    TO drip_ledger;
+GRANT SELECT ON drip.sessions_overview, drip.exposure, drip.channels_by_deadline, drip.mpp_channels,
     drip.revenue_by_day, drip.outbox_backlog, drip.losses_by_reason TO drip_admin;
 -- Operators give a channel's claim a live path again.
 GRANT EXECUTE ON FUNCTION drip.requeue_claim(bytea) TO drip_admin;

@@ -96,6 +96,9 @@ BEGIN
     IF c.ilp_account IS NOT NULL THEN
         RETURN drip._ilp_channel_closed(c, paid);
     END IF;
+    IF c.mpp THEN
+        RETURN 'closed'::drip.session_state;
+    END IF;
     SELECT * INTO s FROM drip.sessions WHERE id = c.session;
     UPDATE drip.sessions
     SET state = 'closed', end_reason = coalesce(end_reason, 'closed_on_ledger'),
@@ -117,6 +120,14 @@ BEGIN
     c := drip._lock_channel(p_channel_id);
     IF c.ilp_account IS NOT NULL THEN
         RETURN drip._ilp_channel_closing(c, p_expiration);
+    END IF;
+    IF c.mpp THEN
+        -- No more vouchers: the payer is leaving.
+        UPDATE drip.channels SET expiration = p_expiration, finalized_at = coalesce(finalized_at, now()),
+            updated_at = now()
+        WHERE channel_id = p_channel_id;
+        PERFORM drip._queue_claim(p_channel_id, NULL, 'claim_and_close');
+        RETURN 'closing'::drip.session_state;
     END IF;
     SELECT * INTO s FROM drip.sessions WHERE id = c.session;
     UPDATE drip.channels SET expiration = p_expiration, updated_at = now() WHERE channel_id = p_channel_id;
@@ -148,12 +159,12 @@ BEGIN
             DETAIL = 'The channel has left the ledger; there is nothing to claim.';
     END IF;
     RETURN drip._queue_claim(p_channel_id, c.session,
-        CASE WHEN coalesce(st = 'closing', c.expiration IS NOT NULL) THEN 'claim_and_close'
+        CASE WHEN coalesce(st = 'closing', c.expiration IS NOT NULL OR c.finalized_at IS NOT NULL) THEN 'claim_and_close'
              ELSE 'claim' END::drip.outbox_kind);
 END
 $$;
 COMMENT ON FUNCTION drip.requeue_claim(bytea) IS
-'Give the channel''s best claim a live path to the ledger: queue its claim (claim-and-close for an ending session or a closing ILP channel) unless one is open. The open job''s id.';
+'Give the channel''s best claim a live path to the ledger: queue its claim (claim-and-close for an ending session, a closing ILP channel or a finalized HTTP 402 channel) unless one is open. The open job''s id.';
 
 -- Sidecar only: the job is over (done, or failed with p_error), as the
 -- worker that followed the transaction p_tx_hash (NULL: none) found it.
@@ -355,11 +366,12 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, drip AS $$
                    WHERE o.channel_id = c.channel_id AND o.kind IN ('claim', 'claim_and_close')
                      AND (o.state IN ('queued', 'submitted')
                           OR (o.state = 'failed' AND o.updated_at > now() - interval '1 minute'))),
-           -- drip must close it: the session ended, or the ILP payer asked
-           -- (a session's channel may carry an Expiration past its end).
-           coalesce(s.state = 'closing', c.expiration IS NOT NULL)
+           -- drip must close it: the session ended, the ILP or HTTP payer
+           -- asked (a session's channel may carry an Expiration past its
+           -- end), or drip finalized an HTTP channel.
+           coalesce(s.state = 'closing', c.expiration IS NOT NULL OR c.finalized_at IS NOT NULL)
     FROM drip.channels c LEFT JOIN drip.sessions s ON s.id = c.session
-    WHERE c.closed_at IS NULL AND (s.state IN ('active', 'closing') OR c.ilp_account IS NOT NULL)
+    WHERE c.closed_at IS NULL AND (s.state IN ('active', 'closing') OR c.ilp_account IS NOT NULL OR c.mpp)
     ORDER BY c.channel_id
 $$;
 

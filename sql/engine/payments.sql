@@ -43,7 +43,9 @@ COMMENT ON FUNCTION drip.amount_due(text) IS
 'What the session owes (cumulative), what its best claim pays, the channel''s amount, when it ends, its state, and the id its drip_session notices carry.';
 
 -- A claim taken: the channel's best claim, and the audit row. Call with
--- the channel locked, after every check. clock_timestamp(): the moment of
+-- the channel locked, after every check; a claim that would not rise or
+-- would not fit the channel raises all the same (a caller's check gone
+-- wrong must not lower the best claim). clock_timestamp(): the moment of
 -- acceptance, after the lock wait, so the audit's time order is the
 -- acceptance order.
 CREATE FUNCTION drip._take_claim(p_channel_id bytea, p_amount bigint, p_signature bytea) RETURNS void
@@ -51,7 +53,11 @@ LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
 BEGIN
     UPDATE drip.channels
     SET best_claim = p_amount, best_signature = p_signature, updated_at = now()
-    WHERE channel_id = p_channel_id;
+    WHERE channel_id = p_channel_id AND best_claim < p_amount AND p_amount <= amount;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'claim does not rise above the best or exceeds the channel'
+            USING ERRCODE = 'check_violation';
+    END IF;
     INSERT INTO drip.claims (channel_id, amount, signature, accepted_at)
     VALUES (p_channel_id, p_amount, p_signature, clock_timestamp());
 END

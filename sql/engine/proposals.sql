@@ -43,21 +43,21 @@ CREATE TYPE drip.inquiry AS (
     expires_at  timestamptz
 );
 
--- A signed proposal for session p_session, recorded: the terms' funding,
--- session length and inquiry lifetime, with the rest as given (an initial
--- proposal's from the terms, a refresh's from the accepted one).
-CREATE FUNCTION drip._propose(p_session bigint, p_kind drip.proposal_kind, p_channel_id bytea,
+-- A signed proposal for session p_session, recorded: the funding, session
+-- length and inquiry lifetime of t (the caller's one read of the terms, so
+-- that an initial proposal's rate and funding come from the same terms),
+-- with the rest as given (an initial proposal's from t, a refresh's from
+-- the accepted one).
+CREATE FUNCTION drip._propose(t drip.terms, p_session bigint, p_kind drip.proposal_kind, p_channel_id bytea,
     p_payment_type drip.payment_type, p_rate bigint, p_polling_interval_secs integer,
     p_settle_delay_secs integer, p_destination text, p_destination_tag bigint)
 RETURNS drip.inquiry
 LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
 DECLARE
-    t drip.terms;
     new_id text := drip._new_proposal_id();
     expires timestamptz;
     r drip.inquiry;
 BEGIN
-    SELECT * INTO t FROM drip.terms;
     expires := now() + make_interval(secs => t.inquiry_ttl_secs);
     INSERT INTO drip.proposals (proposal_id, session, kind, payment_type, rate,
         polling_interval_secs, channel_funding, settle_delay_secs, session_length_secs,
@@ -93,7 +93,7 @@ BEGIN
                   HINT = 'Use drip.refresh_inquire to fund an active session further.';
     END IF;
     SELECT * INTO t FROM drip.terms;
-    RETURN drip._propose(s.id, 'initial', NULL, t.payment_type,
+    RETURN drip._propose(t, s.id, 'initial', NULL, t.payment_type,
         drip.terms_rate(t.payment_type::text, t.polling_interval_secs, t.channel_funding, t.session_length_secs),
         t.polling_interval_secs, t.min_settle_delay_secs, coalesce(t.destination, ''), t.destination_tag);
 END
@@ -109,6 +109,7 @@ DECLARE
     s drip.sessions;
     c drip.channels;
     first drip.proposals;
+    t drip.terms;
 BEGIN
     s := drip._session(p_drip_token);
     IF s.state = 'active' THEN
@@ -123,7 +124,8 @@ BEGIN
     SELECT * INTO c FROM drip.channels WHERE session = s.id;
     SELECT * INTO first FROM drip.proposals WHERE session = s.id AND kind = 'initial' AND accepted_at IS NOT NULL;
     -- The session keeps its rate; the refresh adds the terms' funding.
-    RETURN drip._propose(s.id, 'refresh', c.channel_id, first.payment_type, first.rate,
+    SELECT * INTO t FROM drip.terms;
+    RETURN drip._propose(t, s.id, 'refresh', c.channel_id, first.payment_type, first.rate,
         first.polling_interval_secs, first.settle_delay_secs, first.destination, first.destination_tag);
 END
 $$;
@@ -360,10 +362,14 @@ BEGIN
     ELSIF p.tx_hash IS NOT NULL THEN
         RETURN (NULL::boolean, NULL::drip.reason, st);
     END IF;
-    -- The job's error is the reason word, then any detail ('not_checked: …').
-    SELECT split_part(o.last_error, ':', 1) INTO refusal FROM drip.outbox o
-    WHERE o.proposal_id = p.proposal_id AND o.kind IN ('verify_channel', 'verify_fund')
-    ORDER BY o.id DESC LIMIT 1;
+    -- The job's error is the reason word, then any detail ('not_checked: …');
+    -- a word that is no reason (a job 0.1.0 recorded) reads as not_checked.
+    SELECT CASE WHEN w.word = ANY (enum_range(NULL::drip.reason)::text[]) THEN w.word::drip.reason
+                ELSE 'not_checked' END
+    INTO refusal
+    FROM (SELECT split_part(o.last_error, ':', 1) AS word FROM drip.outbox o
+          WHERE o.proposal_id = p.proposal_id AND o.kind IN ('verify_channel', 'verify_fund')
+          ORDER BY o.id DESC LIMIT 1) w;
     RETURN (false, coalesce(refusal, 'not_submitted'), st);
 END
 $$;

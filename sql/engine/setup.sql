@@ -1,5 +1,5 @@
 -- drip's engine, in files by topic, loaded in this order (drip_pg/src/lib.rs):
--- setup, sessions, proposals, payments, sweep, ledger, views, ilp, grants.
+-- setup, sessions, proposals, payments, sweep, ledger, views, ilp, mpp, grants.
 -- Each money decision is one function, one transaction, holding the row
 -- locks it reads. A channel row is written only under its session's row
 -- lock, so the session lock serializes both (and is always taken first).
@@ -25,6 +25,7 @@ SELECT pg_catalog.pg_extension_config_dump('drip.ilp_outgoing', '');
 SELECT pg_catalog.pg_extension_config_dump('drip.ilp_holds', '');
 SELECT pg_catalog.pg_extension_config_dump('drip.losses', '');
 SELECT pg_catalog.pg_extension_config_dump('drip.ilp_settings', '');
+SELECT pg_catalog.pg_extension_config_dump('drip.mpp_challenges', '');
 
 -- A payer who asks to close gives drip the channel's settle delay to
 -- redeem its best claim: drip notices the request on a validated ledger,

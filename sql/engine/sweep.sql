@@ -109,6 +109,8 @@ BEGIN
         END LOOP;
         PERFORM set_config('lock_timeout', lock_timeout, true);
     END IF;
+    -- HTTP 402 channels at their claim deadline: redeemed and closed.
+    PERFORM drip._mpp_sweep(p_now);
     -- Proposals nobody agreed to in time are void; their sessions stay
     -- 'created' so the wallet can inquire again.
     WITH gone AS (
@@ -122,4 +124,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION drip.sweep(timestamptz) IS
-'Scheduled work for the sidecar: past-due strikes, ending sessions at the past-due limit or inside the claim window, expiring stale proposals. Touches only rows that are due; safe to run concurrently. A due session another transaction holds is waited for briefly (up to 20 per sweep, 200 ms each), so none escapes its strikes or its end.';
+'Scheduled work for the sidecar: past-due strikes, ending sessions at the past-due limit or inside the claim window, closing HTTP 402 channels inside the claim window, expiring stale proposals and used HTTP 402 challenges. Touches only rows that are due; safe to run concurrently. A due session another transaction holds is waited for briefly (up to 20 per sweep, 200 ms each), so none escapes its strikes or its end.';

@@ -166,6 +166,7 @@ pub async fn world_with(name: &str, adjust: impl FnOnce(&mut Config)) -> World {
         offload_every: Duration::from_secs(3600),
         metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
         btp: None,
+        http: None,
         log_level: "info".into(),
         log_format: LogFormat::Text,
     };

@@ -166,6 +166,13 @@ sql_enum! {
         OtherDestination = "other_destination",
         NotHeld = "not_held",
         Expired = "expired",
+        // HTTP 402 (MPP sessions)
+        Replayed = "replayed",
+        BelowBest = "below_best",
+        Underpaid = "underpaid",
+        Finalized = "finalized",
+        WrongSource = "wrong_source",
+        ChallengeUsed = "challenge_used",
     }
 }
 

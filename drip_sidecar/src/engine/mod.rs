@@ -11,6 +11,7 @@
 
 mod enums;
 pub mod ilp;
+pub mod mpp;
 pub mod outbox;
 pub mod sessions;
 
@@ -292,7 +293,7 @@ impl Call<()> {
 
 /// Every call the sidecar makes, by topic.
 pub fn all_calls() -> impl Iterator<Item = &'static dyn Declared> {
-    [sessions::CALLS, outbox::CALLS, ilp::CALLS]
+    [sessions::CALLS, outbox::CALLS, ilp::CALLS, mpp::CALLS]
         .into_iter()
         .flatten()
         .copied()

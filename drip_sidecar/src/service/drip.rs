@@ -156,7 +156,13 @@ pub fn denial(reason: Option<Reason>) -> Denial {
         | Reason::IncomingChannelTooSmall
         | Reason::OtherDestination
         | Reason::NotHeld
-        | Reason::Expired => Denial::LedgerMismatch,
+        | Reason::Expired
+        | Reason::Replayed
+        | Reason::BelowBest
+        | Reason::Underpaid
+        | Reason::Finalized
+        | Reason::WrongSource
+        | Reason::ChallengeUsed => Denial::LedgerMismatch,
     }
 }
 
