@@ -345,7 +345,14 @@ mod tests {
 
     #[test]
     fn a_voucher_pays_at_least_the_price_above_the_total_and_fits_the_channel() {
-        let v = |amount, best| accept_voucher(Drops::new(amount), Drops::new(best), Drops::new(100), Drops::new(10));
+        let v = |amount, best| {
+            accept_voucher(
+                Drops::new(amount),
+                Drops::new(best),
+                Drops::new(100),
+                Drops::new(10),
+            )
+        };
         assert_eq!(v(30, 20), Ok(()));
         assert_eq!(v(35, 20), Ok(()), "more than the price is taken whole");
         assert_eq!(v(100, 90), Ok(()), "the whole channel");

@@ -280,7 +280,8 @@ impl Challenge {
             let (token, after) = rest.split_at(end);
             let after = after.trim_start();
             if let Some(v) = after.strip_prefix('=') {
-                let (value, next) = param_value(v.trim_start()).ok_or(bad("an auth-param is malformed"))?;
+                let (value, next) =
+                    param_value(v.trim_start()).ok_or(bad("an auth-param is malformed"))?;
                 if in_payment && params.insert(token.to_ascii_lowercase(), value).is_some() {
                     return Err(bad("an auth-param is repeated"));
                 }
@@ -302,7 +303,9 @@ impl Challenge {
             return Err(bad("no Payment challenge"));
         }
         let mut take = |k: &str| params.remove(k);
-        let id = take("id").filter(|v| !v.is_empty()).ok_or(bad("id is missing"))?;
+        let id = take("id")
+            .filter(|v| !v.is_empty())
+            .ok_or(bad("id is missing"))?;
         Ok(Challenge {
             id,
             realm: take("realm").ok_or(bad("realm is missing"))?,
@@ -496,10 +499,15 @@ mod tests {
 
     #[test]
     fn a_payer_reads_back_the_challenge_it_was_sent() {
-        let mut c = Challenge::issue(&KEY, "api", &request(), NOW + 60, Some("a \"quoted\" path")).unwrap();
+        let mut c =
+            Challenge::issue(&KEY, "api", &request(), NOW + 60, Some("a \"quoted\" path")).unwrap();
         assert_eq!(Challenge::from_header(&c.header_value()).unwrap(), c);
         let other = format!("Bearer realm=\"x\", error=invalid, {}", c.header_value());
-        assert_eq!(Challenge::from_header(&other).unwrap(), c, "another scheme first");
+        assert_eq!(
+            Challenge::from_header(&other).unwrap(),
+            c,
+            "another scheme first"
+        );
         c.description = None;
         let tokens = format!(
             "payment id={}, realm=api, method=xrpl, intent=session, request={}, expires=\"{}\"",
@@ -507,7 +515,11 @@ mod tests {
             c.request,
             c.expires.clone().unwrap()
         );
-        assert_eq!(Challenge::from_header(&tokens).unwrap(), c, "tokens, any case");
+        assert_eq!(
+            Challenge::from_header(&tokens).unwrap(),
+            c,
+            "tokens, any case"
+        );
         c.verify(&KEY, NOW).unwrap();
     }
 

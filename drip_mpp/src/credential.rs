@@ -271,7 +271,10 @@ impl Credential {
         if let (Some(source), Some(o)) = (&self.source, json.as_object_mut()) {
             o.insert("source".into(), source.to_string().into());
         }
-        format!("{SCHEME} {}", base64url::encode(json.to_string().as_bytes()))
+        format!(
+            "{SCHEME} {}",
+            base64url::encode(json.to_string().as_bytes())
+        )
     }
 
     /// Read an `Authorization` header value: `Payment` (any case), one

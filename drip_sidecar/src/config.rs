@@ -888,12 +888,19 @@ fn invalid(key: &'static str, why: &str) -> ConfigError {
     }
 }
 
-fn http_config(listen: SocketAddr, f: FileHttp, seed: &str) -> Result<crate::http::HttpConfig, ConfigError> {
+fn http_config(
+    listen: SocketAddr,
+    f: FileHttp,
+    seed: &str,
+) -> Result<crate::http::HttpConfig, ConfigError> {
     use crate::http::{ChallengeKey, HttpConfig, Route};
     let mut routes = Vec::new();
     for r in f.route.unwrap_or_default() {
         if !r.path.starts_with('/') || r.path.contains('?') {
-            return Err(invalid("http.route.path", "must start with / and hold no query"));
+            return Err(invalid(
+                "http.route.path",
+                "must start with / and hold no query",
+            ));
         }
         if routes.iter().any(|known: &Route| known.path == r.path) {
             return Err(invalid("http.route.path", "a path may be routed once"));
@@ -903,7 +910,10 @@ fn http_config(listen: SocketAddr, f: FileHttp, seed: &str) -> Result<crate::htt
         }
         if let Some(u) = &r.upstream {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
-                return Err(invalid("http.route.upstream", "must be an http:// or https:// URL"));
+                return Err(invalid(
+                    "http.route.upstream",
+                    "must be an http:// or https:// URL",
+                ));
             }
         }
         routes.push(Route {
@@ -915,15 +925,26 @@ fn http_config(listen: SocketAddr, f: FileHttp, seed: &str) -> Result<crate::htt
     }
     let mut c = HttpConfig::new(listen, routes, ChallengeKey::derive(seed));
     if let Some(realm) = f.realm {
-        if realm.is_empty() || !realm.bytes().all(|b| b.is_ascii_graphic() || b == b' ') || realm.contains('"') {
-            return Err(invalid("http.realm", "must be printable ASCII without quotes"));
+        if realm.is_empty()
+            || !realm.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+            || realm.contains('"')
+        {
+            return Err(invalid(
+                "http.realm",
+                "must be printable ASCII without quotes",
+            ));
         }
         c.realm = realm;
     }
     c.network = match f.network.as_deref().map(str::parse::<drip_mpp::Network>) {
         None => None,
         Some(Ok(n)) => Some(n),
-        Some(Err(_)) => return Err(invalid("http.network", "must be mainnet, testnet or devnet")),
+        Some(Err(_)) => {
+            return Err(invalid(
+                "http.network",
+                "must be mainnet, testnet or devnet",
+            ))
+        }
     };
     if let Some(secs) = f.min_settle_delay_secs {
         c.min_settle_delay = secs;
@@ -940,8 +961,16 @@ fn http_config(listen: SocketAddr, f: FileHttp, seed: &str) -> Result<crate::htt
         None => {}
     }
     for (key, v, into) in [
-        ("http.max_connections", f.max_connections, &mut c.max_connections),
-        ("http.max_connections_per_ip", f.max_connections_per_ip, &mut c.max_connections_per_ip),
+        (
+            "http.max_connections",
+            f.max_connections,
+            &mut c.max_connections,
+        ),
+        (
+            "http.max_connections_per_ip",
+            f.max_connections_per_ip,
+            &mut c.max_connections_per_ip,
+        ),
     ] {
         match v {
             Some(0) => return Err(invalid(key, "must be at least 1")),

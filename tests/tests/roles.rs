@@ -111,6 +111,7 @@ const GRANTS: &[(&str, &[&str])] = &[
             "ilp_outgoing_result",
             "ilp_queue_claims",
             "ilp_release_expired",
+            "mpp_open_channel",
             "outbox_done",
             "outbox_failed",
             "outbox_needs",
@@ -126,6 +127,7 @@ const GRANTS: &[(&str, &[&str])] = &[
             "watched_channels",
         ],
     ),
+    ("drip_http", &["mpp_channel", "mpp_pay"]),
     (
         "drip_admin",
         &[

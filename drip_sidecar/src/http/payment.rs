@@ -15,7 +15,7 @@ use drip_core::codec::{self, StObject};
 use drip_core::{claim, tx, AccountId, Hash256, PublicKey};
 use drip_ledger::{Outcome, ResultClass};
 use drip_mpp::{
-    Challenge, Credential, Payload, PayerDid, Problem, ProblemKind, Receipt, ReceiptAction,
+    Challenge, Credential, PayerDid, Payload, Problem, ProblemKind, Receipt, ReceiptAction,
     SessionRequest,
 };
 use http::header::{self, HeaderMap, HeaderValue};
@@ -57,7 +57,12 @@ struct Paid {
 }
 
 async fn serve(State(front): State<Arc<FrontDoor>>, request: Request) -> Response {
-    let Some(route) = front.config.routes.iter().find(|r| r.path == request.uri().path()) else {
+    let Some(route) = front
+        .config
+        .routes
+        .iter()
+        .find(|r| r.path == request.uri().path())
+    else {
         return (StatusCode::NOT_FOUND, "no such route").into_response();
     };
     let (parts, body) = request.into_parts();
@@ -80,7 +85,14 @@ async fn serve(State(front): State<Arc<FrontDoor>>, request: Request) -> Respons
     let (Some(credential), None) = (credentials.next(), credentials.next()) else {
         // None, or more than one: answer with a challenge.
         let hinted = hint(&parts.headers);
-        return challenge(&front, route, hinted, ProblemKind::PaymentRequired, "this route is paid per request").await;
+        return challenge(
+            &front,
+            route,
+            hinted,
+            ProblemKind::PaymentRequired,
+            "this route is paid per request",
+        )
+        .await;
     };
     match pay(&front, route, credential).await {
         Ok(paid) => answer(&front, route, &parts, body, Some(paid)).await,
@@ -106,16 +118,27 @@ async fn answer(
     body: Bytes,
     paid: Option<Paid>,
 ) -> Response {
-    let close = paid.as_ref().is_some_and(|p| p.receipt.action == ReceiptAction::Close);
+    let close = paid
+        .as_ref()
+        .is_some_and(|p| p.receipt.action == ReceiptAction::Close);
     let mut response = match (&route.upstream, close) {
         (Some(upstream), false) => {
-            upstream::forward(&front.upstream, upstream, parts.method.clone(), &parts.uri, &parts.headers, body)
-                .await
+            upstream::forward(
+                &front.upstream,
+                upstream,
+                parts.method.clone(),
+                &parts.uri,
+                &parts.headers,
+                body,
+            )
+            .await
         }
         _ => {
             let json = match &paid {
                 Some(p) => p.receipt.to_json(),
-                None => serde_json::json!({"route": route.path, "price": "0"}).to_string().into_bytes(),
+                None => serde_json::json!({"route": route.path, "price": "0"})
+                    .to_string()
+                    .into_bytes(),
             };
             ([(header::CONTENT_TYPE, "application/json")], json).into_response()
         }
@@ -160,7 +183,12 @@ async fn challenge(
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "the channel's total could not be read");
-                return problem(ProblemKind::PaymentRequired, "try again", None, StatusCode::SERVICE_UNAVAILABLE);
+                return problem(
+                    ProblemKind::PaymentRequired,
+                    "try again",
+                    None,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                );
             }
         }
     }
@@ -198,7 +226,12 @@ fn status(kind: ProblemKind) -> StatusCode {
     StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::PAYMENT_REQUIRED)
 }
 
-fn problem(kind: ProblemKind, detail: &str, challenge: Option<&Challenge>, status: StatusCode) -> Response {
+fn problem(
+    kind: ProblemKind,
+    detail: &str,
+    challenge: Option<&Challenge>,
+    status: StatusCode,
+) -> Response {
     let mut p = Problem::new(kind, detail);
     if let Some(c) = challenge {
         p = p.with_challenge_id(c.id.as_str());
@@ -207,7 +240,10 @@ fn problem(kind: ProblemKind, detail: &str, challenge: Option<&Challenge>, statu
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(c) = challenge {
         if let Ok(v) = HeaderValue::from_str(&c.header_value()) {
@@ -218,12 +254,19 @@ fn problem(kind: ProblemKind, detail: &str, challenge: Option<&Challenge>, statu
 }
 
 /// The draft's checks of a credential, in its order.
-async fn pay(front: &FrontDoor, route: &Route, header_value: &HeaderValue) -> Result<Paid, Refusal> {
-    let text = header_value
-        .to_str()
-        .map_err(|_| refuse(ProblemKind::MalformedCredential, "the credential is not ASCII"))?;
-    let credential =
-        Credential::parse(text).map_err(|e| refuse(ProblemKind::MalformedCredential, e.to_string()))?;
+async fn pay(
+    front: &FrontDoor,
+    route: &Route,
+    header_value: &HeaderValue,
+) -> Result<Paid, Refusal> {
+    let text = header_value.to_str().map_err(|_| {
+        refuse(
+            ProblemKind::MalformedCredential,
+            "the credential is not ASCII",
+        )
+    })?;
+    let credential = Credential::parse(text)
+        .map_err(|e| refuse(ProblemKind::MalformedCredential, e.to_string()))?;
     credential
         .challenge
         .verify(&front.config.challenge_key.0, unix_now())
@@ -234,31 +277,70 @@ async fn pay(front: &FrontDoor, route: &Route, header_value: &HeaderValue) -> Re
         .session_request()
         .map_err(|e| refuse(ProblemKind::InvalidChallenge, e.to_string()))?;
     if request.amount != route.price.get() || request.recipient != front.recipient {
-        return Err(refuse(ProblemKind::InvalidChallenge, "the challenge is for another route"));
+        return Err(refuse(
+            ProblemKind::InvalidChallenge,
+            "the challenge is for another route",
+        ));
     }
-    let source = credential
-        .source
-        .as_ref()
-        .ok_or_else(|| refuse(ProblemKind::VerificationFailed, "the credential names no source"))?;
+    let source = credential.source.as_ref().ok_or_else(|| {
+        refuse(
+            ProblemKind::VerificationFailed,
+            "the credential names no source",
+        )
+    })?;
     if let Some(network) = front.config.network {
         if source.network != network.as_str() {
-            return Err(refuse(ProblemKind::VerificationFailed, "the source is on another network"));
+            return Err(refuse(
+                ProblemKind::VerificationFailed,
+                "the source is on another network",
+            ));
         }
     }
     let challenge = &credential.challenge;
     match &credential.payload {
-        Payload::Open { transaction, amount, signature } => {
+        Payload::Open {
+            transaction,
+            amount,
+            signature,
+        } => {
             if request.channel_id.is_some() {
-                return Err(refuse(ProblemKind::InvalidChallenge, "the challenge names a channel: pay on it"));
+                return Err(refuse(
+                    ProblemKind::InvalidChallenge,
+                    "the challenge names a channel: pay on it",
+                ));
             }
-            open(front, route, challenge, source, transaction, *amount, signature).await
+            open(
+                front,
+                route,
+                challenge,
+                source,
+                transaction,
+                *amount,
+                signature,
+            )
+            .await
         }
-        Payload::Voucher { channel_id, amount, signature } | Payload::Close { channel_id, amount, signature } => {
+        Payload::Voucher {
+            channel_id,
+            amount,
+            signature,
+        }
+        | Payload::Close {
+            channel_id,
+            amount,
+            signature,
+        } => {
             if request.channel_id != Some(*channel_id) {
-                return Err(refuse(ProblemKind::InvalidChallenge, "the challenge is for another channel"));
+                return Err(refuse(
+                    ProblemKind::InvalidChallenge,
+                    "the challenge is for another channel",
+                ));
             }
             let close = matches!(credential.payload, Payload::Close { .. });
-            voucher(front, route, challenge, source, channel_id, *amount, signature, close).await
+            voucher(
+                front, route, challenge, source, channel_id, *amount, signature, close,
+            )
+            .await
         }
     }
 }
@@ -275,7 +357,12 @@ fn secs(d: Duration) -> i64 {
 
 /// Drops as the engine takes them: a voucher above i64 can pay nothing.
 fn drops(amount: u64) -> Result<i64, Refusal> {
-    i64::try_from(amount).map_err(|_| refuse(ProblemKind::AmountExceedsDeposit, "more drops than any channel holds"))
+    i64::try_from(amount).map_err(|_| {
+        refuse(
+            ProblemKind::AmountExceedsDeposit,
+            "more drops than any channel holds",
+        )
+    })
 }
 
 /// A voucher (or the closing one) on a channel drip holds; a channel it
@@ -313,13 +400,22 @@ async fn voucher(
         r.channel = Some(*channel);
         return Err(r);
     }
-    let action = if close { ReceiptAction::Close } else { ReceiptAction::Voucher };
+    let action = if close {
+        ReceiptAction::Close
+    } else {
+        ReceiptAction::Voucher
+    };
     Ok(Paid {
         receipt: receipt(action, channel, amount, challenge),
     })
 }
 
-fn receipt(action: ReceiptAction, channel: &Hash256, amount: u64, challenge: &Challenge) -> Receipt {
+fn receipt(
+    action: ReceiptAction,
+    channel: &Hash256,
+    amount: u64,
+    challenge: &Challenge,
+) -> Receipt {
     Receipt {
         timestamp: unix_now(),
         challenge_id: challenge.id.clone(),
@@ -342,7 +438,10 @@ fn expiry(challenge: &Challenge) -> SystemTime {
 async fn take(front: &FrontDoor, v: &Voucher<'_>) -> Result<sql::MppPayment, Refusal> {
     let unavailable = |e: &dyn std::fmt::Display| {
         tracing::warn!(error = %e, "a voucher could not be taken");
-        refuse(ProblemKind::VerificationFailed, "the payment could not be recorded; try again")
+        refuse(
+            ProblemKind::VerificationFailed,
+            "the payment could not be recorded; try again",
+        )
     };
     let client = front.pool.get().await.map_err(|e| unavailable(&e))?;
     sql::mpp_pay(&client, v).await.map_err(|e| unavailable(&e))
@@ -352,20 +451,47 @@ async fn take(front: &FrontDoor, v: &Voucher<'_>) -> Result<sql::MppPayment, Ref
 fn refusal(reason: Option<Reason>) -> Refusal {
     use ProblemKind as P;
     let (kind, detail) = match reason {
-        Some(Reason::NoChannel | Reason::ChannelNotOnLedger) => (P::ChannelNotFound, "no such channel to this recipient"),
+        Some(Reason::NoChannel | Reason::ChannelNotOnLedger) => {
+            (P::ChannelNotFound, "no such channel to this recipient")
+        }
         Some(Reason::Finalized | Reason::ChannelExpires | Reason::CancelAfterTooSoon) => {
             (P::ChannelFinalized, "the channel is closed or closing")
         }
-        Some(Reason::BadSignature) => (P::InvalidSignature, "the claim's signature does not verify"),
-        Some(Reason::ExceedsChannel) => (P::AmountExceedsDeposit, "the voucher exceeds the channel's deposit"),
-        Some(Reason::Replayed) => (P::VerificationFailed, "replay: the voucher repeats the accepted total"),
-        Some(Reason::BelowBest) => (P::VerificationFailed, "rollback: the voucher is below the accepted total"),
-        Some(Reason::Underpaid) => (P::PaymentInsufficient, "underpayment: the voucher adds less than the price"),
-        Some(Reason::WrongSource) => (P::VerificationFailed, "the source is not the channel's payer"),
+        Some(Reason::BadSignature) => {
+            (P::InvalidSignature, "the claim's signature does not verify")
+        }
+        Some(Reason::ExceedsChannel) => (
+            P::AmountExceedsDeposit,
+            "the voucher exceeds the channel's deposit",
+        ),
+        Some(Reason::Replayed) => (
+            P::VerificationFailed,
+            "replay: the voucher repeats the accepted total",
+        ),
+        Some(Reason::BelowBest) => (
+            P::VerificationFailed,
+            "rollback: the voucher is below the accepted total",
+        ),
+        Some(Reason::Underpaid) => (
+            P::PaymentInsufficient,
+            "underpayment: the voucher adds less than the price",
+        ),
+        Some(Reason::WrongSource) => (
+            P::VerificationFailed,
+            "the source is not the channel's payer",
+        ),
         Some(Reason::ChallengeUsed) => (P::InvalidChallenge, "the challenge was answered before"),
-        Some(Reason::WrongDestination) => (P::VerificationFailed, "the channel pays another recipient"),
-        Some(Reason::SettleDelayTooShort) => (P::VerificationFailed, "the channel's settle delay is too short"),
-        Some(Reason::ChannelInUse) => (P::VerificationFailed, "the channel is not this payer's HTTP channel"),
+        Some(Reason::WrongDestination) => {
+            (P::VerificationFailed, "the channel pays another recipient")
+        }
+        Some(Reason::SettleDelayTooShort) => (
+            P::VerificationFailed,
+            "the channel's settle delay is too short",
+        ),
+        Some(Reason::ChannelInUse) => (
+            P::VerificationFailed,
+            "the channel is not this payer's HTTP channel",
+        ),
         _ => (P::VerificationFailed, "the payment was refused"),
     };
     refuse(kind, detail)
@@ -374,25 +500,44 @@ fn refusal(reason: Option<Reason>) -> Refusal {
 /// A channel the payer opened itself, named in its first voucher: the
 /// claim's signature is checked against the key the validated ledger
 /// names, then the channel recorded.
-async fn bring_in(front: &FrontDoor, id: &Hash256, amount: u64, signature: &[u8]) -> Result<(), Refusal> {
+async fn bring_in(
+    front: &FrontDoor,
+    id: &Hash256,
+    amount: u64,
+    signature: &[u8],
+) -> Result<(), Refusal> {
     let ledger = front.submitter.client();
     let entry = ledger
         .channel(id)
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "the ledger could not be asked for a channel");
-            refuse(ProblemKind::VerificationFailed, "the ledger could not be asked; try again")
+            refuse(
+                ProblemKind::VerificationFailed,
+                "the ledger could not be asked; try again",
+            )
         })?
         .ok_or_else(|| refusal(Some(Reason::NoChannel)))?;
-    let key = PublicKey::from_slice(&entry.public_key).map_err(|_| refusal(Some(Reason::BadSignature)))?;
-    if key.verify(&claim::claim_message(id, drip_core::Drops::new(amount)), signature).is_err() {
+    let key = PublicKey::from_slice(&entry.public_key)
+        .map_err(|_| refusal(Some(Reason::BadSignature)))?;
+    if key
+        .verify(
+            &claim::claim_message(id, drip_core::Drops::new(amount)),
+            signature,
+        )
+        .is_err()
+    {
         return Err(refusal(Some(Reason::BadSignature)));
     }
     record(front, id, &entry).await
 }
 
 /// The channel, as the validated ledger has it, recorded for HTTP.
-async fn record(front: &FrontDoor, id: &Hash256, entry: &drip_ledger::ChannelEntry) -> Result<(), Refusal> {
+async fn record(
+    front: &FrontDoor,
+    id: &Hash256,
+    entry: &drip_ledger::ChannelEntry,
+) -> Result<(), Refusal> {
     let source = entry.account.to_address();
     let destination = entry.destination.to_address();
     let facts = IncomingChannel {
@@ -409,10 +554,16 @@ async fn record(front: &FrontDoor, id: &Hash256, entry: &drip_ledger::ChannelEnt
     let floor = i32::try_from(front.config.min_settle_delay).unwrap_or(i32::MAX);
     let unavailable = |e: &dyn std::fmt::Display| {
         tracing::warn!(error = %e, "a channel could not be recorded");
-        refuse(ProblemKind::VerificationFailed, "the channel could not be recorded; try again")
+        refuse(
+            ProblemKind::VerificationFailed,
+            "the channel could not be recorded; try again",
+        )
     };
     let client = front.pool.get().await.map_err(|e| unavailable(&e))?;
-    match sql::mpp_open_channel(&client, &facts, floor).await.map_err(|e| unavailable(&e))? {
+    match sql::mpp_open_channel(&client, &facts, floor)
+        .await
+        .map_err(|e| unavailable(&e))?
+    {
         None => Ok(()),
         reason => Err(refusal(reason)),
     }
@@ -434,7 +585,12 @@ struct Create {
 const PAYMENT_CHANNEL_CREATE: u16 = 13;
 
 fn read_create(front: &FrontDoor, blob: &[u8]) -> Result<Create, Refusal> {
-    let bad = |why: &str| refuse(ProblemKind::VerificationFailed, format!("the transaction {why}"));
+    let bad = |why: &str| {
+        refuse(
+            ProblemKind::VerificationFailed,
+            format!("the transaction {why}"),
+        )
+    };
     let t: StObject = codec::decode(blob).map_err(|_| bad("is not an XRPL transaction"))?;
     if t.u16("TransactionType") != Some(PAYMENT_CHANNEL_CREATE) {
         return Err(bad("is not a PaymentChannelCreate"));
@@ -454,12 +610,17 @@ fn read_create(front: &FrontDoor, blob: &[u8]) -> Result<Create, Refusal> {
     if t.u32("SettleDelay").unwrap_or(0) < front.config.min_settle_delay {
         return Err(refusal(Some(Reason::SettleDelayTooShort)));
     }
-    let deposit = t.xrp("Amount").ok_or_else(|| bad("puts no XRP in the channel"))?.get();
+    let deposit = t
+        .xrp("Amount")
+        .ok_or_else(|| bad("puts no XRP in the channel"))?
+        .get();
     let last_ledger = t
         .u32("LastLedgerSequence")
         .ok_or_else(|| bad("has no LastLedgerSequence"))?;
     let sequence = match t.u32("Sequence") {
-        Some(0) | None => t.u32("TicketSequence").ok_or_else(|| bad("has no Sequence"))?,
+        Some(0) | None => t
+            .u32("TicketSequence")
+            .ok_or_else(|| bad("has no Sequence"))?,
         Some(s) => s,
     };
     Ok(Create {
@@ -506,7 +667,12 @@ async fn open(
         .client()
         .channel(&create.channel)
         .await
-        .map_err(|_| refuse(ProblemKind::VerificationFailed, "the ledger could not be asked; try again"))?
+        .map_err(|_| {
+            refuse(
+                ProblemKind::VerificationFailed,
+                "the ledger could not be asked; try again",
+            )
+        })?
         .ok_or_else(|| refusal(Some(Reason::NoChannel)))?;
     record(front, &create.channel, &entry).await?;
     let v = Voucher {
@@ -526,7 +692,14 @@ async fn open(
         return Err(r);
     }
     Ok(Paid {
-        receipt: receipt(ReceiptAction::Open { tx_hash: create.hash }, &create.channel, amount, challenge),
+        receipt: receipt(
+            ReceiptAction::Open {
+                tx_hash: create.hash,
+            },
+            &create.channel,
+            amount,
+            challenge,
+        ),
     })
 }
 
@@ -537,7 +710,10 @@ async fn submit(front: &FrontDoor, blob: &[u8], create: &Create) -> Result<(), R
     let ledger = front.submitter.client();
     let unavailable = |e: &dyn std::fmt::Display| {
         tracing::warn!(error = %e, "the payer's channel could not be put on the ledger");
-        refuse(ProblemKind::VerificationFailed, "the ledger could not be reached; try again")
+        refuse(
+            ProblemKind::VerificationFailed,
+            "the ledger could not be reached; try again",
+        )
     };
     let preliminary = ledger.submit(blob).await.map_err(|e| unavailable(&e))?;
     // tem: malformed for good. Anything else (an earlier copy already in,
@@ -545,7 +721,10 @@ async fn submit(front: &FrontDoor, blob: &[u8], create: &Create) -> Result<(), R
     let gone = ResultClass::of(&preliminary) == ResultClass::NeverApplies;
     if gone {
         tracing::info!(result = %preliminary, "the payer's channel create was refused");
-        return Err(refuse(ProblemKind::VerificationFailed, "the ledger refused the channel's transaction"));
+        return Err(refuse(
+            ProblemKind::VerificationFailed,
+            "the ledger refused the channel's transaction",
+        ));
     }
     let waited = tokio::time::timeout(
         front.config.open_timeout,
@@ -553,15 +732,23 @@ async fn submit(front: &FrontDoor, blob: &[u8], create: &Create) -> Result<(), R
     )
     .await;
     match waited {
-        Ok(Ok(Outcome::Validated { result, .. })) if ResultClass::of(&result) == ResultClass::Applied => {
+        Ok(Ok(Outcome::Validated { result, .. }))
+            if ResultClass::of(&result) == ResultClass::Applied =>
+        {
             tracing::info!(channel = %create.channel, "a payer's HTTP channel validated");
             Ok(())
         }
         Ok(Ok(Outcome::Validated { result, .. })) => {
             tracing::info!(%result, "the payer's channel create failed on the ledger");
-            Err(refuse(ProblemKind::VerificationFailed, "the ledger did not create the channel"))
+            Err(refuse(
+                ProblemKind::VerificationFailed,
+                "the ledger did not create the channel",
+            ))
         }
-        Ok(Ok(_)) => Err(refuse(ProblemKind::VerificationFailed, "the channel's transaction expired unapplied")),
+        Ok(Ok(_)) => Err(refuse(
+            ProblemKind::VerificationFailed,
+            "the channel's transaction expired unapplied",
+        )),
         Ok(Err(e)) => Err(unavailable(&e)),
         Err(_) => Err(refuse(
             ProblemKind::VerificationFailed,

@@ -72,7 +72,11 @@ pub(super) async fn forward(
         }
         Err(e) => {
             tracing::warn!(error = %e, "the upstream API's answer broke off");
-            (StatusCode::BAD_GATEWAY, "the upstream API's answer broke off").into_response()
+            (
+                StatusCode::BAD_GATEWAY,
+                "the upstream API's answer broke off",
+            )
+                .into_response()
         }
     }
 }
@@ -85,7 +89,10 @@ mod tests {
     #[test]
     fn the_credential_and_connection_headers_stay_behind() {
         let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Payment abc"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Payment abc"),
+        );
         h.insert(header::CONNECTION, HeaderValue::from_static("close"));
         h.insert("x-mpp-paychannel-id", HeaderValue::from_static("AB"));
         h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));

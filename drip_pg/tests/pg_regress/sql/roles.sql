@@ -1,7 +1,7 @@
 -- What each role drip creates may do. Tables are the owner's; each kind of
 -- caller calls its functions: the merchant's web server, the payer-facing
--- path, the ILP server, the ledger worker; the admin edits terms and reads
--- views.
+-- path, the ILP server, the ledger worker, the HTTP 402 front door; the
+-- admin edits terms and reads views.
 CREATE EXTENSION drip;
 \set SHOW_CONTEXT never
 SET ROLE drip_merchant;
@@ -54,6 +54,7 @@ SELECT p.proname,
        has_function_privilege('drip_ilp', p.oid, 'EXECUTE') AS ilp,
        has_function_privilege('drip_ledger', p.oid, 'EXECUTE') AS ledger,
        has_function_privilege('drip_admin', p.oid, 'EXECUTE') AS admin,
+       has_function_privilege('drip_http', p.oid, 'EXECUTE') AS http,
        p.prosecdef AS security_definer
 FROM pg_proc p WHERE p.pronamespace = 'drip'::regnamespace AND p.prokind = 'f'
 ORDER BY p.proname, p.oid::regprocedure::text;
