@@ -247,6 +247,7 @@ async fn main() -> anyhow::Result<()> {
         offload_every: Duration::from_secs(3600),
         metrics_listen: None,
         btp: None,
+        http: None,
         log_level: "warn".into(),
         log_format: LogFormat::Text,
     };
