@@ -10,12 +10,14 @@
 //! - [`api`]: drip's gRPC API with timeouts and bounded retries.
 //! - [`payer`]: one session from proposal to the channel's close.
 //! - [`channels`]: the wallet's channels on the ledger, and their rescue.
+//! - [`fetch`]: HTTP 402: a URL paid over an MPP session channel.
 //! - [`btp`]: a BTP connection, as an ILP client holds it.
 //! - [`ilp`]: the asymmetric XRP plugin's client: channel, proof, claims.
 
 pub mod api;
 pub mod btp;
 pub mod channels;
+pub mod fetch;
 pub mod ilp;
 pub mod mandate;
 pub mod payer;

@@ -83,6 +83,10 @@ pub struct WalletFile {
     /// Per drip token.
     #[serde(default)]
     pub sessions: BTreeMap<String, SessionRecord>,
+    /// Per origin (`https://host:port`): the channel its HTTP 402 routes
+    /// are paid on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub http_channels: BTreeMap<String, crate::fetch::HttpChannel>,
 }
 
 /// A site the wallet has paid.
@@ -215,6 +219,7 @@ impl Wallet {
                 mandate: Mandate::default(),
                 sites: BTreeMap::new(),
                 sessions: BTreeMap::new(),
+                http_channels: BTreeMap::new(),
             },
             _lock: lock,
         };

@@ -574,3 +574,54 @@ async fn a_free_route_asks_nothing_and_an_upstream_answers_a_paid_one() {
     );
     finish(w).await;
 }
+
+#[tokio::test]
+async fn drip_fetch_pays_from_the_wallet_within_its_mandate() {
+    use drip_client::fetch::{FetchConfig, FetchError, Fetcher};
+    use drip_client::{Refusal, Wallet};
+    let w = http_world("http_fetch", |_| {}).await;
+    let dir = std::env::temp_dir().join(format!("drip-fetch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let seed = drip_core::Seed::from_entropy([0x58; 16], KeyType::Ed25519);
+    let mut wallet =
+        Wallet::create(&dir.join("wallet.json"), KeyType::Ed25519, Some(seed)).unwrap();
+    fund(&w, &wallet.account().unwrap().account_id(), 50_000_000).await;
+    let ca = sidecar(&w).certificate.clone().unwrap();
+    let config = FetchConfig {
+        deposit: Drops::new(DEPOSIT),
+        network: "devnet".into(),
+        ..FetchConfig::default()
+    };
+    let u = url(&w, "/paid");
+    let ledger = submitter(&w.devnet, wallet.account().unwrap());
+    let mut fetcher =
+        Fetcher::new(&mut wallet, ledger, Some(ca.as_bytes()), config.clone()).unwrap();
+    let mut totals = Vec::new();
+    for close in [false, false, false, true] {
+        let got = fetcher.get(&u, close).await.unwrap();
+        assert_eq!(got.status, 200);
+        totals.push(got.receipt.unwrap().cumulative);
+    }
+    assert_eq!(totals, [PRICE, 2 * PRICE, 3 * PRICE, 4 * PRICE]);
+    let kept = wallet.file().http_channels.values().next().unwrap().clone();
+    assert!(kept.closed);
+    assert_eq!(
+        (kept.signed, kept.accepted),
+        (Drops::new(4 * PRICE), Drops::new(4 * PRICE))
+    );
+    assert_eq!(mark(&w, &kept.channel_id).await, 4 * PRICE as i64);
+
+    // A price above what one step of the mandate allows is not paid.
+    wallet
+        .update(|f| f.mandate.per_interval = Drops::new(PRICE - 1))
+        .unwrap();
+    let ledger = submitter(&w.devnet, wallet.account().unwrap());
+    let mut fetcher = Fetcher::new(&mut wallet, ledger, Some(ca.as_bytes()), config).unwrap();
+    match fetcher.get(&u, false).await {
+        Err(FetchError::Mandate(Refusal::PerInterval { .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    finish(w).await;
+}

@@ -1,6 +1,7 @@
 //! The command line: global settings, and one module per command group.
 
 mod channel;
+mod fetch;
 mod pay;
 mod session;
 mod wallet;
@@ -53,6 +54,8 @@ enum Command {
     /// The wallet's channels on the ledger; close one to get its XRP back.
     #[command(subcommand)]
     Channel(channel::Command),
+    /// GET a URL, paying its HTTP 402 (an MPP session) from the wallet.
+    Fetch(fetch::Args),
     /// Run drip-devnet, a stand-alone XRP Ledger, until Ctrl-C.
     #[cfg(feature = "devnet")]
     Devnet(drip_devnet::cli::Args),
@@ -157,6 +160,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pay(a) => pay::run(&cli, a).await,
         Command::Session(c) => session::run(&cli, c).await,
         Command::Channel(c) => channel::run(&cli, c).await,
+        Command::Fetch(a) => fetch::run(&cli, a).await,
         #[cfg(feature = "devnet")]
         Command::Devnet(a) => drip_devnet::cli::run(a.clone()).await,
     }
