@@ -82,6 +82,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(addr) = sidecar.btp_addr {
         println!("btp {}://{addr}", if tls { "wss" } else { "ws" });
     }
+    if let Some(addr) = sidecar.http_addr {
+        println!("http {}://{addr}", if tls { "https" } else { "http" });
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     sidecar.shutdown().await;
