@@ -75,6 +75,7 @@ fn values(ty: &str, real: &Real, rng: &mut Rng) -> Vec<String> {
             "now() + interval '100 years'".into(),
             "'1970-01-01'".into(),
         ],
+        "boolean" => vec!["true".into(), "false".into()],
         "text[]" => vec![
             "'{}'".into(),
             "ARRAY['a']".into(),
@@ -163,7 +164,7 @@ async fn granted(c: &Client) -> Vec<(String, Vec<String>)> {
          WHERE p.pronamespace = 'drip'::regnamespace AND p.prokind = 'f'
            AND p.prorettype <> 'trigger'::regtype
            AND (SELECT bool_or(has_function_privilege(r, p.oid, 'EXECUTE'))
-                FROM unnest(ARRAY['drip_merchant', 'drip_payer', 'drip_ilp', 'drip_ledger', 'drip_admin']) r)
+                FROM unnest(ARRAY['drip_merchant', 'drip_payer', 'drip_ilp', 'drip_ledger', 'drip_admin', 'drip_http']) r)
          GROUP BY p.oid, p.proname ORDER BY p.proname, p.oid",
         &[],
     )

@@ -17,7 +17,7 @@ use anyhow::{bail, Context as _};
 use drip_bench::{connect, BenchDb};
 use drip_core::claim::sign_claim;
 use drip_core::{Drops, Hash256, KeyPair, KeyType, Seed};
-use drip_mpp::{Challenge, Credential, Payload, PayerDid};
+use drip_mpp::{Challenge, Credential, PayerDid, Payload};
 use drip_sidecar::config::{Config, GrpcLimits, LogFormat, Tls};
 use drip_sidecar::http::{ChallengeKey, HttpConfig, Route};
 use drip_sidecar::Sidecar;
@@ -59,7 +59,12 @@ async fn channels(
             bail!("channel {i} refused: {r}");
         }
         let vouchers = (1..=per)
-            .map(|k| (k * PRICE, sign_claim(payer, &channel, Drops::new(k * PRICE))))
+            .map(|k| {
+                (
+                    k * PRICE,
+                    sign_claim(payer, &channel, Drops::new(k * PRICE)),
+                )
+            })
             .collect();
         out.push(Stream { channel, vouchers });
     }
@@ -68,7 +73,12 @@ async fn channels(
 
 /// Vouchers per second taken by direct SQL `drip.mpp_pay` (one
 /// connection per stream): the database's share of a paid request.
-async fn sql(url: &str, payer: &KeyPair, streams: Vec<Stream>, seconds: u64) -> anyhow::Result<f64> {
+async fn sql(
+    url: &str,
+    payer: &KeyPair,
+    streams: Vec<Stream>,
+    seconds: u64,
+) -> anyhow::Result<f64> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let source = payer.account_id().to_address();
@@ -90,7 +100,15 @@ async fn sql(url: &str, payer: &KeyPair, streams: Vec<Stream>, seconds: u64) -> 
                 let accepted: bool = db
                     .query_one(
                         &statement,
-                        &[&s.channel.0.as_slice(), &amount, &signature, &price, &source, &challenge, &expires],
+                        &[
+                            &s.channel.0.as_slice(),
+                            &amount,
+                            &signature,
+                            &price,
+                            &source,
+                            &challenge,
+                            &expires,
+                        ],
                     )
                     .await?
                     .get(0);
@@ -289,7 +307,14 @@ async fn main() -> anyhow::Result<()> {
     // Baseline first and last: their mean is the ratio's denominator.
     let free = format!("{base}/free");
     let before = unpaid(&free, &certificate, n, seconds).await?;
-    let paid_rps = paid(&format!("{base}/paid"), &certificate, &payer, streams, seconds).await?;
+    let paid_rps = paid(
+        &format!("{base}/paid"),
+        &certificate,
+        &payer,
+        streams,
+        seconds,
+    )
+    .await?;
     let sql_rps = sql(&url, &payer, sql_streams, seconds).await?;
     let after = unpaid(&free, &certificate, n, seconds).await?;
     sidecar.shutdown().await;
@@ -300,14 +325,24 @@ async fn main() -> anyhow::Result<()> {
     let baseline = (before + after) / 2.0;
     println!("{n} clients, {seconds} s each, https keep-alive, Ed25519 vouchers");
     println!("{:<46} {:>9} {:>8}", "run", "req/s", "÷ free");
-    println!("{:<46} {:>9.0} {:>8.2}", "free route (before)", before, before / baseline);
+    println!(
+        "{:<46} {:>9.0} {:>8.2}",
+        "free route (before)",
+        before,
+        before / baseline
+    );
     println!(
         "{:<46} {:>9.0} {:>8.2}",
         "paid route (402 + voucher: two round trips)",
         paid_rps,
         paid_rps / baseline
     );
-    println!("{:<46} {:>9.0} {:>8.2}", "free route (after)", after, after / baseline);
+    println!(
+        "{:<46} {:>9.0} {:>8.2}",
+        "free route (after)",
+        after,
+        after / baseline
+    );
     println!(
         "{:<46} {:>9.0} {:>8.2}",
         "direct SQL drip.mpp_pay (the database's share)",

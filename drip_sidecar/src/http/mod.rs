@@ -81,6 +81,14 @@ impl ChallengeKey {
     }
 }
 
+impl ChallengeKey {
+    /// The key's bytes (for a payer-side tool that must issue as drip
+    /// does: tests, benchmarks).
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
 impl std::fmt::Debug for ChallengeKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ChallengeKey(<secret>)")
