@@ -396,6 +396,11 @@ settings! {
             /// [default: 64].
             http_max_connections_per_ip, "DRIP_HTTP_MAX_CONNECTIONS_PER_IP"
         };
+        pool_size: usize => {
+            /// Database connections of the HTTP front door's own pool (http.pool_size)
+            /// [default: 4].
+            http_pool_size, "DRIP_HTTP_POOL_SIZE"
+        };
         route: Vec<FileRoute>;
     }
     log: FileLog {
@@ -971,6 +976,7 @@ fn http_config(
             f.max_connections_per_ip,
             &mut c.max_connections_per_ip,
         ),
+        ("http.pool_size", f.pool_size, &mut c.pool_size),
     ] {
         match v {
             Some(0) => return Err(invalid(key, "must be at least 1")),

@@ -217,7 +217,7 @@ impl Sidecar {
                 listener,
                 acceptor,
                 http.clone(),
-                pool.clone(),
+                db::pool(&config.database, http.pool_size)?,
                 submitter.clone(),
                 limit,
                 stop_rx.clone(),

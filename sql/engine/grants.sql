@@ -54,5 +54,7 @@ GRANT EXECUTE ON FUNCTION drip._due(drip.sessions, bigint), drip._due_at(drip.se
     drip._amount_due(text, bigint, integer, timestamptz, timestamptz, bigint, bigint),
     drip._claim_deadline(timestamptz, timestamptz, timestamptz),
     drip._claim_deadline_by(timestamptz, timestamptz, timestamptz, integer) TO drip_admin;
+-- drip.mpp_channels computes each channel's deadline with it.
+GRANT EXECUTE ON FUNCTION drip._mpp_deadline(timestamptz, timestamptz, integer) TO drip_admin;
 -- The terms trigger runs as whoever edits the terms.
 GRANT EXECUTE ON FUNCTION drip._settle_margin_secs() TO drip_admin;

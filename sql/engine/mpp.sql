@@ -7,13 +7,22 @@
 -- the channel nears its Expiration or CancelAfter (the claim window), or
 -- when the payer asks the ledger to close it.
 
+-- When drip must redeem an HTTP channel: the claim window and the margin
+-- for a slow ledger (drip._settle_margin_secs) before its Expiration or
+-- CancelAfter; NULL while it has neither.
+CREATE FUNCTION drip._mpp_deadline(p_expiration timestamptz, p_cancel_after timestamptz, p_window_secs integer)
+RETURNS timestamptz LANGUAGE sql IMMUTABLE AS $$
+    SELECT drip._claim_deadline_by(NULL, p_expiration, p_cancel_after,
+                                   p_window_secs OPERATOR(pg_catalog.+) drip._settle_margin_secs())
+$$;
+
 -- Whether drip takes no more vouchers on the channel: closed, being
--- closed, or inside the claim window of its end.
+-- closed, or past its deadline.
 CREATE FUNCTION drip._mpp_finalized(c drip.channels, p_window_secs integer, p_now timestamptz)
 RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
     SELECT c.finalized_at IS NOT NULL OR c.closed_at IS NOT NULL
         OR coalesce(p_now OPERATOR(pg_catalog.>=)
-                    drip._claim_deadline_by(NULL, c.expiration, c.cancel_after, p_window_secs), false)
+                    drip._mpp_deadline(c.expiration, c.cancel_after, p_window_secs), false)
 $$;
 
 CREATE TYPE drip.mpp_channel AS (
@@ -68,6 +77,14 @@ BEGIN
         RETURN 'settle_delay_too_short';
     END IF;
     IF c.channel_id IS NOT NULL THEN
+        IF p_expiration IS NOT NULL AND c.expiration IS NULL AND c.closed_at IS NULL THEN
+            -- The payer asked the ledger to close it: no more vouchers.
+            UPDATE drip.channels SET expiration = p_expiration, finalized_at = coalesce(finalized_at, now()),
+                updated_at = now()
+            WHERE channel_id = p_channel_id;
+            PERFORM drip._queue_claim(p_channel_id, NULL, 'claim_and_close');
+            RETURN 'finalized';
+        END IF;
         IF drip._mpp_finalized(c, t.claim_window_secs, clock_timestamp()) THEN
             RETURN 'finalized';
         END IF;
@@ -81,7 +98,7 @@ BEGIN
     IF p_expiration IS NOT NULL THEN
         RETURN 'channel_expires';
     END IF;
-    IF coalesce(clock_timestamp() >= drip._claim_deadline_by(NULL, NULL, p_cancel_after, t.claim_window_secs), false) THEN
+    IF coalesce(clock_timestamp() >= drip._mpp_deadline(NULL, p_cancel_after, t.claim_window_secs), false) THEN
         RETURN 'cancel_after_too_soon';
     END IF;
     INSERT INTO drip.channels (channel_id, mpp, source_account, public_key, amount, settle_delay,
@@ -105,7 +122,9 @@ CREATE TYPE drip.mpp_payment AS (
 -- the channel's key) at least p_price above the accepted total, within the
 -- channel, from its payer (p_source: the channel's Account), answering a
 -- challenge not used before. With p_close, drip then takes no more
--- vouchers and redeems the best with a closing claim. Refusals for what
+-- vouchers and redeems the best with a closing claim; a close pays for
+-- nothing served, so it may repeat the accepted total (a spent channel
+-- can still be closed). Refusals for what
 -- never changes (the key, the payer, a finalized channel) take no lock;
 -- an acceptance is one transaction under the channel's lock.
 CREATE FUNCTION drip.mpp_pay(p_channel_id bytea, p_amount bigint, p_signature bytea, p_price bigint,
@@ -145,7 +164,11 @@ BEGIN
     IF drip._mpp_finalized(c, w, clock_timestamp()) THEN
         RETURN (false, 'finalized'::drip.reason, c.best_claim::bigint, c.amount::bigint);
     END IF;
-    denial := drip._voucher_denial(p_amount, c.best_claim, c.amount, p_price);
+    IF p_close AND p_amount = c.best_claim THEN
+        denial := NULL;
+    ELSE
+        denial := drip._voucher_denial(p_amount, c.best_claim, c.amount, CASE WHEN p_close THEN 0 ELSE p_price END);
+    END IF;
     IF denial IS NOT NULL THEN
         RETURN (false, denial, c.best_claim::bigint, c.amount::bigint);
     END IF;
@@ -155,7 +178,9 @@ BEGIN
     IF NOT FOUND THEN
         RETURN (false, 'challenge_used'::drip.reason, c.best_claim::bigint, c.amount::bigint);
     END IF;
-    PERFORM drip._take_claim(p_channel_id, p_amount, p_signature);
+    IF p_amount > c.best_claim THEN
+        PERFORM drip._take_claim(p_channel_id, p_amount, p_signature);
+    END IF;
     IF p_close THEN
         UPDATE drip.channels SET finalized_at = now() WHERE channel_id = p_channel_id;
         PERFORM drip._queue_claim(p_channel_id, NULL, 'claim_and_close');
@@ -164,7 +189,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION drip.mpp_pay(bytea, bigint, bytea, bigint, text, text, timestamptz, boolean) IS
-'HTTP 402: take a voucher paying one request of p_price on an MPP channel. Refused: no_channel, finalized, bad_signature, wrong_source (p_source is not the channel''s Account), exceeds_channel, replayed (the accepted total again), below_best, underpaid (less than the price above it), challenge_used. With p_close, the best claim is then redeemed and the channel closed.';
+'HTTP 402: take a voucher paying one request of p_price on an MPP channel (a close may repeat the accepted total). Refused: no_channel, finalized, bad_signature, wrong_source (p_source is not the channel''s Account), exceeds_channel, replayed (the accepted total again), below_best, underpaid (less than the price above it), challenge_used. With p_close, the best claim is then redeemed and the channel closed.';
 
 -- Sweep's part: channels at their claim deadline are finalized and their
 -- best claims redeemed with a close; challenges past their expiry (and a
@@ -178,7 +203,7 @@ BEGIN
         UPDATE drip.channels c SET finalized_at = p_now, updated_at = now()
         FROM drip.terms t
         WHERE c.mpp AND c.finalized_at IS NULL AND c.closed_at IS NULL
-          AND p_now >= drip._claim_deadline_by(NULL, c.expiration, c.cancel_after, t.claim_window_secs)
+          AND p_now >= drip._mpp_deadline(c.expiration, c.cancel_after, t.claim_window_secs)
         RETURNING c.channel_id
     )
     SELECT count(drip._queue_claim(due.channel_id, NULL, 'claim_and_close')) INTO n FROM due;
@@ -190,9 +215,9 @@ $$;
 CREATE VIEW drip.mpp_channels AS
 SELECT encode(c.channel_id, 'hex') AS channel_id, c.source_account AS payer, c.amount AS deposit,
        c.best_claim AS paid, c.ledger_balance AS redeemed, c.settle_delay, c.cancel_after, c.expiration,
-       drip._claim_deadline(NULL, c.expiration, c.cancel_after) AS claim_by,
+       drip._mpp_deadline(c.expiration, c.cancel_after, t.claim_window_secs) AS claim_by,
        (SELECT count(*) FROM drip.claims k WHERE k.channel_id = c.channel_id) AS vouchers,
        c.finalized_at, c.closed_at
-FROM drip.channels c WHERE c.mpp
+FROM drip.channels c CROSS JOIN drip.terms t WHERE c.mpp
 ORDER BY c.closed_at IS NOT NULL, claim_by NULLS LAST;
 COMMENT ON VIEW drip.mpp_channels IS 'HTTP 402 channels: their payer, deposit, the total vouchers paid, what the ledger redeemed, when drip must claim, and whether drip finalized or the ledger closed them.';

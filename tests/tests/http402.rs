@@ -701,3 +701,81 @@ async fn garbage_credentials_get_a_problem_and_the_door_keeps_serving() {
     paid(send(&http, &u, &voucher(&ch, &alice, &channel, total, false)).await).await;
     finish(w).await;
 }
+
+#[tokio::test]
+async fn a_channel_the_payer_opened_itself_is_brought_in_by_a_good_voucher_only() {
+    let w = http_world("http_bring_in", |_| {}).await;
+    let http = web(&w);
+    let u = url(&w, "/paid");
+    let alice = payer(&w, 0x5A).await;
+    let mallory = payer(&w, 0x5B).await;
+    // Alice opens her channel on the ledger herself.
+    let (p, channel) = create(&w, &alice, json!({})).await;
+    let s = submitter(&w.devnet, alice.clone());
+    assert!(matches!(
+        s.submit_and_wait(&p).await.unwrap(),
+        drip_ledger::Outcome::Validated { ref result, .. } if result == "tesSUCCESS"
+    ));
+    let ch = challenge(&http, &u, Some(&channel)).await;
+    assert_eq!(ch.session_request().unwrap().cumulative_amount, Some(0));
+    // Mallory names it with her own source; an underpaying voucher; one
+    // above the deposit: none brings the channel in.
+    let mut wrong = Credential::parse(&voucher(&ch, &alice, &channel, PRICE, false)).unwrap();
+    wrong.source = source(&mallory);
+    let (slug, _) = refused(send(&http, &u, &wrong.header_value()).await).await;
+    assert_eq!(slug, "verification-failed");
+    let (slug, _) =
+        refused(send(&http, &u, &voucher(&ch, &alice, &channel, PRICE - 1, false)).await).await;
+    assert_eq!(slug, "payment-insufficient");
+    let (slug, _) = refused(
+        send(
+            &http,
+            &u,
+            &voucher(&ch, &alice, &channel, DEPOSIT + 1, false),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(slug, "session/amount-exceeds-deposit");
+    let known: i64 =
+        w.db.client()
+            .await
+            .query_one("SELECT count(*) FROM drip.channels WHERE mpp", &[])
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(known, 0, "refused vouchers bring nothing in");
+    // Her own voucher does; then she pays on, spends it all and closes at
+    // the total (a close pays for nothing served).
+    let r = paid(send(&http, &u, &voucher(&ch, &alice, &channel, PRICE, false)).await).await;
+    assert_eq!((r.action, r.cumulative), (ReceiptAction::Voucher, PRICE));
+    let ch = challenge(&http, &u, Some(&channel)).await;
+    paid(send(&http, &u, &voucher(&ch, &alice, &channel, DEPOSIT, false)).await).await;
+    let ch = challenge(&http, &u, Some(&channel)).await;
+    let r = paid(send(&http, &u, &voucher(&ch, &alice, &channel, DEPOSIT, true)).await).await;
+    assert_eq!((r.action, r.cumulative), (ReceiptAction::Close, DEPOSIT));
+    // An open from an account the ledger does not know is refused at once.
+    let ghost = key(0x5C, KeyType::Ed25519);
+    let ch = challenge(&http, &u, None).await;
+    let tx = json!({"TransactionType": "PaymentChannelCreate", "Account": ghost.account_id().to_address(),
+        "Destination": w.merchant.account_id().to_address(), "Amount": DEPOSIT.to_string(),
+        "SettleDelay": 3600, "PublicKey": ghost.public_key().to_hex(), "Sequence": 1,
+        "Fee": "12", "LastLedgerSequence": 100000});
+    let signed =
+        drip_core::tx::sign(&mut drip_core::codec::from_json(&tx).unwrap(), &ghost).unwrap();
+    let ghost_channel =
+        drip_core::channel::channel_id(&ghost.account_id(), &w.merchant.account_id(), 1);
+    let started = std::time::Instant::now();
+    let (slug, _) = refused(
+        send(
+            &http,
+            &u,
+            &open(&ch, &ghost, &signed.blob, &ghost_channel, PRICE),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(slug, "verification-failed");
+    assert!(started.elapsed() < Duration::from_secs(5), "not waited for");
+    finish(w).await;
+}

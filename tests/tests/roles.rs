@@ -136,6 +136,7 @@ const GRANTS: &[(&str, &[&str])] = &[
             "_claim_deadline_by",
             "_due",
             "_due_at",
+            "_mpp_deadline",
             "_settle_margin_secs",
             "requeue_claim",
         ],

@@ -63,6 +63,12 @@ pub struct HttpConfig {
     pub max_connections_per_ip: usize,
     /// Signs challenge ids.
     pub challenge_key: ChallengeKey,
+    /// Database connections of the front door's own pool, so that its load
+    /// cannot starve the jobs that redeem claims.
+    pub pool_size: usize,
+    /// Opens and channels brought in from the ledger under way at once;
+    /// more are answered 503.
+    pub max_ledger_work: usize,
 }
 
 /// The HMAC-SHA256 key of challenge ids, derived from the wallet's secret
@@ -112,6 +118,8 @@ impl HttpConfig {
             max_connections: 1024,
             max_connections_per_ip: 64,
             challenge_key,
+            pool_size: 4,
+            max_ledger_work: 8,
         }
     }
 }
@@ -125,6 +133,9 @@ pub(crate) struct FrontDoor {
     submitter: Arc<Submitter>,
     /// The account channels must pay: the wallet's.
     recipient: AccountId,
+    /// Permits for the requests that wait on the ledger (opens, channels
+    /// brought in).
+    ledger_work: tokio::sync::Semaphore,
     upstream: reqwest::Client,
 }
 
@@ -145,11 +156,13 @@ pub(crate) async fn serve(
     stop: watch::Receiver<bool>,
 ) {
     let recipient = submitter.account_id();
+    let ledger_work = tokio::sync::Semaphore::new(config.max_ledger_work);
     let front = Arc::new(FrontDoor {
         config,
         pool,
         submitter,
         recipient,
+        ledger_work,
         upstream: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

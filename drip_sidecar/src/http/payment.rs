@@ -41,6 +41,9 @@ struct Refusal {
     kind: ProblemKind,
     detail: String,
     channel: Option<Hash256>,
+    /// drip could not decide (its database or the ledger did not answer,
+    /// or it is busy): 503, try again.
+    unavailable: bool,
 }
 
 fn refuse(kind: ProblemKind, detail: impl Into<String>) -> Refusal {
@@ -48,8 +51,24 @@ fn refuse(kind: ProblemKind, detail: impl Into<String>) -> Refusal {
         kind,
         detail: detail.into(),
         channel: None,
+        unavailable: false,
     }
 }
+
+/// drip could not decide now; the payer may send the same again.
+fn unavailable(what: &str, e: &dyn std::fmt::Display) -> Refusal {
+    tracing::warn!(error = %e, "{what}");
+    Refusal {
+        unavailable: true,
+        ..refuse(
+            ProblemKind::VerificationFailed,
+            format!("{what}; try again"),
+        )
+    }
+}
+
+/// How long a request's body may take to arrive.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A paid request, ready to be served.
 struct Paid {
@@ -66,9 +85,13 @@ async fn serve(State(front): State<Arc<FrontDoor>>, request: Request) -> Respons
         return (StatusCode::NOT_FOUND, "no such route").into_response();
     };
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, front.config.max_body_bytes).await {
-        Ok(b) => b,
-        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+    let read = axum::body::to_bytes(body, front.config.max_body_bytes);
+    let body = match tokio::time::timeout(BODY_TIMEOUT, read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response()
+        }
+        Err(_) => return (StatusCode::REQUEST_TIMEOUT, "request body too slow").into_response(),
     };
     if route.price.get() == 0 {
         return answer(&front, route, &parts, body, None).await;
@@ -77,11 +100,7 @@ async fn serve(State(front): State<Arc<FrontDoor>>, request: Request) -> Respons
         .headers
         .get_all(header::AUTHORIZATION)
         .iter()
-        .filter(|v| {
-            v.as_bytes()
-                .get(..drip_mpp::SCHEME.len())
-                .is_some_and(|s| s.eq_ignore_ascii_case(drip_mpp::SCHEME.as_bytes()))
-        });
+        .filter(|v| is_payment(v.as_bytes()));
     let (Some(credential), None) = (credentials.next(), credentials.next()) else {
         // None, or more than one: answer with a challenge.
         let hinted = hint(&parts.headers);
@@ -96,11 +115,28 @@ async fn serve(State(front): State<Arc<FrontDoor>>, request: Request) -> Respons
     };
     match pay(&front, route, credential).await {
         Ok(paid) => answer(&front, route, &parts, body, Some(paid)).await,
+        Err(r) if r.unavailable => {
+            let mut response = problem(r.kind, &r.detail, None, StatusCode::SERVICE_UNAVAILABLE);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
         Err(r) => {
             tracing::debug!(problem = r.kind.slug(), detail = %r.detail, "payment refused");
             challenge(&front, route, r.channel, r.kind, &r.detail).await
         }
     }
+}
+
+/// Whether an `Authorization` value is of the `Payment` scheme (any case,
+/// then a space).
+fn is_payment(value: &[u8]) -> bool {
+    let n = drip_mpp::SCHEME.len();
+    value
+        .get(..n)
+        .is_some_and(|s| s.eq_ignore_ascii_case(drip_mpp::SCHEME.as_bytes()))
+        && value.get(n) == Some(&b' ')
 }
 
 /// The channel a client names in its hint header, if it names one well.
@@ -276,7 +312,10 @@ async fn pay(
         .challenge
         .session_request()
         .map_err(|e| refuse(ProblemKind::InvalidChallenge, e.to_string()))?;
-    if request.amount != route.price.get() || request.recipient != front.recipient {
+    if request.amount != route.price.get()
+        || request.recipient != front.recipient
+        || credential.challenge.realm != front.config.realm
+    {
         return Err(refuse(
             ProblemKind::InvalidChallenge,
             "the challenge is for another route",
@@ -392,7 +431,7 @@ async fn voucher(
     };
     let mut paid = take(front, &v).await?;
     if paid.reason == Some(Reason::NoChannel) {
-        bring_in(front, channel, amount, signature).await?;
+        bring_in(front, route, source, channel, amount, signature).await?;
         paid = take(front, &v).await?;
     }
     if !paid.accepted {
@@ -436,15 +475,11 @@ fn expiry(challenge: &Challenge) -> SystemTime {
 }
 
 async fn take(front: &FrontDoor, v: &Voucher<'_>) -> Result<sql::MppPayment, Refusal> {
-    let unavailable = |e: &dyn std::fmt::Display| {
-        tracing::warn!(error = %e, "a voucher could not be taken");
-        refuse(
-            ProblemKind::VerificationFailed,
-            "the payment could not be recorded; try again",
-        )
-    };
-    let client = front.pool.get().await.map_err(|e| unavailable(&e))?;
-    sql::mpp_pay(&client, v).await.map_err(|e| unavailable(&e))
+    let what = "the payment could not be recorded";
+    let client = front.pool.get().await.map_err(|e| unavailable(what, &e))?;
+    sql::mpp_pay(&client, v)
+        .await
+        .map_err(|e| unavailable(what, &e))
 }
 
 /// The problem for a refusal of `drip.mpp_pay` or `drip.mpp_open_channel`.
@@ -498,25 +533,28 @@ fn refusal(reason: Option<Reason>) -> Refusal {
 }
 
 /// A channel the payer opened itself, named in its first voucher: the
-/// claim's signature is checked against the key the validated ledger
-/// names, then the channel recorded.
+/// voucher is checked against the channel the validated ledger names (its
+/// key signed it, its Account is the source, it fits, it pays the price)
+/// before the channel is recorded, so nobody has drip watch a channel
+/// without paying on it. A few ledger lookups at a time.
 async fn bring_in(
     front: &FrontDoor,
+    route: &Route,
+    source: &PayerDid,
     id: &Hash256,
     amount: u64,
     signature: &[u8],
 ) -> Result<(), Refusal> {
-    let ledger = front.submitter.client();
-    let entry = ledger
+    let _permit = front
+        .ledger_work
+        .try_acquire()
+        .map_err(|e| unavailable("drip is busy with the ledger", &e))?;
+    let entry = front
+        .submitter
+        .client()
         .channel(id)
         .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "the ledger could not be asked for a channel");
-            refuse(
-                ProblemKind::VerificationFailed,
-                "the ledger could not be asked; try again",
-            )
-        })?
+        .map_err(|e| unavailable("the ledger could not be asked", &e))?
         .ok_or_else(|| refusal(Some(Reason::NoChannel)))?;
     let key = PublicKey::from_slice(&entry.public_key)
         .map_err(|_| refusal(Some(Reason::BadSignature)))?;
@@ -528,6 +566,15 @@ async fn bring_in(
         .is_err()
     {
         return Err(refusal(Some(Reason::BadSignature)));
+    }
+    if entry.account != source.address {
+        return Err(refusal(Some(Reason::WrongSource)));
+    }
+    if amount > entry.amount.get() {
+        return Err(refusal(Some(Reason::ExceedsChannel)));
+    }
+    if amount < entry.balance.get().saturating_add(route.price.get()) {
+        return Err(refusal(Some(Reason::Underpaid)));
     }
     record(front, id, &entry).await
 }
@@ -552,17 +599,11 @@ async fn record(
         ledger_balance: entry.balance.to_i64().unwrap_or(i64::MAX),
     };
     let floor = i32::try_from(front.config.min_settle_delay).unwrap_or(i32::MAX);
-    let unavailable = |e: &dyn std::fmt::Display| {
-        tracing::warn!(error = %e, "a channel could not be recorded");
-        refuse(
-            ProblemKind::VerificationFailed,
-            "the channel could not be recorded; try again",
-        )
-    };
-    let client = front.pool.get().await.map_err(|e| unavailable(&e))?;
+    let what = "the channel could not be recorded";
+    let client = front.pool.get().await.map_err(|e| unavailable(what, &e))?;
     match sql::mpp_open_channel(&client, &facts, floor)
         .await
-        .map_err(|e| unavailable(&e))?
+        .map_err(|e| unavailable(what, &e))?
     {
         None => Ok(()),
         reason => Err(refusal(reason)),
@@ -609,6 +650,14 @@ fn read_create(front: &FrontDoor, blob: &[u8]) -> Result<Create, Refusal> {
         .ok_or_else(|| bad("has no valid PublicKey"))?;
     if t.u32("SettleDelay").unwrap_or(0) < front.config.min_settle_delay {
         return Err(refusal(Some(Reason::SettleDelayTooShort)));
+    }
+    // A channel that ends within the settle delay's floor from now could
+    // not be redeemed in time: refused before it locks the payer's XRP.
+    if let Some(cancel) = t.u32("CancelAfter") {
+        let floor = unix_now().saturating_add(i64::from(front.config.min_settle_delay));
+        if drip_core::time::ripple_to_unix(cancel) < floor {
+            return Err(refusal(Some(Reason::CancelAfterTooSoon)));
+        }
     }
     let deposit = t
         .xrp("Amount")
@@ -661,20 +710,22 @@ async fn open(
     if amount < route.price.get() {
         return Err(refusal(Some(Reason::Underpaid)));
     }
-    submit(front, blob, &create).await?;
-    let entry = front
-        .submitter
-        .client()
-        .channel(&create.channel)
-        .await
-        .map_err(|_| {
-            refuse(
-                ProblemKind::VerificationFailed,
-                "the ledger could not be asked; try again",
-            )
-        })?
-        .ok_or_else(|| refusal(Some(Reason::NoChannel)))?;
-    record(front, &create.channel, &entry).await?;
+    {
+        // A few ledger waits at a time: each holds a request for seconds.
+        let _permit = front
+            .ledger_work
+            .try_acquire()
+            .map_err(|e| unavailable("drip is busy with the ledger", &e))?;
+        submit(front, blob, &create).await?;
+        let entry = front
+            .submitter
+            .client()
+            .channel(&create.channel)
+            .await
+            .map_err(|e| unavailable("the ledger could not be asked", &e))?
+            .ok_or_else(|| refusal(Some(Reason::NoChannel)))?;
+        record(front, &create.channel, &entry).await?;
+    }
     let v = Voucher {
         channel_id: &create.channel.0,
         amount: drops(amount)?,
@@ -707,19 +758,22 @@ async fn open(
 /// before, by an earlier try, is only followed): the channel exists, or a
 /// refusal.
 async fn submit(front: &FrontDoor, blob: &[u8], create: &Create) -> Result<(), Refusal> {
-    let ledger = front.submitter.client();
-    let unavailable = |e: &dyn std::fmt::Display| {
-        tracing::warn!(error = %e, "the payer's channel could not be put on the ledger");
-        refuse(
-            ProblemKind::VerificationFailed,
-            "the ledger could not be reached; try again",
-        )
-    };
-    let preliminary = ledger.submit(blob).await.map_err(|e| unavailable(&e))?;
-    // tem: malformed for good. Anything else (an earlier copy already in,
-    // a tel or tef that may pass) is decided by validation.
-    let gone = ResultClass::of(&preliminary) == ResultClass::NeverApplies;
-    if gone {
+    let what = "the ledger could not be reached";
+    let preliminary = front
+        .submitter
+        .client()
+        .submit(blob)
+        .await
+        .map_err(|e| unavailable(what, &e))?;
+    // Followed to validation only when it is on its way (applied, queued)
+    // or was sent before (its sequence is past): anything else would only
+    // hold this request, and ledger lookups, until its last ledger.
+    let followed = ResultClass::of(&preliminary) == ResultClass::Applied
+        || matches!(
+            preliminary.as_str(),
+            "terQUEUED" | "tefPAST_SEQ" | "tefALREADY"
+        );
+    if !followed {
         tracing::info!(result = %preliminary, "the payer's channel create was refused");
         return Err(refuse(
             ProblemKind::VerificationFailed,
@@ -749,10 +803,13 @@ async fn submit(front: &FrontDoor, blob: &[u8], create: &Create) -> Result<(), R
             ProblemKind::VerificationFailed,
             "the channel's transaction expired unapplied",
         )),
-        Ok(Err(e)) => Err(unavailable(&e)),
-        Err(_) => Err(refuse(
-            ProblemKind::VerificationFailed,
-            "the channel is not validated yet: send the same open again",
-        )),
+        Ok(Err(e)) => Err(unavailable(what, &e)),
+        Err(_) => Err(Refusal {
+            unavailable: true,
+            ..refuse(
+                ProblemKind::VerificationFailed,
+                "the channel is not validated yet: send the same open again",
+            )
+        }),
     }
 }
