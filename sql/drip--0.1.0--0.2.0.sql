@@ -2510,8 +2510,11 @@ COMMENT ON FUNCTION drip.mpp_pay(bytea, bigint, bytea, bigint, text, text, times
 'HTTP 402: take a voucher paying one request of p_price on an MPP channel (a close may repeat the accepted total). Refused: no_channel, finalized, bad_signature, wrong_source (p_source is not the channel''s Account), exceeds_channel, replayed (the accepted total again), below_best, underpaid (less than the price above it), challenge_used. With p_close, the best claim is then redeemed and the channel closed.';
 
 -- Sweep's part: channels at their claim deadline are finalized and their
--- best claims redeemed with a close; challenges past their expiry (and a
--- minute for clocks) are forgotten. How many channels.
+-- best claims redeemed with a close; channels paid on but idle for an hour
+-- have their best redeemed with a plain claim (so value never waits for a
+-- close that may not come), once at least 1,000 drops (a hundred fees)
+-- wait; challenges past their expiry (and a minute for clocks) are
+-- forgotten. How many channels were finalized.
 CREATE FUNCTION drip._mpp_sweep(p_now timestamptz) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, drip AS $$
 DECLARE
@@ -2525,6 +2528,12 @@ BEGIN
         RETURNING c.channel_id
     )
     SELECT count(drip._queue_claim(due.channel_id, NULL, 'claim_and_close')) INTO n FROM due;
+    INSERT INTO drip.outbox (kind, channel_id)
+    SELECT 'claim', c.channel_id FROM drip.channels c
+    WHERE c.mpp AND c.finalized_at IS NULL AND c.closed_at IS NULL
+      AND c.best_claim - c.ledger_balance >= 1000 AND c.updated_at < p_now - interval '1 hour'
+      AND NOT EXISTS (SELECT FROM drip.outbox o WHERE o.channel_id = c.channel_id
+                      AND o.kind IN ('claim', 'claim_and_close') AND o.state IN ('queued', 'submitted'));
     DELETE FROM drip.mpp_challenges WHERE expires_at < p_now - interval '1 minute';
     RETURN n;
 END

@@ -779,3 +779,56 @@ async fn a_channel_the_payer_opened_itself_is_brought_in_by_a_good_voucher_only(
     assert!(started.elapsed() < Duration::from_secs(5), "not waited for");
     finish(w).await;
 }
+
+#[tokio::test]
+async fn an_idle_channel_is_redeemed_without_being_closed() {
+    let w = http_world("http_idle", |_| {}).await;
+    let http = web(&w);
+    let u = url(&w, "/paid");
+    let alice = payer(&w, 0x5D).await;
+    let channel = opened(&w, &http, &alice).await;
+    let ch = challenge(&http, &u, Some(&channel)).await;
+    paid(send(&http, &u, &voucher(&ch, &alice, &channel, 3 * PRICE, false)).await).await;
+    let db = w.db.client().await;
+    // Not idle yet: nothing is queued.
+    db.execute("SELECT drip.sweep()", &[]).await.unwrap();
+    assert_eq!(claims_queued(&db, &channel).await, 0);
+    // An hour later by the sweep's clock: a plain claim redeems the best.
+    db.execute("SELECT drip.sweep(now() + interval '61 minutes')", &[])
+        .await
+        .unwrap();
+    assert_eq!(claims_queued(&db, &channel).await, 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let entry = w
+            .genesis
+            .client()
+            .channel(&channel)
+            .await
+            .unwrap()
+            .expect("still open");
+        if entry.balance == Drops::new(3 * PRICE) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not redeemed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The channel stays open and keeps taking vouchers.
+    let ch = challenge(&http, &u, Some(&channel)).await;
+    assert_eq!(
+        ch.session_request().unwrap().cumulative_amount,
+        Some(3 * PRICE)
+    );
+    paid(send(&http, &u, &voucher(&ch, &alice, &channel, 4 * PRICE, false)).await).await;
+    finish(w).await;
+}
+
+async fn claims_queued(db: &tokio_postgres::Client, channel: &Hash256) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM drip.outbox WHERE kind = 'claim' AND channel_id = $1",
+        &[&channel.0.as_slice()],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
