@@ -375,9 +375,12 @@ async fn pay(
                     "the challenge is for another channel",
                 ));
             }
-            let close = matches!(credential.payload, Payload::Close { .. });
+            let action = match credential.payload {
+                Payload::Close { .. } => ReceiptAction::Close,
+                _ => ReceiptAction::Voucher,
+            };
             voucher(
-                front, route, challenge, source, channel_id, *amount, signature, close,
+                front, route, challenge, source, channel_id, *amount, signature, action,
             )
             .await
         }
@@ -404,10 +407,10 @@ fn drops(amount: u64) -> Result<i64, Refusal> {
     })
 }
 
-/// A voucher (or the closing one) on a channel drip holds; a channel it
-/// does not hold yet is looked up on the validated ledger first (the payer
-/// opened it itself), after its claim's signature checks out against the
-/// key the ledger names.
+/// One voucher taken on `channel`, answering `challenge`, as `action`
+/// (an open's first claim, a voucher, the closing one): a channel drip does
+/// not hold yet is looked up on the validated ledger first (the payer
+/// opened it itself), and brought in only if the voucher pays on it.
 #[allow(clippy::too_many_arguments)]
 async fn voucher(
     front: &FrontDoor,
@@ -417,7 +420,7 @@ async fn voucher(
     channel: &Hash256,
     amount: u64,
     signature: &[u8],
-    close: bool,
+    action: ReceiptAction,
 ) -> Result<Paid, Refusal> {
     let v = Voucher {
         channel_id: &channel.0,
@@ -427,7 +430,7 @@ async fn voucher(
         source: &source.address.to_address(),
         challenge_id: &challenge.id,
         challenge_expires: expiry(challenge),
-        close,
+        close: action == ReceiptAction::Close,
     };
     let mut paid = take(front, &v).await?;
     if paid.reason == Some(Reason::NoChannel) {
@@ -439,11 +442,6 @@ async fn voucher(
         r.channel = Some(*channel);
         return Err(r);
     }
-    let action = if close {
-        ReceiptAction::Close
-    } else {
-        ReceiptAction::Voucher
-    };
     Ok(Paid {
         receipt: receipt(action, channel, amount, challenge),
     })
@@ -726,32 +724,20 @@ async fn open(
             .ok_or_else(|| refusal(Some(Reason::NoChannel)))?;
         record(front, &create.channel, &entry).await?;
     }
-    let v = Voucher {
-        channel_id: &create.channel.0,
-        amount: drops(amount)?,
-        signature,
-        price: drops(route.price.get())?,
-        source: &source.address.to_address(),
-        challenge_id: &challenge.id,
-        challenge_expires: expiry(challenge),
-        close: false,
+    let action = ReceiptAction::Open {
+        tx_hash: create.hash,
     };
-    let paid = take(front, &v).await?;
-    if !paid.accepted {
-        let mut r = refusal(paid.reason);
-        r.channel = Some(create.channel);
-        return Err(r);
-    }
-    Ok(Paid {
-        receipt: receipt(
-            ReceiptAction::Open {
-                tx_hash: create.hash,
-            },
-            &create.channel,
-            amount,
-            challenge,
-        ),
-    })
+    voucher(
+        front,
+        route,
+        challenge,
+        source,
+        &create.channel,
+        amount,
+        signature,
+        action,
+    )
+    .await
 }
 
 /// The payer's blob on the ledger, followed until validated (a blob sent
